@@ -192,9 +192,7 @@ def inception_layers(b: _Builder, name: str, spec: InceptionSpec, shape: Shape) 
     return (spec.out_channels, shape[1], shape[2])
 
 
-def aux_layers(
-    b: _Builder, head: AuxSpec, shape: Shape, num_classes: int
-) -> tuple[Shape, int]:
+def aux_layers(b: _Builder, head: AuxSpec, shape: Shape, num_classes: int) -> tuple[Shape, int]:
     name = head.name
     side = aux_pooled_side(head, shape[1])
     if head.pool == "adaptive":
@@ -214,8 +212,9 @@ def aux_layers(
         )
         pooled: Shape = (shape[0], side, side)
     else:
-        pooled = b.pool(name, f"{name}.pool", shape, head.pool_size, head.pool_stride,
-                        kind="avgpool", aux=True)
+        pooled = b.pool(
+            name, f"{name}.pool", shape, head.pool_size, head.pool_stride, kind="avgpool", aux=True
+        )
     conv = b.conv(name, f"{name}.conv", pooled, head.conv_channels, 1, aux=True)
     flat = conv[0] * conv[1] * conv[2]
     b.linear(name, f"{name}.fc1", flat, head.fc_channels, aux=True)
@@ -234,12 +233,14 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
         in_shape = shape
         name = stage.name
         if isinstance(spec, ConvSpec):
-            shape = b.conv(name, name, shape, spec.out_channels, spec.kernel_size, spec.stride,
-                           spec.padding)
+            shape = b.conv(
+                name, name, shape, spec.out_channels, spec.kernel_size, spec.stride, spec.padding
+            )
             detail = f"{spec.kernel_size}x{spec.kernel_size}/{spec.stride}"
         elif isinstance(spec, PoolSpec):
-            shape = b.pool(name, name, shape, spec.kernel_size, spec.stride, spec.padding,
-                           spec.ceil_mode)
+            shape = b.pool(
+                name, name, shape, spec.kernel_size, spec.stride, spec.padding, spec.ceil_mode
+            )
             detail = f"{spec.kernel_size}x{spec.kernel_size}/{spec.stride}" + (
                 " ceil" if spec.ceil_mode else ""
             )
@@ -253,22 +254,39 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
         elif isinstance(spec, AuxSpec):
             out, side = aux_layers(b, spec, shape, config.num_classes)
             params, macs = b.totals(name)
-            pool = (f"avg {spec.pool_size}x{spec.pool_size}/{spec.pool_stride}"
-                    if spec.pool == "avg" else f"adaptive avg -> {side}x{side}")
-            detail = f"after {spec.after}: {pool}, 1x1 conv {spec.conv_channels}, " \
-                     f"FC {spec.fc_channels}, dropout {spec.dropout}"
+            pool = (
+                f"avg {spec.pool_size}x{spec.pool_size}/{spec.pool_stride}"
+                if spec.pool == "avg"
+                else f"adaptive avg -> {side}x{side}"
+            )
+            detail = (
+                f"after {spec.after}: {pool}, 1x1 conv {spec.conv_channels}, "
+                f"FC {spec.fc_channels}, dropout {spec.dropout}"
+            )
             rows.append(StageRow(name, "aux", shape, out, params, macs, True, detail))
             continue  # the trunk's shape is unchanged
         else:  # global average pool, dropout, linear classifier
             pooled: Shape = (shape[0], 1, 1)
-            b.layers.append(LayerRow("avgpool", "avgpool", "avgpool", "", "global", shape,
-                                     pooled, 0, 0, False))
-            rows.append(StageRow("avgpool", "avgpool", shape, pooled, 0, 0, False,
-                                 "global average pool"))
+            b.layers.append(
+                LayerRow("avgpool", "avgpool", "avgpool", "", "global", shape, pooled, 0, 0, False)
+            )
+            rows.append(
+                StageRow("avgpool", "avgpool", shape, pooled, 0, 0, False, "global average pool")
+            )
             out = b.linear("fc", "fc", shape[0], config.num_classes)
             params, macs = b.totals("fc")
-            rows.append(StageRow("fc", "classifier", (shape[0],), out, params, macs, False,
-                                 f"dropout {config.dropout}, linear {shape[0]}->{config.num_classes}"))
+            rows.append(
+                StageRow(
+                    "fc",
+                    "classifier",
+                    (shape[0],),
+                    out,
+                    params,
+                    macs,
+                    False,
+                    f"dropout {config.dropout}, linear {shape[0]}->{config.num_classes}",  # noqa: E501
+                )
+            )
             continue
         params, macs = b.totals(name)
         rows.append(StageRow(name, stage.kind, in_shape, shape, params, macs, False, detail))
@@ -298,8 +316,11 @@ def naive_vs_reduced(
     def conv(cin: int, cout: int, kk: int) -> tuple[int, int]:
         return cin * cout * kk * kk + per_out * cout, cin * cout * kk * kk * side * side
 
-    naive = [conv(in_channels, spec.ch1x1, 1), conv(in_channels, spec.ch3x3, 3),
-             conv(in_channels, spec.ch5x5, k)]
+    naive = [
+        conv(in_channels, spec.ch1x1, 1),
+        conv(in_channels, spec.ch3x3, 3),
+        conv(in_channels, spec.ch5x5, k),
+    ]
     reduced = [
         conv(in_channels, spec.ch1x1, 1),
         conv(in_channels, spec.ch3x3red, 1),
@@ -309,8 +330,12 @@ def naive_vs_reduced(
         conv(in_channels, spec.pool_proj, 1),
     ]
     return {
-        "naive": BlockCost(sum(p for p, _ in naive), sum(m for _, m in naive),
-                           spec.ch1x1 + spec.ch3x3 + spec.ch5x5 + in_channels),
-        "reduced": BlockCost(sum(p for p, _ in reduced), sum(m for _, m in reduced),
-                             spec.out_channels),
+        "naive": BlockCost(
+            sum(p for p, _ in naive),
+            sum(m for _, m in naive),
+            spec.ch1x1 + spec.ch3x3 + spec.ch5x5 + in_channels,
+        ),
+        "reduced": BlockCost(
+            sum(p for p, _ in reduced), sum(m for _, m in reduced), spec.out_channels
+        ),
     }

@@ -430,7 +430,7 @@ def _spatial_problem(config: GoogLeNetConfig, input_size: int) -> str | None:
     side = input_size  # the side entering the current stage
     for stage in config.stages():
         if stage.name not in sides:
-            return f"{stage.name} would get an empty (0x0) feature map"
+            return f"{stage.name} would produce an empty (0x0) feature map"
         if isinstance(stage.spec, AuxSpec):
             head = stage.spec
             if side < head.pool_size:
@@ -444,7 +444,7 @@ def _spatial_problem(config: GoogLeNetConfig, input_size: int) -> str | None:
             continue
         side = sides[stage.name]
         if side <= 0:
-            return f"{stage.name} would get an empty (0x0) feature map"
+            return f"{stage.name} would produce an empty (0x0) feature map"
     return None
 
 

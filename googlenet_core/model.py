@@ -42,10 +42,19 @@ class BasicConv2d(nn.Module):
     """conv -> BN -> ReLU (torchvision), or conv with bias -> ReLU (the paper)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, batch_norm: bool, bn_eps: float, **kwargs: int
+        self,
+        in_channels: int,
+        out_channels: int,
+        batch_norm: bool,
+        bn_eps: float,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=not batch_norm, **kwargs)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, bias=not batch_norm
+        )
         self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps) if batch_norm else None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -145,7 +154,8 @@ class GoogLeNet(nn.Module):
                 # fc1's input depends on the pooled side: 4x4 at 224 px in both presets.
                 side = aux_pooled_side(spec, sides[spec.after])
                 self.add_module(
-                    stage.name, InceptionAux(stage.in_channels, side, spec, config.num_classes, bn, eps)
+                    stage.name,
+                    InceptionAux(stage.in_channels, side, spec, config.num_classes, bn, eps),
                 )
                 self._aux_after[spec.after] = stage.name
                 continue

@@ -99,9 +99,9 @@ def torchvision() -> GoogLeNetConfig:
 
 # A width-reduced network for 28-32 px images: every width is a quarter of the paper's
 # (rounded, at least 4), so a CPU trains it on small datasets in seconds.
-_MINI_TABLE: tuple[tuple[str, int, int, int, int, int, int], ...] = tuple(
-    (name, *(max(4, round(c / 4)) for c in row)) for name, *row in _PAPER_TABLE
-)
+def _quarter(name: str, *widths: int) -> InceptionSpec:
+    ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj = (max(4, round(c / 4)) for c in widths)
+    return InceptionSpec(name, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
 
 
 def mini() -> GoogLeNetConfig:
@@ -109,7 +109,7 @@ def mini() -> GoogLeNetConfig:
     return GoogLeNetConfig(
         # One 3x3/1 conv replaces the 7x7/2 stem: at 32 px there is no resolution to spare.
         stem=(ConvSpec("conv1", 32, kernel_size=3, padding=1),),  # 32 x 32 x 32
-        blocks=tuple(InceptionSpec(*row, branch3_kernel=5) for row in _MINI_TABLE),
+        blocks=tuple(_quarter(*row) for row in _PAPER_TABLE),
         pools=(
             PoolSpec("maxpool1", after="conv1"),  # 16 x 16
             PoolSpec("maxpool3", after="inception3b"),  # 8 x 8
@@ -206,7 +206,7 @@ def with_blocks(config: GoogLeNetConfig, blocks: tuple[InceptionSpec, ...]) -> G
             continue
         taken.add(anchor)
         pools.append(dataclasses.replace(pool, after=anchor))
-    heads = []
+    heads: list[AuxSpec] = []
     used: set[str] = set()
     for head in config.aux_heads:
         anchor = reanchor(head.after)
