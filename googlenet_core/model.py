@@ -132,6 +132,7 @@ class GoogLeNet(nn.Module):
         # Forward order, aux heads excluded: names of the modules applied one after another.
         self._trunk: list[str] = []
         self._aux_after: dict[str, str] = {}  # block name -> head name
+        heads: dict[str, InceptionAux] = {}
         for stage in config.stages():
             spec = stage.spec
             if isinstance(spec, ConvSpec):
@@ -153,13 +154,16 @@ class GoogLeNet(nn.Module):
             elif isinstance(spec, AuxSpec):
                 # fc1's input depends on the pooled side: 4x4 at 224 px in both presets.
                 side = aux_pooled_side(spec, sides[spec.after])
-                self.add_module(
-                    stage.name,
-                    InceptionAux(stage.in_channels, side, spec, config.num_classes, bn, eps),
+                heads[stage.name] = InceptionAux(
+                    stage.in_channels, side, spec, config.num_classes, bn, eps
                 )
                 self._aux_after[spec.after] = stage.name
                 continue
             else:  # the classifier
+                # Registered after the trunk, as torchvision does, so state_dict keys come in
+                # the same order (aux1, aux2, fc last).
+                for name, head in heads.items():
+                    self.add_module(name, head)
                 self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
                 self.dropout = nn.Dropout(p=config.dropout)
                 self.fc = nn.Linear(stage.in_channels, config.num_classes)
