@@ -1,0 +1,48 @@
+"""The preset registry and the presets' defining numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from googlenet_core import analyze, get_preset, list_presets, matching_preset
+from googlenet_core.presets import PresetRegistry
+
+
+def test_registry_refuses_duplicates_and_unknown_names() -> None:
+    registry = PresetRegistry()
+    registry.register("a", lambda: get_preset("mini"), "first")
+    with pytest.raises(ValueError, match="'a' is already registered"):
+        registry.register("a", lambda: get_preset("paper"), "second")
+    with pytest.raises(ValueError, match="unknown preset 'b'; choose one of a"):
+        registry.get("b")
+
+
+def test_the_three_presets() -> None:
+    assert {"paper", "torchvision", "mini"} <= set(list_presets())
+    for name in list_presets():
+        assert matching_preset(get_preset(name)) == name
+    assert matching_preset(dataclasses.replace(get_preset("mini"), num_classes=3)) is None
+
+
+def test_presets_differ_where_the_comments_say() -> None:
+    paper, tv = get_preset("paper"), get_preset("torchvision")
+    assert [b.branch3_kernel for b in paper.blocks] == [5] * 9
+    assert [b.branch3_kernel for b in tv.blocks] == [3] * 9  # torchvision issue #906
+    # The channel table itself is the same: both come from the paper's Table 1.
+    strip = [dataclasses.replace(b, branch3_kernel=5) for b in tv.blocks]
+    assert strip == list(paper.blocks)
+    assert (paper.batch_norm, paper.dropout) == (False, 0.4)
+    assert (tv.batch_norm, tv.bn_eps, tv.dropout) == (True, 0.001, 0.2)
+    assert [p.kernel_size for p in tv.pools] == [3, 3, 3, 2]
+
+
+def test_mini_is_cpu_sized() -> None:
+    mini = get_preset("mini")
+    assert (mini.in_channels, mini.input_size, mini.num_classes) == (1, 32, 10)
+    result = analyze(mini)
+    assert result.total_macs < 30e6 and result.total_params < 1e6
+    assert [h.after for h in mini.aux_heads] == ["inception4a", "inception4d"]
+    # It also takes 28 px (MNIST-sized) and RGB input.
+    dataclasses.replace(mini, input_size=28, in_channels=3)
