@@ -1,0 +1,104 @@
+"""Time to accuracy: the mini preset on the bundled digits with the quick recipe.
+
+Target: 98% or better on the held-out digits in under 20 s of training on a
+2-core CPU. "Training" is the optimisation time the engine reports
+(``train_seconds``: batches, forward, backward, optimiser steps); the per-epoch
+validation passes and checkpoint writes are printed separately.
+
+    python benchmarks/bench_time_to_accuracy.py [--target 0.98] [--budget 20]
+        [--epochs N --batch-size B --lr LR --optimizer adamw|sgd] [--threads T]
+
+Prints every epoch, then: measured seconds to the target / the 20 s budget /
+their ratio (below 1 meets it), with the machine's load average, which matters
+on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from googlenet_core import get_preset  # noqa: E402
+from googlenet_core.train import TrainConfig, quick_recipe, train  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=float, default=0.98)
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds of training")
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--optimizer", choices=["sgd", "adamw"])
+    parser.add_argument("--input-size", type=int, help="override the preset's input side")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_config = get_preset(args.preset)
+    if args.input_size:
+        model_config = dataclasses.replace(model_config, input_size=args.input_size)
+    recipe = quick_recipe(args.preset, "digits")
+    for key in ("epochs", "batch_size", "lr", "optimizer"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    if args.no_augment:
+        recipe["augment"] = False
+    config = TrainConfig(dataset="digits", device="cpu", seed=args.seed, **recipe)
+    load_before = os.getloadavg()[0]
+    print(
+        f"{args.preset} ({model_config.input_size} px) on digits, recipe {recipe}, "
+        f"{torch.get_num_threads()} thread(s), load average {load_before:.2f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+    reached: list[float] = []
+
+    def on_event(event: dict) -> None:
+        if event["type"] != "epoch":
+            return
+        print(
+            f"  epoch {event['epoch']}: val_acc {event['val_acc']:.4f} "
+            f"(aux1 {event['val_acc_aux1']}, aux2 {event['val_acc_aux2']}), "
+            f"training {event['train_seconds']:.1f} s, epoch wall {event['epoch_seconds']:.1f} s",
+            flush=True,
+        )
+        if event["val_acc"] >= args.target and not reached:
+            reached.append(event["train_seconds"])
+
+    wall = time.perf_counter()
+    result = train(model_config, config, callbacks=[on_event])
+    wall = time.perf_counter() - wall
+    load_after = os.getloadavg()[0]
+    print(
+        f"status {result.status}: best {result.best_val_acc:.4f}; training "
+        f"{result.train_seconds:.1f} s, wall {wall:.1f} s (validation, data and checkpoints "
+        f"included); load average {load_before:.2f} -> {load_after:.2f}"
+    )
+    if reached:
+        seconds = reached[0]
+        print(
+            f"time to {args.target:.0%}: measured {seconds:.1f} s / baseline {args.budget:.0f} s "
+            f"budget / ratio {seconds / args.budget:.2f} "
+            f"({'meets' if seconds <= args.budget else 'misses'} the target)"
+        )
+        return 0
+    print(
+        f"time to {args.target:.0%}: not reached (best {result.best_val_acc:.4f}) / baseline "
+        f"{args.budget:.0f} s budget / ratio n/a (misses the target)"
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Architect: design the network — preset, Inception table, settings, blocks, JSON.
+
+Every edit goes through googlenet_core's validation (:mod:`googlenet_core.editing`):
+a valid edit becomes the current network for every page and the URL; an
+invalid one is shown with the sentence naming the block and field, and the
+last valid network stays active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from googlenet_core import (
+    GoogLeNetConfig,
+    analyze,
+    get_preset,
+    list_presets,
+    matching_preset,
+    minimum_input_size,
+)
+from googlenet_core.editing import (
+    COMPUTED_COLUMNS,
+    add_block,
+    apply_edits,
+    blocks_frame,
+    export_json,
+    import_json,
+    remove_block,
+)
+from googlenet_core.figures import format_count
+from googlenet_core.presets import REGISTRY
+from pages._common import (
+    config_version,
+    current_config,
+    ensure_state,
+    flash,
+    network_label,
+    reject_edit,
+    set_config,
+)
+
+#: Column headers of the blocks table, in the paper's Table 1 wording.
+BLOCK_COLUMN_CONFIG = {
+    "name": st.column_config.TextColumn("block"),
+    "ch1x1": st.column_config.NumberColumn("#1×1", help="branch 1: 1×1 conv filters", step=1),
+    "ch3x3red": st.column_config.NumberColumn(
+        "#3×3 reduce", help="branch 2: 1×1 conv before the 3×3", step=1
+    ),
+    "ch3x3": st.column_config.NumberColumn("#3×3", help="branch 2: 3×3 conv filters", step=1),
+    "ch5x5red": st.column_config.NumberColumn(
+        "#5×5 reduce", help="branch 3: 1×1 conv before the 5×5", step=1
+    ),
+    "ch5x5": st.column_config.NumberColumn("#5×5", help="branch 3: 5×5 conv filters", step=1),
+    "pool_proj": st.column_config.NumberColumn(
+        "pool proj", help="branch 4: 1×1 conv after the 3×3 max-pool", step=1
+    ),
+    "in_channels": st.column_config.NumberColumn("in depth", help="computed"),
+    "out_channels": st.column_config.NumberColumn("out depth", help="computed: the four sums"),
+    "side": st.column_config.NumberColumn("side px", help="computed feature-map side"),
+    "params": st.column_config.NumberColumn("params", format="localized", help="computed"),
+    "macs": st.column_config.NumberColumn("MACs", format="compact", help="computed"),
+}
+
+MAX_UPLOAD_MB = 1  # a config is a few KB; import_json caps it at 64 KB anyway
+_PREVIOUS = "arch_previous_config"  # the network before the last accepted edit, for deltas
+
+
+def _accept(config: GoogLeNetConfig) -> None:
+    """Make ``config`` current, remembering the one it replaces for the deltas."""
+    st.session_state[_PREVIOUS] = current_config()
+    set_config(config)
+
+
+def _apply(build: Callable[[], GoogLeNetConfig], message: str) -> None:
+    """Make ``build()`` the current network and rerun, or show why it was refused."""
+    try:
+        config = build()
+    except ValueError as exc:
+        reject_edit(str(exc))
+        return
+    _accept(config)
+    flash(message)
+    st.rerun()
+
+
+def _delta(now: int, before: int | None) -> str | None:
+    if before is None or now == before:
+        return None
+    sign = "+" if now > before else "−"
+    return f"{sign}{format_count(abs(now - before))} since the last edit"
+
+
+def totals_ui(config: GoogLeNetConfig) -> None:
+    """The network's cost, and how the last edit changed it."""
+    analysis = analyze(config)
+    previous = st.session_state.get(_PREVIOUS)
+    before = analyze(previous) if previous is not None else None
+    smallest = minimum_input_size(config)
+    cols = st.columns(4)
+    cols[0].metric(
+        "Parameters (deployed)",
+        format_count(analysis.params_without_aux),
+        delta=_delta(analysis.params_without_aux, before.params_without_aux if before else None),
+        delta_color="off",
+        help=f"{analysis.params_without_aux:,}; the auxiliary heads add {analysis.aux_params:,}",
+    )
+    cols[1].metric(
+        "MACs per image",
+        format_count(analysis.macs_without_aux),
+        delta=_delta(analysis.macs_without_aux, before.macs_without_aux if before else None),
+        delta_color="off",
+        help=f"{analysis.macs_without_aux:,} multiply-accumulates, main head",
+    )
+    cols[2].metric("Depth into the classifier", config.feature_channels)
+    cols[3].metric(
+        "Smallest input it accepts",
+        f"{smallest} px" if smallest else "none",
+        help="below this, a pool or an auxiliary head would get an empty feature map",
+    )
+
+
+def preset_ui(config: GoogLeNetConfig) -> None:
+    current = matching_preset(config)
+    names = list_presets()
+    choice = st.selectbox(
+        "Start from a preset",
+        names,
+        index=names.index(current) if current else None,
+        placeholder="custom design (edited)",
+        format_func=lambda name: f"{name}: {REGISTRY.description(name)}",
+        key=f"arch_preset_{config_version()}",
+    )
+    if choice is not None and choice != current:
+        _apply(lambda: get_preset(choice), f"Loaded the {choice} preset.")
+
+
+def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
+    """Network-wide settings; bounds are left to the config's validation and its message."""
+    version = config_version()
+    cols = st.columns(4, vertical_alignment="bottom")
+    return {
+        "input_size": cols[0].number_input(
+            "Input size (pixels)", value=config.input_size, step=1, key=f"arch_size_{version}"
+        ),
+        "in_channels": cols[1].number_input(
+            "Input channels", value=config.in_channels, step=1, key=f"arch_channels_{version}"
+        ),
+        "num_classes": cols[2].number_input(
+            "Classes", value=config.num_classes, step=1, key=f"arch_classes_{version}"
+        ),
+        "aux_logits": cols[3].toggle(
+            "Auxiliary heads",
+            value=config.aux_logits,
+            disabled=not config.aux_heads,
+            help="train with the auxiliary classifiers (after "
+            + (", ".join(h.after for h in config.aux_heads) or "no block")
+            + ")",
+            key=f"arch_aux_{version}",
+        ),
+    }
+
+
+def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
+    st.markdown(
+        "One row per Inception block, as in the paper's Table 1. Edit the six channel "
+        "numbers (the columns with a pencil); the columns from *in depth* on are computed."
+    )
+    edited: pd.DataFrame = st.data_editor(
+        blocks_frame(config),
+        hide_index=True,
+        num_rows="fixed",
+        disabled=["name", *COMPUTED_COLUMNS],
+        column_config=BLOCK_COLUMN_CONFIG,
+        key=f"arch_blocks_{config_version()}",
+    )
+    return edited
+
+
+def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, Any]) -> None:
+    """Apply what the table and the settings now say, if anything changed."""
+    try:
+        candidate = apply_edits(config, blocks, **settings)
+    except ValueError as exc:
+        reject_edit(str(exc))
+        return
+    if candidate != config:
+        _accept(candidate)
+        st.rerun()
+
+
+def structure_ui(config: GoogLeNetConfig) -> None:
+    st.markdown("Add or remove Inception blocks; max-pools and auxiliary heads follow.")
+    names = [b.name for b in config.blocks]
+    cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    target = cols[0].selectbox("Block", names, key=f"arch_target_{config_version()}")
+    if cols[1].button("Add a copy after it", icon=":material/add:", key="arch_add"):
+        _apply(lambda: add_block(config, target), f"Added a copy of {target}.")
+    if cols[2].button("Remove it", icon=":material/delete:", key="arch_remove"):
+        _apply(lambda: remove_block(config, target), f"Removed {target}.")
+
+
+def json_ui(config: GoogLeNetConfig) -> None:
+    left, right = st.columns(2)
+    text = export_json(config)
+    with left:
+        st.download_button(
+            "Download this network as JSON",
+            text,
+            file_name=f"googlenet-{network_label(config)}.json",
+            mime="application/json",
+            icon=":material/download:",
+            key="arch_download",
+        )
+        st.caption("The CLI reads it too: `python -m googlenet_core summary --config FILE`.")
+        with st.expander("Show the JSON"):
+            st.code(text, language="json")
+    with right:
+        upload = st.file_uploader(
+            "Load a network from JSON",
+            type=["json"],
+            max_upload_size=MAX_UPLOAD_MB,
+            key=f"arch_upload_{config_version()}",
+        )
+        if upload is not None:
+            try:
+                imported = import_json(upload.getvalue())
+            except ValueError as exc:
+                reject_edit(f"{upload.name}: {exc}")
+            else:
+                _apply(lambda: imported, f"Loaded {upload.name}.")
+
+
+def main() -> None:
+    ensure_state()
+    config = current_config()
+    st.title("Architect")
+    totals_ui(config)
+    preset_ui(config)
+    st.subheader("Network settings")
+    settings = settings_ui(config)
+    # A refused setting or cell is explained here, between the settings and the table.
+    messages = st.container()
+    st.subheader("Inception blocks")
+    blocks = blocks_ui(config)
+    with messages:
+        edits_ui(config, blocks, settings)
+    structure_ui(config)
+    st.subheader("Save and share")
+    json_ui(config)
+
+
+main()

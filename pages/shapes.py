@@ -1,0 +1,154 @@
+"""Shapes & parameters: every stage's shapes, parameters and MACs, with charts.
+
+All numbers come from :func:`googlenet_core.analyze`, which walks the config
+with the output-size formula; no torch model is built, so a rerun after an edit
+takes milliseconds. Tables and figures are cached per config.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from googlenet_core import GoogLeNetConfig, analyze
+from googlenet_core.editing import stage_table
+from googlenet_core.figures import cost_figure, format_count, network_figure, shapes_figure
+from pages._common import current_config, ensure_state, network_label
+
+# Cached on the config's JSON: equal designs share an entry, whichever page made them.
+_BY_CONFIG = {GoogLeNetConfig: GoogLeNetConfig.to_json}
+
+STAGE_COLUMNS = {
+    "name": st.column_config.TextColumn("stage"),
+    "kind": st.column_config.TextColumn("kind"),
+    "in_shape": st.column_config.TextColumn("input (C × H × W)"),
+    "out_shape": st.column_config.TextColumn("output (C × H × W)"),
+    "params": st.column_config.NumberColumn("params", format="localized"),
+    "params_share": st.column_config.ProgressColumn(
+        "share of params", min_value=0.0, max_value=1.0, format="percent"
+    ),
+    "macs": st.column_config.NumberColumn("MACs", format="compact"),
+    "detail": st.column_config.TextColumn("what it does"),
+}
+LAYER_COLUMNS = {
+    "name": st.column_config.TextColumn("layer"),
+    "branch": st.column_config.TextColumn("branch"),
+    "kind": st.column_config.TextColumn("kind"),
+    "kernel": st.column_config.TextColumn("kernel/stride"),
+    "out_shape": st.column_config.TextColumn("output"),
+    "params": st.column_config.NumberColumn("params", format="localized"),
+    "macs": st.column_config.NumberColumn("MACs", format="compact"),
+}
+
+
+@st.cache_data(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
+def tables(config: GoogLeNetConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The stage table, the layer table, and the layers of each block and aux head."""
+    analysis = analyze(config)
+    stages, layers = stage_table(analysis), analysis.layers_frame()
+    expandable = stages.loc[stages["kind"].isin(["inception", "aux"]), "name"]
+    by_stage = {name: layers[layers["stage"] == name] for name in expandable}
+    return stages, layers, by_stage
+
+
+# cache_resource, not cache_data: cache_data hands back a pickled copy, and unpickling a
+# go.Figure re-validates every property (about 90 ms per figure, most of a rerun).
+# st.plotly_chart only reads the figure (Figure.to_dict copies it), so sharing is safe.
+@st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
+def figures(config: GoogLeNetConfig) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """Shapes along the network, cost per stage, and the network diagram (read-only)."""
+    analysis = analyze(config)
+    return shapes_figure(analysis), cost_figure(analysis), network_figure(analysis)
+
+
+def totals_ui(config: GoogLeNetConfig) -> None:
+    analysis = analyze(config)
+    side = config.input_size
+    st.caption(
+        f"Network: **{network_label(config)}**, input {config.in_channels} × {side} × {side}, "
+        f"{config.num_classes:,} classes. Edit it on the Architect page."
+    )
+    cols = st.columns(4)
+    cols[0].metric("Parameters, all heads", f"{analysis.total_params:,}")
+    cols[1].metric(
+        "Parameters without aux heads",
+        f"{analysis.params_without_aux:,}",
+        help="what is deployed: the auxiliary heads only help training",
+    )
+    cols[2].metric(
+        "MACs per image (main head)",
+        format_count(analysis.macs_without_aux),
+        help=f"{analysis.macs_without_aux:,} multiply-accumulates",
+    )
+    cols[3].metric(
+        "MACs in training (all heads)",
+        format_count(analysis.total_macs),
+        help=f"{analysis.total_macs:,} multiply-accumulates",
+    )
+
+
+def stage_table_ui(stages: pd.DataFrame, layers: pd.DataFrame, label: str) -> None:
+    st.dataframe(
+        stages,
+        hide_index=True,
+        column_order=list(STAGE_COLUMNS),
+        column_config=STAGE_COLUMNS,
+        height="content",
+    )
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Stage table as CSV",
+        stages.to_csv(index=False),
+        file_name=f"googlenet-{label}-stages.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="shapes_stages_csv",
+    )
+    cols[1].download_button(
+        "Every layer as CSV",
+        layers.to_csv(index=False),
+        file_name=f"googlenet-{label}-layers.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="shapes_layers_csv",
+    )
+
+
+def layers_ui(stages: pd.DataFrame, by_stage: dict[str, pd.DataFrame]) -> None:
+    st.markdown(
+        "**Inside the stages.** Open a block or an aux head to see its layers, branch by branch."
+    )
+    outputs = dict(zip(stages["name"], stages["out_shape"], strict=True))
+    columns = st.columns(2)
+    for index, (name, layers) in enumerate(by_stage.items()):
+        with columns[index % 2].expander(f"**{name}** → {outputs[name]}"):
+            st.dataframe(
+                layers,
+                hide_index=True,
+                column_order=list(LAYER_COLUMNS),
+                column_config=LAYER_COLUMNS,
+            )
+
+
+def charts_ui(config: GoogLeNetConfig) -> None:
+    shapes, cost, network = figures(config)
+    left, right = st.columns([9, 11])
+    left.plotly_chart(network, key="shapes_network", theme=None)
+    right.plotly_chart(shapes, key="shapes_sizes", theme=None)
+    right.plotly_chart(cost, key="shapes_cost", theme=None)
+
+
+def main() -> None:
+    ensure_state()
+    config = current_config()
+    st.title("Shapes & parameters")
+    totals_ui(config)
+    stages, layers, by_stage = tables(config)
+    stage_table_ui(stages, layers, network_label(config))
+    layers_ui(stages, by_stage)
+    st.header("Charts", divider="gray")
+    charts_ui(config)
+
+
+main()

@@ -1,0 +1,229 @@
+"""Shared test fixtures: the repository on ``sys.path``, AppTest helpers, a live server, Chromium.
+
+AppTest modules build their app with :func:`app_test` (``from conftest import app_test``).
+
+Browser tests (``@pytest.mark.browser``) use three fixtures and three helpers:
+
+* ``streamlit_server`` (session): ``streamlit run app.py`` on a free loopback
+  port, the repository root as working directory; yields the base URL
+  (``http://127.0.0.1:PORT``) once ``/_stcore/health`` answers, stops it after.
+* ``browser`` (session) / ``browser_page`` (function): Debian's Chromium driven
+  by Playwright's sync API (no browser can be downloaded here); the tests are
+  skipped with a clear message when no Chromium is installed.
+* ``wait_for_app_idle(page)`` waits until Streamlit has finished rerunning;
+  ``assert_no_exception(page)`` fails when an exception block is on the page;
+  ``screenshot(page, name)`` saves the whole page.
+
+Screenshots go under :data:`SCREENSHOT_DIR` (``test-output/screenshots/``, git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Pages import ``pages._common`` and ``googlenet_core`` from the repository root, which
+# neither ``pytest`` (it adds ``tests/``) nor AppTest (it adds the page's folder) puts
+# on sys.path.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SCREENSHOT_DIR = ROOT / "test-output" / "screenshots"
+SERVER_START_TIMEOUT_S = 60.0
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+#: AppTest's default 3 s per run is too short on a busy 2-core machine for a first import.
+APPTEST_TIMEOUT_S = 60.0
+
+
+def app_test(path: str, **query: str) -> Any:
+    """An AppTest of ``app.py`` or ``pages/<page>.py`` (repo-relative), with URL query parameters.
+
+    Call ``.run()`` on it. Pages run from an empty session, as in a new browser tab.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / path), default_timeout=APPTEST_TIMEOUT_S)
+    at.query_params.update(query)
+    return at
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of ``streamlit run app.py`` on a free loopback port, for the whole session."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_dir = tmp_path_factory.mktemp("streamlit-server")
+    stdout_path, stderr_path = log_dir / "stdout.log", log_dir / "stderr.log"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while not _healthy(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    why = (
+                        f"exited with code {process.returncode}"
+                        if process.poll() is not None
+                        else f"not healthy after {SERVER_START_TIMEOUT_S:.0f} s"
+                    )
+                    pytest.fail(
+                        f"streamlit run app.py {why}.\nstderr:\n"
+                        + stderr_path.read_text(errors="replace")[-4000:]
+                    )
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (``apt-get install chromium``), or None when it is missing."""
+    if os.path.exists("/usr/bin/chromium"):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the session (skips the test when none is installed)."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium installed (`apt-get install chromium`, or `make chromium`)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def browser_page(browser: Any) -> Iterator[Any]:
+    """A fresh page (own cookies and session) at a projector-like 1600 x 1000 viewport."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def wait_for_app_idle(page: Any, timeout_s: float = 30.0) -> None:
+    """Wait until Streamlit is connected, has finished rerunning and has drawn the page.
+
+    Uses the state attributes Streamlit puts on its root element (as its own
+    end-to-end tests do): connected, script ``notRunning``, and no element still
+    marked stale from the previous run, for half a second in a row. Call it after
+    ``goto`` and after every interaction that triggers a rerun.
+    """
+    app = '[data-testid="stApp"]'
+    page.wait_for_selector(
+        f'{app}[data-test-connection-state="CONNECTED"]', timeout=timeout_s * 1000
+    )
+    deadline = time.monotonic() + timeout_s
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        idle = page.locator(f'{app}[data-test-script-state="notRunning"]').count() == 1
+        stale = page.locator('[data-stale="true"]').count() > 0
+        if not idle or stale:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.5:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the app was still running after {timeout_s:.0f} s")
+
+
+def assert_no_exception(page: Any) -> None:
+    """Fail with the exception's text when Streamlit shows an exception block."""
+    blocks = page.locator('[data-testid="stException"]')
+    if blocks.count():
+        raise AssertionError("Streamlit shows an exception:\n" + blocks.first.inner_text())
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot of the whole page as ``test-output/screenshots/<name>.png``.
+
+    Streamlit scrolls inside its own container, so Playwright's ``full_page``
+    alone stops at the viewport: the viewport is stretched to the content's
+    height for the shot and restored after.
+    """
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    viewport = page.viewport_size
+    measure = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stSidebarContent"]']
+        .map((s) => document.querySelector(s))
+        .filter(Boolean)
+        .map((el) => el.scrollHeight))"""
+    try:
+        height = 0
+        for _ in range(4):  # charts and tables may grow the page once they are drawn
+            new_height = max(viewport["height"], int(page.evaluate(measure)))
+            if new_height == height:
+                break
+            height = new_height
+            page.set_viewport_size({"width": viewport["width"], "height": height})
+            wait_for_app_idle(page)
+            page.wait_for_timeout(400)  # let charts re-layout to the new size
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+    return path

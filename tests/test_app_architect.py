@@ -1,0 +1,182 @@
+"""The Architect page: edit the network in place; invalid input never replaces the valid one."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import app_test
+
+from googlenet_core import analyze, get_preset
+from googlenet_core.editing import TOKEN_PARAM, encode_token, export_json
+from googlenet_core.figures import format_count
+
+PAGE = "pages/architect.py"
+
+
+def _edit_cell(at, row: int, column: str, value: object):  # type: ignore[no-untyped-def]
+    """Edit one cell the way the browser does: through the editor's edit state."""
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {row: {column: value}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    return at.run()
+
+
+def _number_input(at, label: str):  # type: ignore[no-untyped-def]
+    return next(widget for widget in at.number_input if widget.label == label)
+
+
+def _metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {m.label: m.value for m in at.metric}
+
+
+def test_renders_the_inception_table_from_an_empty_session() -> None:
+    at = app_test(PAGE).run()
+    assert not at.exception
+    editor = at.data_editor[0]
+    assert editor.editing_mode == "fixed"
+    table = editor.value
+    assert list(table["name"]) == [b.name for b in get_preset("paper").blocks]
+    assert table.loc[1, "in_channels"] == 256 and table.loc[1, "out_channels"] == 480
+    assert _metrics(at)["Smallest input it accepts"] == "79 px"
+
+
+def test_editing_a_block_changes_the_network_and_the_totals() -> None:
+    at = app_test(PAGE).run()
+    before = analyze(get_preset("paper"))
+    _edit_cell(at, 0, "ch1x1", 128)
+    assert not at.exception and not at.error
+    config = at.session_state["config"]
+    assert config.blocks[0].ch1x1 == 128
+    after = analyze(config)
+    assert after.params_without_aux > before.params_without_aux
+    metrics = at.metric
+    assert metrics[0].value == format_count(after.params_without_aux)
+    assert "since the last edit" in metrics[0].proto.delta
+    # The editor starts again from the new network: its computed columns follow.
+    table = at.data_editor[0].value
+    assert table.loc[0, "out_channels"] == 256 + 64
+    assert table.loc[1, "in_channels"] == 256 + 64
+    assert at.query_params == {TOKEN_PARAM: encode_token(config)}
+    assert at.session_state["config_error"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "inception4b: ch5x5red must be between 1 and 2048, got 0"),
+        (-3, "inception4b: ch5x5red must be between 1 and 2048, got -3"),
+        (10**9, "inception4b: ch5x5red must be between 1 and 2048, got 1000000000"),
+        ("abc", "inception4b: ch5x5red is empty or not a number"),
+        (None, "inception4b: ch5x5red is empty or not a number"),
+    ],
+)
+def test_an_invalid_cell_is_refused_and_the_valid_network_stays(
+    value: object, message: str
+) -> None:
+    at = app_test(PAGE).run()
+    _edit_cell(at, 3, "ch5x5red", value)
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert "last valid network is still active" in at.error[0].value
+    assert at.session_state["config"] == get_preset("paper")
+    assert message in at.session_state["config_error"]
+    assert at.query_params == {"preset": "paper"}
+
+
+def test_fixing_the_invalid_cell_applies_it_and_clears_the_error() -> None:
+    at = app_test(PAGE).run()
+    _edit_cell(at, 3, "ch5x5red", 0)
+    assert at.error
+    _edit_cell(at, 3, "ch5x5red", 48)
+    assert not at.error
+    assert at.session_state["config"].blocks[3].ch5x5red == 48
+    assert at.session_state["config_error"] is None
+
+
+def test_too_small_an_input_is_refused_with_the_smallest_size() -> None:
+    at = app_test(PAGE).run()
+    _number_input(at, "Input size (pixels)").set_value(20).run()
+    assert not at.exception
+    assert "input_size 20 is too small" in at.error[0].value
+    assert "smallest input this network accepts is 79x79" in at.error[0].value
+    assert at.session_state["config"].input_size == 224
+
+
+def test_settings_change_the_network() -> None:
+    at = app_test(PAGE).run()
+    _number_input(at, "Classes").set_value(10).run()
+    config = at.session_state["config"]
+    assert config.num_classes == 10
+    assert analyze(config).params_without_aux < analyze(get_preset("paper")).params_without_aux
+    next(t for t in at.toggle if t.label == "Auxiliary heads").set_value(False).run()
+    assert at.session_state["config"].aux_logits is False
+    _number_input(at, "Input channels").set_value(0).run()
+    assert "network: in_channels must be between 1 and 4, got 0" in at.error[0].value
+
+
+def test_choosing_a_preset_loads_it() -> None:
+    at = app_test(PAGE).run()
+    at.selectbox[0].set_value("mini").run()
+    assert not at.exception
+    assert at.session_state["config"] == get_preset("mini")
+    assert any("Loaded the mini preset" in s.value for s in at.success)
+    assert at.query_params == {"preset": "mini"}
+    assert len(at.data_editor[0].value) == 9
+
+
+def test_adding_and_removing_blocks() -> None:
+    at = app_test(PAGE).run()
+    at.selectbox[1].set_value("inception4e").run()
+    at.button(key="arch_add").click().run()
+    names = [b.name for b in at.session_state["config"].blocks]
+    assert names[7] == "inception4f" and len(names) == 10
+    assert len(at.data_editor[0].value) == 10
+    at.selectbox[1].set_value("inception4a").run()
+    at.button(key="arch_remove").click().run()
+    config = at.session_state["config"]
+    assert "inception4a" not in [b.name for b in config.blocks]
+    assert [h.after for h in config.aux_heads] == ["inception3b", "inception4d"]
+    assert not at.exception
+
+
+def test_removing_the_only_block_is_refused() -> None:
+    paper = get_preset("paper")
+    at = app_test(PAGE, preset="mini").run()
+    for _ in range(8):
+        at.button(key="arch_remove").click().run()
+    assert len(at.session_state["config"].blocks) == 1
+    at.button(key="arch_remove").click().run()
+    assert "a network needs at least one" in at.error[0].value
+    assert len(at.session_state["config"].blocks) == 1
+    assert paper != at.session_state["config"]
+
+
+def test_json_export_then_import_round_trips() -> None:
+    at = app_test(PAGE).run()
+    _edit_cell(at, 8, "pool_proj", 200)
+    custom = at.session_state["config"]
+    exported = at.code[0].value  # the same text the download button serves
+    assert exported.strip() == export_json(custom).strip()
+    assert at.download_button(key="arch_download").proto.label.startswith("Download")
+    at.selectbox[0].set_value("torchvision").run()
+    assert at.session_state["config"] == get_preset("torchvision")
+    at.file_uploader[0].set_value(("my-net.json", exported.encode(), "application/json")).run()
+    assert not at.exception
+    assert at.session_state["config"] == custom
+    assert any("Loaded my-net.json" in s.value for s in at.success)
+
+
+def test_a_bad_json_upload_is_refused() -> None:
+    at = app_test(PAGE).run()
+    at.file_uploader[0].set_value(("broken.json", b'{"blocks": 3', "application/json")).run()
+    assert not at.exception
+    assert "broken.json: not valid JSON" in at.error[0].value
+    assert at.session_state["config"] == get_preset("paper")
+
+
+def test_a_tampered_link_falls_back_to_the_default() -> None:
+    at = app_test(PAGE, **{TOKEN_PARAM: "v1." + "A" * 9000}).run()
+    assert not at.exception
+    assert "the limit is 8,000" in at.warning[0].value
+    assert at.session_state["config"] == get_preset("paper")

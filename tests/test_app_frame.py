@@ -1,0 +1,109 @@
+"""The frame (app.py): sidebar summary, navigation, and the network shared through the URL."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, app_test
+
+from googlenet_core import analyze, get_preset
+from googlenet_core.editing import TOKEN_PARAM, apply_edits, blocks_frame, encode_token
+from googlenet_core.figures import format_count
+
+PAGE_FILES = ["pages/home.py", "pages/architect.py", "pages/shapes.py"]
+
+
+def _sidebar_metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {m.label: m.value for m in at.sidebar.metric}
+
+
+def test_frame_renders_the_default_network_from_an_empty_session() -> None:
+    at = app_test("app.py").run()
+    assert not at.exception
+    assert at.title[0].value.startswith("GoogLeNet")  # the Concepts page is the default
+    analysis = analyze(get_preset("paper"))
+    assert "`paper`" in at.sidebar.markdown[0].value
+    assert _sidebar_metrics(at) == {
+        "Parameters": format_count(analysis.params_without_aux),
+        "MACs per image": format_count(analysis.macs_without_aux),
+        "Input": "3 × 224 × 224",
+    }
+    assert at.query_params == {"preset": "paper"}
+
+
+def test_a_preset_link_opens_that_preset() -> None:
+    at = app_test("app.py", preset="mini").run()
+    assert "`mini`" in at.sidebar.markdown[0].value
+    assert _sidebar_metrics(at)["Input"] == "1 × 32 × 32"
+    assert not at.warning
+
+
+def test_a_custom_link_opens_that_design_and_keeps_it_in_the_url() -> None:
+    paper = get_preset("paper")
+    frame = blocks_frame(paper)
+    frame.at[8, "pool_proj"] = 256
+    custom = apply_edits(paper, frame, num_classes=200)
+    token = encode_token(custom)
+    at = app_test("app.py", **{TOKEN_PARAM: token}).run()
+    assert "`custom`" in at.sidebar.markdown[0].value
+    assert _sidebar_metrics(at)["Parameters"] == format_count(analyze(custom).params_without_aux)
+    assert at.query_params == {TOKEN_PARAM: token}  # a refresh keeps the design
+    assert not at.warning
+
+
+def test_a_tampered_link_falls_back_to_the_default_with_a_notice() -> None:
+    at = app_test("app.py", **{TOKEN_PARAM: "v1.eNrFlm9vqyAUxr8Lr-tampered"}).run()
+    assert not at.exception
+    assert len(at.warning) == 1
+    assert "could not be read" in at.warning[0].value
+    assert "default network (paper)" in at.warning[0].value
+    assert "`paper`" in at.sidebar.markdown[0].value
+    assert at.query_params == {"preset": "paper"}  # the bad link is not kept
+
+
+def test_an_unknown_preset_link_says_which_presets_exist() -> None:
+    at = app_test("app.py", preset="resnet50").run()
+    assert not at.exception
+    assert "unknown preset 'resnet50'" in at.warning[0].value
+    assert "paper, torchvision, mini" in at.warning[0].value
+
+
+def test_the_sidebar_badges_a_refused_edit() -> None:
+    at = app_test("app.py").run()
+    assert not any("Last edit refused" in m.value for m in at.sidebar.markdown)
+    at.session_state["config_error"] = "inception3a: ch1x1 must be between 1 and 2048, got 0"
+    at.run()
+    assert any("Last edit refused" in m.value for m in at.sidebar.markdown)
+    assert any("got 0" in c.value for c in at.sidebar.caption)
+
+
+def test_every_page_file_is_in_the_navigation_and_renders() -> None:
+    navigation = re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', (ROOT / "app.py").read_text())
+    page_files = sorted(
+        f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py") if path.name[0] != "_"
+    )
+    assert sorted(navigation) == page_files  # no orphan page, no placeholder entry
+    at = app_test("app.py").run()
+    for page in PAGE_FILES:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert at.title, page
+
+
+def test_an_edit_on_one_page_is_seen_on_another() -> None:
+    at = app_test("app.py").run()
+    at.switch_page("pages/architect.py").run()
+    editor = at.data_editor[0]
+    at.session_state[editor.key] = {
+        "edited_rows": {0: {"ch1x1": 96}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not at.error
+    at.switch_page("pages/shapes.py").run()
+    edited = at.session_state["config"]
+    assert edited.blocks[0].ch1x1 == 96
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters, all heads"] == f"{analyze(edited).total_params:,}"
+    assert at.query_params == {TOKEN_PARAM: encode_token(edited)}

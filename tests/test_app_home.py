@@ -1,0 +1,106 @@
+"""The Concepts page: Inception diagram, output-size calculator, aux heads, paper vs arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from conftest import app_test
+
+from googlenet_core import get_preset, naive_vs_reduced
+from googlenet_core.editing import TOKEN_PARAM, encode_token
+from googlenet_core.figures import format_count
+
+PAGE = "pages/home.py"
+
+
+def _figure_title(at) -> str:  # type: ignore[no-untyped-def]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return str(spec["layout"]["title"]["text"])
+
+
+def test_renders_every_section_from_an_empty_session() -> None:
+    at = app_test(PAGE).run()
+    assert not at.exception
+    assert [h.value for h in at.header] == [
+        "1 · The Inception block",
+        "2 · How big is the output?",
+        "3 · Auxiliary classifiers",
+        "4 · The paper vs arithmetic",
+    ]
+    assert at.query_params == {"preset": "paper"}
+
+
+def test_the_reduction_toggle_switches_between_the_two_blocks() -> None:
+    at = app_test(PAGE).run()
+    spec = get_preset("paper").blocks[0]
+    costs = naive_vs_reduced(192, spec, 28, batch_norm=False)
+    assert f"{format_count(costs['reduced'].params)} parameters" in _figure_title(at)
+    table = at.dataframe[0].value
+    assert table.loc["parameters", "naive (no 1×1 reductions)"] == costs["naive"].params
+    assert table.loc["MACs", "with 1×1 reductions"] == costs["reduced"].macs
+    at.toggle(key="home_reduced").set_value(False).run()
+    title = _figure_title(at)
+    assert "naive (no 1×1 reductions)" in title
+    assert f"{format_count(costs['naive'].macs)} MACs" in title
+
+
+def test_choosing_a_block_draws_that_block() -> None:
+    at = app_test(PAGE).run()
+    at.selectbox[0].set_value("inception5b").run()
+    assert _figure_title(at).startswith("inception5b")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    texts = [a["text"] for a in spec["layout"]["annotations"]]
+    assert "<b>Filter concatenation</b>  384 + 384 + 128 + 128 = 1024 × 7 × 7" in texts
+
+
+def test_the_calculator_applies_the_formula() -> None:
+    at = app_test(PAGE).run()
+    assert at.latex[0].value.rstrip("$\n ").endswith("= 112")  # conv1: 224, 7, 2, 3
+    at.number_input(key="calc_in").set_value(112)
+    at.number_input(key="calc_kernel").set_value(3)
+    at.number_input(key="calc_padding").set_value(0)
+    at.toggle(key="home_ceil").set_value(True).run()
+    assert r"\left\lceil" in at.latex[0].value
+    assert at.latex[0].value.rstrip("$\n ").endswith("= 56")  # maxpool1 with ceil mode
+    at.number_input(key="calc_in").set_value(2).run()  # a 3x3 window in 2 pixels
+    assert any("does not fit" in e.value for e in at.error)
+    assert not at.exception
+
+
+def test_aux_section_shows_where_heads_attach_and_the_order_note() -> None:
+    at = app_test(PAGE).run()
+    assert [s.value for s in at.subheader] == ["aux1: after inception4a", "aux2: after inception4d"]
+    assert any(r"w_1 = w_2 = 0.3" in latex.value for latex in at.latex)
+    note = at.info[0].value
+    assert "aux_logits2, aux_logits1" in note and "Heads(logits, aux1, aux2)" in note
+
+
+def test_aux_section_without_heads_says_so() -> None:
+    no_heads = dataclasses.replace(get_preset("mini"), aux_heads=())
+    at = app_test(PAGE, **{TOKEN_PARAM: encode_token(no_heads)}).run()
+    assert not at.exception
+    assert any("no auxiliary heads" in i.value for i in at.info)
+    assert not at.subheader
+
+
+def test_paper_table_flags_the_papers_own_inconsistencies() -> None:
+    at = app_test(PAGE).run()
+    table = at.dataframe[-1].value
+    assert len(table) == 17
+    assert "convolution 7x7/2, inception (4c), inception (5a)" in at.caption[-1].value
+
+
+def test_paper_table_can_compare_the_current_design() -> None:
+    at = app_test(PAGE, preset="mini").run()
+    assert "3 of 17 rows disagree" in at.caption[-1].value  # the paper's network by default
+    at.segmented_control(key="home_compare_source").set_value("the current design").run()
+    assert not at.exception
+    assert "3 of 17" not in at.caption[-1].value  # mini's numbers differ almost everywhere
+
+
+def test_a_tampered_link_shows_a_notice_not_a_traceback() -> None:
+    at = app_test(PAGE, preset="../../etc/passwd").run()
+    assert not at.exception
+    assert "could not be read" in at.warning[0].value
+    assert at.query_params == {"preset": "paper"}

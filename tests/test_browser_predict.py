@@ -1,0 +1,120 @@
+"""The Predict page in a real Chromium: upload a checkpoint, a folder of odd files and
+digits, see the top-5 charts and the per-file messages; a malicious checkpoint is refused
+and the previous model keeps predicting."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_no_exception, screenshot, wait_for_app_idle
+from PIL import Image
+
+from googlenet_core import build_model, get_preset
+from googlenet_core.checkpoints import Preprocessing, save_checkpoint
+from googlenet_core.digits import DIGIT_CLASSES
+from googlenet_core.sample_images import digit_samples
+
+pytestmark = pytest.mark.browser
+
+
+class CreatesFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def _uploader(page: Any, label: str) -> Any:
+    return (
+        page.locator('[data-testid="stFileUploader"]')
+        .filter(has_text=label)
+        .locator('input[type="file"]')
+    )
+
+
+def _click(page: Any, locator: Any) -> None:
+    locator.click()
+    wait_for_app_idle(page, timeout_s=90)
+    assert_no_exception(page)
+
+
+def _chart_titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator(".js-plotly-plot .gtitle").all_text_contents()]
+
+
+def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
+    streamlit_server: str, browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    torch.manual_seed(0)
+    config = get_preset("mini")
+    model = build_model(config)
+    for module in model.modules():  # distinct scores per class, unlike GoogLeNet's tiny init
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            module.reset_parameters()
+    checkpoint = tmp_path / "best.pt"
+    save_checkpoint(
+        checkpoint, model, config, list(DIGIT_CLASSES), Preprocessing(32, 1, (0.5,), (0.5,))
+    )
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, data in digit_samples()[:3]:
+        (images / name).write_bytes(data)
+    (images / "notes.png").write_text("a text file wearing a .png name")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG")
+    (images / "half.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+    page.goto(f"{streamlit_server}/predict?preset=mini")
+    wait_for_app_idle(page, timeout_s=90)
+    assert_no_exception(page)
+    assert page.locator("h1").first.inner_text().strip() == "Predict"
+
+    # 1. Model: an uploaded checkpoint in this project's format.
+    _click(page, page.get_by_text("Upload a checkpoint", exact=True))
+    _uploader(page, "Checkpoint (.pt)").set_input_files(str(checkpoint))
+    wait_for_app_idle(page, timeout_s=60)
+    _click(page, page.get_by_role("button", name="Load the checkpoint"))
+    using = page.locator('[data-testid="stAlertContentSuccess"]').first.inner_text()
+    assert "uploaded best.pt" in using and "heads: main, aux1, aux2" in using
+
+    # 2. Images: three digits and two broken files in one upload.
+    uploader = _uploader(page, "odd files welcome")
+    uploader.set_input_files(sorted(str(p) for p in images.iterdir()))
+    wait_for_app_idle(page, timeout_s=120)
+    assert_no_exception(page)
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert any("notes.png" in e and "not an image" in e for e in errors), errors
+    assert any("half.jpg" in e and "truncated or corrupt" in e for e in errors), errors
+    titles = _chart_titles(page)
+    top5 = [t for t in titles if t.startswith("Top 5 · digit-")]
+    assert len(top5) == 3, titles
+    assert "3 of 5 images predicted" in page.locator('[data-testid="stMain"]').inner_text()
+    heads = page.locator(".js-plotly-plot .annotation-text").all_text_contents()
+    assert "main head (after inception5b)" in heads and "aux1 (after inception4a)" in heads
+    assert any(t.startswith("Grad-CAM · main") for t in titles)
+    assert any("the four branches before concatenation" in t for t in titles)
+    screenshot(page, "predict")
+
+    # 3. A checkpoint whose pickle would create a file: refused, nothing runs, and the
+    #    previous model still predicts.
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "googlenet_core.checkpoint", "payload": CreatesFile(marker)}, evil)
+    _uploader(page, "Checkpoint (.pt)").set_input_files(str(evil))
+    wait_for_app_idle(page, timeout_s=60)
+    _click(page, page.get_by_role("button", name="Load the checkpoint"))
+    error = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    assert "Could not load evil.pt" in error
+    assert "refused without running anything" in error
+    assert "The previous model (best.pt) is still in use." in error
+    assert not marker.exists()
+    assert len([t for t in _chart_titles(page) if t.startswith("Top 5 · digit-")]) == 3
+    screenshot(page, "predict-refused")

@@ -1,0 +1,315 @@
+"""Data sets: the digits split, preprocessing, batching, downloads, folders and zips."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import stat
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from googlenet_core import data
+from googlenet_core.data import DatasetError, Limits, load_dataset
+from googlenet_core.digits import load_digits
+
+
+@pytest.fixture(scope="module")
+def digits32() -> data.TrainingData:
+    return load_dataset("digits", input_size=32, in_channels=1)
+
+
+# ---- the bundled digits --------------------------------------------------------------------
+
+
+def test_digits_hold_out_a_fixed_fifth(digits32) -> None:
+    assert (len(digits32.train), len(digits32.val)) == (3058, 765)
+    assert data.split_sizes("digits", None) == (3058, 765)
+    again = load_dataset("digits", input_size=32, in_channels=1)
+    assert torch.equal(again.val.labels, digits32.val.labels)  # the same held-out images
+    # Every class is represented on both sides.
+    assert set(digits32.val.labels.tolist()) == set(range(10))
+    # Decoded once at the input size: floats in [0, 1].
+    assert digits32.train.images.shape == (3058, 1, 32, 32)
+    assert digits32.train.images.dtype == torch.float32
+    assert float(digits32.train.images.min()) >= 0.0
+    assert float(digits32.train.images.max()) <= 1.0
+    assert digits32.class_names == tuple("0123456789")
+
+
+def test_training_and_validation_images_do_not_overlap(digits32) -> None:
+    images, _ = load_digits()
+    flat = {row.tobytes() for row in images.reshape(len(images), -1)}
+    assert len(flat) > 3700  # nearly all digits are distinct to begin with
+    train = {tuple(x.flatten().tolist()) for x in digits32.train.images[:, :, ::4, ::4]}
+    val = {tuple(x.flatten().tolist()) for x in digits32.val.images[:, :, ::4, ::4]}
+    assert len(train & val) < 10  # only true duplicates in the source data coincide
+
+
+def test_subset_caps_training_and_validation(digits32) -> None:
+    small = load_dataset("digits", input_size=16, in_channels=3, subset=100)
+    assert (len(small.train), len(small.val)) == (100, 64)
+    assert data.split_sizes("digits", 100) == (100, 64)
+    assert data.split_sizes("fashionmnist", 1000) == (1000, 250)
+    assert small.train.images.shape[1:] == (3, 16, 16)
+    assert len(small.mean) == 3 and small.mean[0] == small.mean[1]
+
+
+def test_a_digit_png_reaches_the_network_as_its_training_sample(digits32) -> None:
+    """Prediction's preprocessing of a saved digit equals the training batch's, bit for bit."""
+    predict = pytest.importorskip("googlenet_core.predict")
+    from googlenet_core.checkpoints import Preprocessing
+
+    images, _ = load_digits()
+    prep = predict.ResizeNormalize(Preprocessing(32, 1, digits32.mean, digits32.std))
+    for i in range(5):
+        png = Image.open(io.BytesIO(_png(images[i])))
+        training = data.to_model_input(
+            torch.from_numpy(images[i : i + 1].copy()).unsqueeze(1), 32, digits32.mean,
+            digits32.std,
+        )  # fmt: skip
+        assert torch.equal(prep(png), training[0])
+
+
+def test_rgb_to_gray_matches_pillow() -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(2, 9, 7, 3), dtype=np.uint8)
+    ours = data.convert_channels(torch.from_numpy(rgb).permute(0, 3, 1, 2), 1)[:, 0].numpy()
+    pillow = np.stack([np.asarray(Image.fromarray(im, "RGB").convert("L")) for im in rgb])
+    assert np.array_equal(ours, pillow)
+    gray = torch.from_numpy(pillow).unsqueeze(1)
+    assert torch.equal(data.convert_channels(gray, 3)[:, 2], gray[:, 0])
+    with pytest.raises(DatasetError, match="only grayscale"):
+        data.convert_channels(gray, 2)
+
+
+# ---- batches -------------------------------------------------------------------------------
+
+
+def test_batches_cover_every_image_once_per_epoch() -> None:
+    g = torch.Generator().manual_seed(0)
+    batches = data.batch_indices(103, 10, g)
+    seen = torch.cat(batches)
+    assert sorted(seen.tolist()) == list(range(103)) and len(batches) == 11
+    # A last batch of one image is dropped: BatchNorm cannot normalise it.
+    assert [len(b) for b in data.batch_indices(21, 10, g)] == [10, 10]
+
+
+def test_ranks_get_disjoint_equal_shares() -> None:
+    shares = [
+        torch.cat(data.batch_indices(50, 5, torch.Generator().manual_seed(3), rank=r, world_size=2))
+        for r in (0, 1)
+    ]
+    assert len(shares[0]) == len(shares[1]) == 25
+    assert not set(shares[0].tolist()) & set(shares[1].tolist())
+
+
+def test_augmentation_is_seeded_and_keeps_shapes(digits32) -> None:
+    x = digits32.train.images[:16]
+    a = data.augment(x, torch.Generator().manual_seed(1), hflip=False)
+    b = data.augment(x, torch.Generator().manual_seed(1), hflip=False)
+    c = data.augment(x, torch.Generator().manual_seed(2), hflip=True)
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.equal(a, x)
+    # Small moves: the augmented digit still overlaps the original.
+    assert float((a * x).sum()) > 0.5 * float((x * x).sum())
+
+
+def test_model_batch_normalises_and_uses_channels_last(digits32) -> None:
+    index = torch.arange(32)
+    x, y = data.model_batch(digits32, digits32.train, index, channels_last=True)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y, digits32.train.labels[:32])
+    expected = data.normalize(digits32.train.images[:32], digits32.mean, digits32.std)
+    assert torch.allclose(x, expected)
+
+
+def test_large_sets_stay_uint8_and_resize_per_batch() -> None:
+    images = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
+    resident = data.make_resident(images, 32, budget=10 * 32 * 32 * 4)
+    assert resident.dtype == torch.float32 and resident.shape[-1] == 32
+    native = data.make_resident(images, 32, budget=1000)
+    assert native.dtype == torch.uint8 and native.shape[-1] == 8
+    assert torch.equal(data.to_unit(native, 32), resident)
+
+
+# ---- downloads -----------------------------------------------------------------------------
+
+
+def _online(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 80)
+        return True
+    except OSError:
+        return False
+
+
+def test_offline_download_names_the_built_in_dataset(tmp_path) -> None:
+    if _online("fashion-mnist.s3-website.eu-central-1.amazonaws.com"):
+        pytest.skip("this machine is online: the offline message cannot be observed")
+    with pytest.raises(DatasetError, match="train on the built-in dataset 'digits'"):
+        load_dataset("fashionmnist", input_size=32, in_channels=1, cache_dir=tmp_path)
+
+
+def test_download_reports_progress_and_checks_the_checksum(tmp_path) -> None:
+    payload = bytes(range(256)) * 1000
+    source = tmp_path / "source.bin"
+    source.write_bytes(payload)
+    seen: list[tuple[int, int | None]] = []
+    target = tmp_path / "cache" / "file.bin"
+    md5 = hashlib.md5(payload).hexdigest()
+    data.download_file(source.as_uri(), target, md5, lambda d, t, _: seen.append((d, t)), "x")
+    assert target.read_bytes() == payload
+    assert seen[0] == (0, len(payload)) and seen[-1] == (len(payload), len(payload))
+    with pytest.raises(DatasetError, match="checksum"):
+        data.download_file(source.as_uri(), tmp_path / "bad.bin", "0" * 32, None, "x")
+    assert not (tmp_path / "bad.bin").exists()
+
+
+def _idx(array: np.ndarray) -> bytes:
+    """The IDX format MNIST and Fashion-MNIST are distributed in."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    return header + array.astype(np.uint8).tobytes()
+
+
+def test_a_cached_fashion_mnist_is_read_without_the_network(tmp_path) -> None:
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 12)):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(np.arange(n) % 10))
+    got = load_dataset("fashionmnist", input_size=32, in_channels=1, cache_dir=tmp_path)
+    assert (len(got.train), len(got.val)) == (40, 12)
+    assert got.class_names[0] == "T-shirt/top" and got.val_description.startswith("the official")
+    assert got.train.images.shape == (40, 1, 32, 32)
+    rgb = load_dataset("fashionmnist", input_size=28, in_channels=3, cache_dir=tmp_path, subset=8)
+    assert rgb.train.images.shape == (8, 3, 28, 28)
+
+
+# ---- your own images -----------------------------------------------------------------------
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _digit_folder(root: Path, per_class: int = 4, classes: str = "012") -> Path:
+    images, labels = load_digits()
+    for c in classes:
+        folder = root / c
+        folder.mkdir(parents=True)
+        picks = np.flatnonzero(labels == int(c))[:per_class]
+        for i in picks:
+            (folder / f"{i:05d}.png").write_bytes(_png(images[i]))
+    return root
+
+
+def test_a_folder_of_class_subfolders(tmp_path) -> None:
+    root = _digit_folder(tmp_path / "digits")
+    (root / "0" / "notes.txt").write_text("not an image")
+    (root / "README.md").write_text("a file outside the class folders")
+    got = load_dataset("folder", input_size=32, in_channels=1, path=root)
+    assert got.class_names == ("0", "1", "2")
+    assert len(got.train) + len(got.val) == 12 and len(got.val) >= 1
+    assert got.skipped == {"not an image": 1, "outside a class folder": 1}
+    assert data.describe_skipped(got.skipped) == "1 not an image, 1 outside a class folder"
+
+
+def test_digit_pngs_in_folders_equal_the_bundled_digits(tmp_path, digits32) -> None:
+    """Saved as PNGs, the bundled digits come back as exactly the same tensors."""
+    images, labels = load_digits()
+    root = _digit_folder(tmp_path / "d", per_class=3, classes="0123456789")
+    found = data.read_labelled_images(root, input_size=32, in_channels=1)
+    first = {c: int(np.flatnonzero(labels == c)[0]) for c in range(10)}
+    bundled = data.to_unit(torch.from_numpy(images[list(first.values())].copy()).unsqueeze(1), 32)
+    picked = torch.stack([found.images[found.labels.tolist().index(c)] for c in range(10)])
+    # read_labelled_images sorts files by name, so each class's first file is the lowest index.
+    assert torch.equal(picked, bundled)
+
+
+def test_a_folder_needs_two_classes(tmp_path) -> None:
+    root = _digit_folder(tmp_path / "one", classes="7")
+    with pytest.raises(DatasetError, match="at least two class subfolders.*'7'"):
+        load_dataset("folder", input_size=32, in_channels=1, path=root)
+    with pytest.raises(DatasetError, match="is not a folder"):
+        load_dataset("folder", input_size=32, in_channels=1, path=tmp_path / "missing")
+
+
+def test_folder_caps(tmp_path) -> None:
+    root = _digit_folder(tmp_path / "d", per_class=4)
+    with pytest.raises(DatasetError, match="more than 5 files"):
+        load_dataset("folder", input_size=32, in_channels=1, path=root,
+                     limits=Limits(max_images=5))  # fmt: skip
+    with pytest.raises(DatasetError, match="need .* MB in memory"):
+        load_dataset("folder", input_size=256, in_channels=3, path=root,
+                     limits=Limits(max_resident_bytes=2**20))  # fmt: skip
+    with pytest.raises(DatasetError, match=r"found none \(skipped: 12 file too large\)"):
+        load_dataset("folder", input_size=32, in_channels=1, path=root,
+                     limits=Limits(max_file_bytes=10))  # fmt: skip
+
+
+def _zip(entries: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, payload in entries.items():
+            zf.writestr(name, payload)
+        for name in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def _digit_entries(prefix: str = "") -> dict[str, bytes]:
+    images, labels = load_digits()
+    entries = {}
+    for c in "01":
+        for i in np.flatnonzero(labels == int(c))[:3]:
+            entries[f"{prefix}{c}/{i}.png"] = _png(images[i])
+    return entries
+
+
+@pytest.mark.parametrize("prefix", ["", "my-digits/"])
+def test_an_uploaded_zip_is_read_in_memory(prefix) -> None:
+    entries = _digit_entries(prefix)
+    entries[f"{prefix}1/not-an-image.png"] = b"hello"
+    entries["__MACOSX/._junk"] = b"resource fork"
+    got = load_dataset("upload", input_size=32, in_channels=1, archive=_zip(entries))
+    assert got.class_names == ("0", "1") and len(got.train) + len(got.val) == 6
+    assert got.skipped == {"not an image": 1}
+
+
+@pytest.mark.parametrize(
+    "bad", ["../escape.png", "0/../../escape.png", "/etc/escape.png", "C:/escape.png"]
+)
+def test_a_zip_entry_outside_the_archive_refuses_the_zip(bad) -> None:
+    entries = _digit_entries()
+    entries[bad] = b"x"
+    with pytest.raises(DatasetError, match="points outside the archive"):
+        load_dataset("upload", input_size=32, in_channels=1, archive=_zip(entries))
+
+
+def test_zip_links_sizes_and_garbage_are_refused() -> None:
+    with pytest.raises(DatasetError, match="symbolic link"):
+        data.read_labelled_images(archive=_zip(_digit_entries(), links=("0/link.png",)),
+                                  input_size=32, in_channels=1)  # fmt: skip
+    archive = _zip(_digit_entries())
+    with pytest.raises(DatasetError, match="the zip is .* MB; the limit is 0 MB"):
+        data.read_labelled_images(archive=archive, input_size=32, in_channels=1,
+                                  limits=Limits(max_zip_bytes=100))  # fmt: skip
+    with pytest.raises(DatasetError, match="unpacks to"):
+        data.read_labelled_images(archive=archive, input_size=32, in_channels=1,
+                                  limits=Limits(max_total_bytes=100))  # fmt: skip
+    with pytest.raises(DatasetError, match="not a readable zip"):
+        data.read_labelled_images(archive=b"PK\x03\x04 garbage", input_size=32, in_channels=1)

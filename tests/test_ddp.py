@@ -1,0 +1,42 @@
+"""The same ``train`` command under ``torchrun`` with two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from googlenet_core.runs import list_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_rank_zero_writes_the_run(tmp_path) -> None:
+    out = tmp_path / "runs"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "googlenet_core", "train", "--preset", "mini", "--dataset", "digits",
+        "--epochs", "1", "--subset", "64", "--batch-size", "16", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list_runs(out)
+    assert len(runs) == 1, "rank 1 must not create a run of its own"
+    run = runs[0]
+    assert run.status == "completed" and run.has_checkpoint
+    events = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    start = events[0]
+    assert start["type"] == "start" and start["world_size"] == 2
+    # 64 images, 32 per rank, batches of 16: two steps, each counted once.
+    assert start["steps_per_epoch"] == 2
+    epoch = next(e for e in events if e["type"] == "epoch")
+    assert epoch["step"] == 2 and 0.0 <= epoch["val_acc"] <= 1.0
+    assert done.stdout.count("completed:") == 1  # rank 0 alone reports

@@ -1,0 +1,156 @@
+"""The job registry: a bounded number of jobs at once, a queue, owner-only cancel, reattach."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from test_train import tiny_config, tiny_train_config
+
+from googlenet_core.jobs import (
+    MAX_JOBS_ENV,
+    JobContext,
+    JobRegistry,
+    default_max_running,
+    submit_training,
+)
+from googlenet_core.runs import Run
+
+WAIT = 60.0  # seconds; generous for a busy shared machine
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _blocking(release: threading.Event, started: list[str], name: str):
+    def work(ctx: JobContext) -> tuple[str, str]:
+        started.append(name)
+        ctx.emit({"type": "note", "message": f"{name} started"})
+        while not release.wait(0.01):
+            if ctx.stop.is_set():
+                return "cancelled", f"{name} stopped"
+        return "completed", f"{name} done"
+
+    return work
+
+
+def test_two_jobs_run_at_once_and_a_third_waits_its_turn() -> None:
+    registry = JobRegistry(max_running=2)
+    release = threading.Event()
+    started: list[str] = []
+    jobs = [registry.submit(_blocking(release, started, n), label=n) for n in "abc"]
+    assert [j.state for j in jobs] == ["running", "running", "queued"]
+    assert registry.position(jobs[2]) == 1 and registry.position(jobs[0]) is None
+    assert registry.counts() == (2, 1)
+    snapshot = registry.snapshot(jobs[2])
+    assert snapshot.position == 1 and snapshot.state == "queued" and not snapshot.events
+    release.set()
+    for job in jobs:
+        assert registry.wait(job, WAIT)
+    assert [j.state for j in jobs] == ["completed"] * 3
+    assert sorted(started[:2]) == ["a", "b"] and started[2] == "c"
+    assert registry.snapshot(jobs[2]).events[0]["message"] == "c started"
+
+
+def test_only_the_token_cancels_and_a_running_job_stops() -> None:
+    registry = JobRegistry(max_running=1)
+    release = threading.Event()
+    job = registry.submit(_blocking(release, [], "a"))
+    with pytest.raises(PermissionError, match="only the session that started this job"):
+        registry.cancel(job.id, "someone-else's-token")
+    assert job.state == "running"
+    assert registry.cancel(job.id, job.token)
+    assert registry.wait(job, WAIT)
+    assert job.state == "cancelled" and job.message == "a stopped"
+    assert registry.cancel(job.id, job.token) is False  # already over
+    with pytest.raises(KeyError):
+        registry.cancel("no-such-job", job.token)
+
+
+def test_a_queued_job_is_cancelled_without_ever_running() -> None:
+    registry = JobRegistry(max_running=1)
+    release = threading.Event()
+    started: list[str] = []
+    first = registry.submit(_blocking(release, started, "first"))
+    called: list[bool] = []
+    second = registry.submit(
+        _blocking(release, started, "second"), on_cancel_queued=lambda: called.append(True)
+    )
+    assert registry.cancel(second.id, second.token)
+    assert second.state == "cancelled" and called == [True]
+    release.set()
+    assert registry.wait(first, WAIT)
+    assert started == ["first"] and registry.counts() == (0, 0)
+
+
+def test_a_page_reload_finds_its_job_by_token() -> None:
+    registry = JobRegistry(max_running=1)
+    release = threading.Event()
+    job = registry.submit(_blocking(release, [], "a"))
+    # A new session (after a refresh) has only the token from its URL.
+    assert registry.find(job.token) is job
+    assert registry.find("not-a-token") is None and registry.find("") is None
+    assert registry.get(job.id) is job
+    release.set()
+    assert registry.wait(job, WAIT)
+    assert registry.find(job.token) is job  # finished jobs can still be looked at
+
+
+def test_a_crashing_job_fails_without_taking_the_registry_down() -> None:
+    registry = JobRegistry(max_running=1)
+
+    def broken(ctx: JobContext) -> tuple[str, str]:
+        raise RuntimeError("boom")
+
+    job = registry.submit(broken)
+    after = registry.submit(lambda ctx: ("completed", "fine"))
+    assert registry.wait(after, WAIT)
+    assert job.state == "failed" and "RuntimeError: boom" in job.message
+    assert after.state == "completed"
+
+
+def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(MAX_JOBS_ENV, "3")
+    assert default_max_running() == 3 and JobRegistry().max_running == 3
+    monkeypatch.setenv(MAX_JOBS_ENV, "zero")
+    with pytest.raises(ValueError, match="whole number"):
+        default_max_running()
+    monkeypatch.delenv(MAX_JOBS_ENV)
+    if not torch.cuda.is_available():
+        assert default_max_running() == 1  # one per CPU host
+
+
+def test_a_training_job_writes_its_run_and_reports_events(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    job = submit_training(registry, tiny_config(), tiny_train_config(epochs=1), runs_dir=tmp_path)
+    assert registry.wait(job, WAIT)
+    assert job.state == "completed", job.message
+    kinds = [e["type"] for e in registry.snapshot(job).events]
+    assert kinds[0] == "start" and "epoch" in kinds and kinds[-1] == "end"
+    run = Run(tmp_path / job.id)
+    assert run.status().status == "completed" and run.checkpoint("best") is not None
+
+
+def test_a_training_job_cancelled_in_the_queue_marks_its_run(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    release = threading.Event()
+    blocker = registry.submit(_blocking(release, [], "blocker"))
+    job = submit_training(registry, tiny_config(), tiny_train_config(), runs_dir=tmp_path)
+    assert Run(tmp_path / job.id).status().status == "queued"
+    registry.cancel(job.id, job.token)
+    assert Run(tmp_path / job.id).status().status == "cancelled"
+    release.set()
+    assert registry.wait(blocker, WAIT)
+
+
+def test_a_training_job_is_refused_before_queueing_when_it_cannot_train(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    with pytest.raises(ValueError, match="batch size 1"):
+        submit_training(registry, tiny_config(), tiny_train_config(batch_size=1), runs_dir=tmp_path)
+    assert registry.jobs() == [] and list(tmp_path.iterdir()) == []

@@ -1,0 +1,67 @@
+"""Training figures: one trace per head and run, stages in forward order, labels for overlays."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_train import tiny_config, tiny_data, tiny_train_config
+
+from googlenet_core.train import progress_of, train
+from googlenet_core.train_figures import (
+    accuracy_figure,
+    early_gradient_figure,
+    grad_norm_figure,
+    loss_figure,
+    throughput_figure,
+)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, list[dict]]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = {}
+    for label, w in (("w 0.3/0.3", 0.3), ("w 0/0", 0.0)):
+        events: list[dict] = []
+        config = tiny_train_config(epochs=2, aux_weight1=w, aux_weight2=w)
+        assert train(tiny_config(), config, data=tiny_data(), callbacks=[events.append]).status
+        out[label] = events
+    torch.set_num_threads(before)
+    return out
+
+
+def test_one_run_shows_every_term_of_the_loss(runs) -> None:
+    figure = loss_figure({"a": runs["w 0.3/0.3"]})
+    assert [t.name for t in figure.data] == ["total", "main", "aux1", "aux2"]
+    assert "main + w1·aux1 + w2·aux2" in figure.layout.title.text
+    without = loss_figure({"b": runs["w 0/0"]})
+    assert [t.name for t in without.data] == ["total", "main"]  # aux terms were not computed
+
+
+def test_overlays_name_each_run(runs) -> None:
+    names = [t.name for t in loss_figure(runs).data]
+    assert names == ["w 0.3/0.3 · total", "w 0.3/0.3 · main", "w 0/0 · total", "w 0/0 · main"]
+    accuracy = accuracy_figure(runs)
+    assert len(accuracy.data) == 6  # three heads each: untrained heads are still measured
+    assert list(accuracy.data[0].x) == [1, 2]
+    assert accuracy.layout.yaxis.tickformat == ".0%"
+
+
+def test_gradient_norms_in_forward_order_on_a_log_scale(runs) -> None:
+    figure = grad_norm_figure(runs)
+    assert figure.layout.yaxis.type == "log"
+    stages = list(figure.layout.xaxis.categoryarray)
+    assert stages[0] == "conv1" and stages[-1] == "fc" and "inception3a" in stages
+    zero_run = dict(zip(figure.data[1].x, figure.data[1].y, strict=True))
+    assert zero_run["aux1"] == pytest.approx(1e-12)  # frozen head: no gradient at all
+    early = early_gradient_figure(runs, "conv1")
+    assert [t.name for t in early.data] == ["w 0.3/0.3", "w 0/0"]
+
+
+def test_throughput_and_progress(runs) -> None:
+    events = runs["w 0.3/0.3"]
+    figure = throughput_figure({"a": events})
+    assert all(v > 0 for v in figure.data[0].y)
+    assert progress_of(events)[0] == 1.0
+    assert progress_of(events[:1]) == (0.0, None)  # started, no step yet
+    assert progress_of([]) == (0.0, None)
