@@ -11,8 +11,9 @@ The engine is :func:`googlenet_core.train.train`: decoded tensors held in
 memory (on the GPU when training there), batched augmentation off, channels_last,
 bf16 autocast on CUDA, no per-step host sync.
 
-Each side trains ``--epochs`` epochs (default 2); the last epoch's images per
-second are compared (the first carries one-off warm-up such as kernel selection).
+Each side trains ``--epochs`` epochs (default 3); the fastest epoch after the
+first is compared (the first carries one-off warm-up such as kernel selection,
+and on a shared machine other work only ever slows an epoch down).
 Two ratios are printed: at the same batch size (what the pipeline, memory
 format and precision are worth alone), and each loop as shipped (the seed's
 batch of 32 against the engine's batch).
@@ -65,7 +66,7 @@ class DigitImages(Dataset):
 
 
 def seed_loop(config, args, device: torch.device, batch_size: int) -> float:
-    """Seed 004's training loop; returns the last epoch's images per second."""
+    """Seed 004's training loop; returns the fastest later epoch's images per second."""
     steps = [transforms.Resize(size=(config.input_size, config.input_size))]
     if config.in_channels == 3:
         steps.append(transforms.Grayscale(num_output_channels=3))
@@ -75,7 +76,7 @@ def seed_loop(config, args, device: torch.device, batch_size: int) -> float:
     torch.manual_seed(0)
     model = build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rate = 0.0
+    rates: list[float] = []
     with open(os.devnull, "w") as devnull:
         for epoch in range(args.epochs):
             model.train()
@@ -101,11 +102,12 @@ def seed_loop(config, args, device: torch.device, batch_size: int) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             rate = seen / (time.perf_counter() - tick)
+            rates.append(rate)
             print(
                 f"  seed loop (batch {batch_size}), epoch {epoch + 1}: {rate:.1f} images/s",
                 flush=True,
             )
-    return rate
+    return max(rates[1:] or rates)
 
 
 def engine(config, args) -> float:
@@ -137,7 +139,7 @@ def engine(config, args) -> float:
     result = train(config, train_config, callbacks=[on_event])
     if result.status != "completed":
         raise SystemExit(f"engine run {result.status}: {result.message}")
-    return rates[-1]
+    return max(rates[1:] or rates)
 
 
 def main() -> int:
@@ -147,7 +149,7 @@ def main() -> int:
     parser.add_argument("--input-size", type=int, help="default: the preset's")
     parser.add_argument("--subset", type=int, default=None, help="images per epoch")
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
     gpu = args.device == "cuda"

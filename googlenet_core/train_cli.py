@@ -87,7 +87,12 @@ def register(subparsers: Any) -> None:
         metavar=("W1", "W2"),
         help="loss = main + W1*aux1 + W2*aux2 (default 0.3 0.3, as in the paper)",
     )
-    p.add_argument("--no-augment", action="store_true", help="no random shifts/rotations")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random shifts, rotations and scalings (default: the recipe's choice)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--precision", choices=PRECISIONS)
@@ -137,8 +142,8 @@ def build_train_config(args: argparse.Namespace, preset: str | None) -> TrainCon
     fields.update({k: v for k, v in flags.items() if v is not None})
     if args.aux_weights is not None:
         fields["aux_weight1"], fields["aux_weight2"] = args.aux_weights
-    if args.no_augment:
-        fields["augment"] = False
+    if args.augment is not None:
+        fields["augment"] = args.augment
     return TrainConfig(
         dataset=dataset, data_path=os.path.abspath(args.data) if args.data else None, **fields
     )

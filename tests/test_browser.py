@@ -63,6 +63,9 @@ def test_a_shared_link_to_a_page_opens_inside_the_frame(
     assert navigation[: len(NAVIGATION)] == NAVIGATION  # later issues append their pages
     assert "common" not in navigation  # Streamlit's pages/-folder mode did not take over
     assert "mini" in browser_page.locator('[data-testid="stSidebar"]').inner_text()
+    # The sidebar summary is filled after the page body; give the rerun time to reach it.
+    sidebar = browser_page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("1 × 32 × 32").wait_for(timeout=30_000)
     assert _sidebar_metrics(browser_page)["Input"] == "1 × 32 × 32"
 
 

@@ -13,6 +13,7 @@ import torch
 from googlenet_core import build_model, get_preset
 from googlenet_core.config import AuxSpec, ConvSpec, GoogLeNetConfig, InceptionSpec, PoolSpec
 from googlenet_core.data import load_dataset
+from googlenet_core.digits import load_digits
 from googlenet_core.model import Heads
 from googlenet_core.runs import Run
 from googlenet_core.train import (
@@ -323,3 +324,34 @@ def test_one_cycle_schedule_handles_very_short_runs(steps) -> None:
     assert result.status == "completed", result.message
     lrs = [e["lr"] for e in events if e["type"] == "step"]
     assert len(lrs) == steps and all(0 < lr <= config.lr for lr in lrs)
+
+
+def test_a_set_kept_at_native_size_trains_exactly_like_a_resized_one() -> None:
+    """Large sets stay uint8 at their own size and are resized per batch: same numbers."""
+    resident = tiny_data()
+    assert resident.train.images.dtype == torch.float32  # resized once, at 16 px
+    images, _ = load_digits()
+    native = dataclasses.replace(
+        resident,
+        train=dataclasses.replace(resident.train, images=_native_like(resident.train, images)),
+        val=dataclasses.replace(resident.val, images=_native_like(resident.val, images)),
+    )
+    assert native.train.images.dtype == torch.uint8 and native.train.images.shape[-1] == 8
+
+    def losses(data) -> list[float]:
+        events: list[dict] = []
+        train(tiny_config(), tiny_train_config(augment=True), data=data, callbacks=[events.append])
+        return [e["loss"] for e in events if e["type"] == "step"]
+
+    assert losses(native) == losses(resident)
+
+
+def _native_like(split, images) -> torch.Tensor:
+    """The 8x8 uint8 originals of the digits in ``split`` (found by their resized pixels)."""
+    from googlenet_core.data import to_unit
+
+    originals = torch.from_numpy(images.copy()).unsqueeze(1)
+    resized = to_unit(originals, 16)
+    flat = resized.flatten(1)
+    picks = [int((flat == x.flatten()).all(dim=1).nonzero()[0]) for x in split.images]
+    return originals[picks]

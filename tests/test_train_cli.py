@@ -47,6 +47,7 @@ def test_no_epochs_means_the_quick_recipe_and_flags_win() -> None:
     )
     assert (mine.epochs, mine.lr, mine.aux_weight1, mine.aux_weight2) == (7, 0.5, 0.0, 0.7)
     assert mine.augment is False
+    assert build_train_config(_args("--augment"), "mini").augment is True
     with pytest.raises(ValueError, match="--dataset or --data"):
         build_train_config(_args("--dataset", "digits", "--data", "x"), None)
 
