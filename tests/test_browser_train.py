@@ -47,11 +47,11 @@ def test_two_aux_settings_live_compared_and_the_better_downloaded(
     assert page.locator("h1").first.inner_text().strip() == "Train"
     assert "Estimated time" in _main_text(page)
 
-    # A tiny run: 64 digits, one epoch, batches of 16.
+    # A tiny run: 32 digits, one epoch, batches of 16.
     page.get_by_text("Train on a subset").click()
     _settle(page)
     subset = page.get_by_label("Training images")
-    subset.fill("64")
+    subset.fill("32")
     subset.press("Enter")
     _settle(page)
     _set_slider(page, "train_epochs", "Home")
@@ -69,7 +69,7 @@ def test_two_aux_settings_live_compared_and_the_better_downloaded(
 
     # Live: the fragment refreshes the rows until both have finished.
     seen_live = False
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 420  # a shared 2-core machine can be very slow
     while time.monotonic() < deadline:
         text = _main_text(page)
         seen_live = seen_live or "Your runs, live" in text
