@@ -274,6 +274,7 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
                 StageRow("avgpool", "avgpool", shape, pooled, 0, 0, False, "global average pool")
             )
             out = b.linear("fc", "fc", shape[0], config.num_classes)
+            classifier_detail = f"dropout {config.dropout}, linear {shape[0]}->{config.num_classes}"
             params, macs = b.totals("fc")
             rows.append(
                 StageRow(
@@ -284,7 +285,7 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
                     params,
                     macs,
                     False,
-                    f"dropout {config.dropout}, linear {shape[0]}->{config.num_classes}",  # noqa: E501
+                    classifier_detail,
                 )
             )
             continue
