@@ -11,14 +11,16 @@ The engine is :func:`googlenet_core.train.train`: decoded tensors held in
 memory (on the GPU when training there), batched augmentation off, channels_last,
 bf16 autocast on CUDA, no per-step host sync.
 
-Each side trains ``--epochs`` epochs (default 3); the fastest epoch after the
-first is compared (the first carries one-off warm-up such as kernel selection,
-and on a shared machine other work only ever slows an epoch down).
-Two ratios are printed: at the same batch size (what the pipeline, memory
-format and precision are worth alone), and each loop as shipped (the seed's
-batch of 32 against the engine's batch).
+On the CPU both train what the quick recipe trains: mini on the digits at the
+recipe's 16 px (``--input-size 32`` for mini's design side). Each side trains
+``--epochs`` epochs (default 3); the fastest epoch after the first is compared
+(the first carries one-off warm-up such as kernel selection, and on a shared
+machine other work only ever slows an epoch down). Two ratios are printed:
+each loop as shipped (the seed's batch of 32 against the recipe's batch), and
+at the same batch size (what the pipeline, memory format and fused optimiser
+are worth alone).
 
-    python benchmarks/bench_train_throughput.py                  # CPU, mini at 32 px
+    python benchmarks/bench_train_throughput.py                  # CPU, mini at 16 px
     python benchmarks/bench_train_throughput.py --device cuda    # GPU: torchvision preset,
                                                                  # 224 px, bf16, channels_last
 
@@ -44,7 +46,13 @@ from torchvision import transforms  # noqa: E402
 
 from googlenet_core import build_model, get_preset  # noqa: E402
 from googlenet_core.digits import load_digits  # noqa: E402
-from googlenet_core.train import TrainConfig, aux_loss, train  # noqa: E402
+from googlenet_core.train import (  # noqa: E402
+    TrainConfig,
+    aux_loss,
+    quick_recipe,
+    recipe_input_size,
+    train,
+)
 
 SEED_BATCH = 32  # seed 004: batch_size = 32
 
@@ -146,7 +154,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--preset", help="default: mini on CPU, torchvision on CUDA")
-    parser.add_argument("--input-size", type=int, help="default: the preset's")
+    parser.add_argument(
+        "--input-size", type=int, help="default: the recipe's on the CPU (16), else the preset's"
+    )
     parser.add_argument("--subset", type=int, default=None, help="images per epoch")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=3)
@@ -159,12 +169,14 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     args.preset = args.preset or ("torchvision" if gpu else "mini")
     args.subset = args.subset or (3584 if gpu else 1024)
-    args.batch_size = args.batch_size or (128 if gpu else 64)
+    recipe_batch = int(quick_recipe(args.preset, "digits").get("batch_size", 64))
+    args.batch_size = args.batch_size or (128 if gpu else recipe_batch)
     config = get_preset(args.preset)
     if gpu and args.preset == "torchvision":
         config = dataclasses.replace(config, num_classes=10)
-    if args.input_size:
-        config = dataclasses.replace(config, input_size=args.input_size)
+    side = args.input_size or (None if gpu else recipe_input_size(args.preset, "digits"))
+    if side:
+        config = dataclasses.replace(config, input_size=side)
     device = torch.device(args.device)
     what = (
         "GPU " + torch.cuda.get_device_name() if gpu else f"{torch.get_num_threads()} CPU thread(s)"

@@ -17,7 +17,7 @@ from .config import (
     minimum_input_size,
 )
 from .model import GoogLeNet, Heads, build_model
-from .presets import get_preset, list_presets, matching_preset
+from .presets import base_preset, get_preset, list_presets, matching_preset, network_name
 
 __all__ = [
     "CHANNEL_FIELDS",
@@ -32,6 +32,7 @@ __all__ = [
     "PoolSpec",
     "StageRow",
     "analyze",
+    "base_preset",
     "build_model",
     "conv_out",
     "get_preset",
@@ -39,4 +40,5 @@ __all__ = [
     "matching_preset",
     "minimum_input_size",
     "naive_vs_reduced",
+    "network_name",
 ]

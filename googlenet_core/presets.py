@@ -178,6 +178,29 @@ def matching_preset(config: GoogLeNetConfig) -> str | None:
     return None
 
 
+def base_preset(config: GoogLeNetConfig) -> str | None:
+    """The preset this config equals apart, perhaps, from its input side; None if custom."""
+    for name in REGISTRY.names():
+        preset = REGISTRY.get(name)
+        if preset.input_size != config.input_size:
+            try:
+                preset = dataclasses.replace(preset, input_size=config.input_size)
+            except ValueError:  # the preset cannot take that side, so it cannot match
+                continue
+        if preset == config:
+            return name
+    return None
+
+
+def network_name(config: GoogLeNetConfig) -> str:
+    """A short, path-safe name: ``mini``, ``mini-16px`` (a preset at another side), ``custom``."""
+    exact = matching_preset(config)
+    if exact is not None:
+        return exact
+    base = base_preset(config)
+    return f"{base}-{config.input_size}px" if base is not None else "custom"
+
+
 def with_blocks(config: GoogLeNetConfig, blocks: tuple[InceptionSpec, ...]) -> GoogLeNetConfig:
     """Replace the Inception table, re-anchoring pools and aux heads whose block is gone.
 

@@ -37,7 +37,7 @@ from torch import nn
 from .atomic import atomic_write_text
 from .checkpoints import Preprocessing, save_checkpoint
 from .config import GoogLeNetConfig
-from .presets import matching_preset
+from .presets import network_name
 
 RUNS_DIR_ENV = "GOOGLENET_RUNS_DIR"
 STATUSES = ("queued", "running", "completed", "cancelled", "diverged", "failed")
@@ -95,7 +95,7 @@ class Run:
         """A new, uniquely named run folder with both configs and a status file."""
         base = Path(root) if root is not None else default_runs_dir()
         base.mkdir(parents=True, exist_ok=True)
-        preset = matching_preset(model_config) or "custom"
+        preset = network_name(model_config)
         w1, w2 = train_config.aux_weight1, train_config.aux_weight2
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         label = f"{preset}-{train_config.dataset}-w{w1:g}-{w2:g}"
@@ -229,7 +229,7 @@ class Run:
             train = {}
         try:
             model = self.model_config()
-            preset = matching_preset(model) or "custom"
+            preset = network_name(model)
         except (OSError, ValueError):
             preset = "?"
         epochs = [e for e in self.events() if e.get("type") == "epoch"]

@@ -18,6 +18,7 @@ head it has) on a folder of class subfolders.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 import torch
 
 from .cli import load_config
+from .config import GoogLeNetConfig
 from .data import (
     DATASETS,
     DatasetError,
@@ -39,7 +41,7 @@ from .data import (
     iterate_batches,
     read_labelled_images,
 )
-from .presets import list_presets, matching_preset
+from .presets import base_preset, list_presets
 from .runs import Run
 from .train import (
     DEVICES,
@@ -51,6 +53,7 @@ from .train import (
     check_compatible,
     distributed_from_env,
     quick_recipe,
+    recipe_input_size,
     resolve_device,
     train,
 )
@@ -73,6 +76,13 @@ def register(subparsers: Any) -> None:
         help="built-in 'digits' (offline) or a torchvision download (default: digits)",
     )
     p.add_argument("--data", metavar="DIR", help="train on a folder of class subfolders instead")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="PX",
+        help="train at this image side (default: the recipe's, e.g. 16 px for mini on digits, "
+        "else the network's)",
+    )
     p.add_argument("--subset", type=int, metavar="N", help="at most N training images")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="per process under torchrun")
@@ -149,14 +159,28 @@ def build_train_config(args: argparse.Namespace, preset: str | None) -> TrainCon
     )
 
 
+def training_network(
+    model_config: GoogLeNetConfig, args: argparse.Namespace, preset: str | None, dataset: str
+) -> GoogLeNetConfig:
+    """The network at the side it trains at: --input-size, else the quick recipe's side
+    (for a named preset, when the recipe is in use), else the network's own."""
+    side = args.input_size
+    if side is None and args.epochs is None and not args.config:
+        side = recipe_input_size(preset, dataset)
+    if side is None or side == model_config.input_size:
+        return model_config
+    return dataclasses.replace(model_config, input_size=side)  # validated: too small is refused
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     model_config = load_config(args.preset or (None if args.config else "mini"), args.config)
-    preset = matching_preset(model_config)
+    preset = base_preset(model_config)
     config = build_train_config(args, preset)
+    model_config = training_network(model_config, args, preset, config.dataset)
     check_compatible(model_config, config)
     dist = distributed_from_env()
     run = Run.create(model_config, config, args.out, status="running") if dist.is_main else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from googlenet_core import GoogLeNetConfig, get_preset, matching_preset
+from googlenet_core import GoogLeNetConfig, get_preset, network_name
 from googlenet_core.editing import PRESET_PARAM, TOKEN_PARAM, config_from_query, query_for
 
 #: The network a new session starts with: the one the paper's Table 1 describes.
@@ -147,5 +147,5 @@ def flash(message: str) -> None:
 
 
 def network_label(config: GoogLeNetConfig) -> str:
-    """The preset's name, or "custom" for an edited design."""
-    return matching_preset(config) or "custom"
+    """The preset's name (``mini-16px`` at another input side), or "custom" for an edited design."""
+    return network_name(config)

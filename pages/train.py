@@ -15,13 +15,15 @@ metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
-from googlenet_core import GoogLeNetConfig, analyze, get_preset
+from googlenet_core import GoogLeNetConfig, analyze, base_preset, get_preset, minimum_input_size
+from googlenet_core.config import MAX_INPUT_SIZE
 from googlenet_core.data import DOWNLOADABLE, DatasetError, split_sizes
 from googlenet_core.figures import format_count
 from googlenet_core.jobs import Job, JobRegistry, JobSnapshot, submit_training
@@ -35,6 +37,7 @@ from googlenet_core.train import (
     probe_macs_per_s,
     progress_of,
     quick_recipe,
+    recipe_input_size,
     resolve_device,
 )
 from googlenet_core.train_figures import (
@@ -44,7 +47,7 @@ from googlenet_core.train_figures import (
     loss_figure,
     throughput_figure,
 )
-from pages._common import current_config, ensure_state, network_label, set_config
+from pages._common import config_version, current_config, ensure_state, network_label, set_config
 
 JOBS_PARAM = "jobs"  # the session's job tokens, in the URL so a refresh finds them
 POLL_SECONDS = 1.0
@@ -149,7 +152,7 @@ def network_ui() -> GoogLeNetConfig:
             f"This machine has no GPU. This network needs "
             f"{analysis.total_macs / analyze(mini).total_macs:.0f}× the compute of the mini "
             f"preset (a quarter-width GoogLeNet for 32 px images) that trains on the digits in "
-            f"about a minute; a subset of {CPU_SUBSET} images is proposed below.",
+            f"well under a minute; a subset of {CPU_SUBSET} images is proposed below.",
             icon=":material/speed:",
         )
         if right.button("Use the mini preset", key="train_use_mini", type="primary"):
@@ -158,9 +161,12 @@ def network_ui() -> GoogLeNetConfig:
     return config
 
 
-def settings_ui(config: GoogLeNetConfig) -> tuple[TrainConfig | None, bytes | None]:
-    """The run's settings; (None, ...) with a message when they cannot train."""
-    label = network_label(config)
+def settings_ui(
+    config: GoogLeNetConfig,
+) -> tuple[GoogLeNetConfig, TrainConfig | None, bytes | None]:
+    """The network at its training side, and the run's settings (None, with a message shown,
+    when they cannot train)."""
+    label = base_preset(config)
     left, right = st.columns(2, gap="large")
     with left:
         dataset = st.selectbox(
@@ -202,6 +208,13 @@ def settings_ui(config: GoogLeNetConfig) -> tuple[TrainConfig | None, bytes | No
                     key="train_subset",
                 )
             )
+        try:
+            net = input_side_ui(config, label, "folder" if dataset == "upload" else dataset)
+        except ValueError as exc:  # a side this network cannot take
+            st.error(f"**Cannot train at this input side:** {exc}", icon=":material/error:")
+            net, refused = config, True
+        else:
+            refused = False
         epochs = st.slider("Epochs", 1, 30, int(recipe["epochs"]), key="train_epochs")
         batch = st.select_slider(
             "Batch size", BATCH_SIZES, value=int(recipe.get("batch_size", 64)), key="train_batch"
@@ -250,11 +263,40 @@ def settings_ui(config: GoogLeNetConfig) -> tuple[TrainConfig | None, bytes | No
             augment=bool(augment),
             seed=seed,
         )
-        check_compatible(config, train_config)
+        check_compatible(net, train_config)
     except ValueError as exc:
         st.error(f"**Cannot train with these settings:** {exc}", icon=":material/error:")
-        return None, archive
-    return train_config, archive
+        return net, None, archive
+    return net, None if refused else train_config, archive
+
+
+def input_side_ui(config: GoogLeNetConfig, preset: str | None, dataset: str) -> GoogLeNetConfig:
+    """The side images are resized to for training: the recipe's where it has one."""
+    own = config.input_size
+    proposed = recipe_input_size(preset, dataset) or own
+    smallest = minimum_input_size(config) or own
+    side = int(
+        st.number_input(
+            "Input side (px)",
+            min_value=min(smallest, proposed),
+            max_value=MAX_INPUT_SIZE,
+            value=proposed,
+            step=1,
+            # One value per network and dataset: switching back finds the one set before.
+            key=f"train_side_{dataset}_{config_version()}",
+            help=f"Images are resized to this side; the smallest this network takes is "
+            f"{smallest} px. Compute grows with its square.",
+        )
+    )
+    if proposed != own and side == proposed:
+        st.caption(
+            f"The network is designed for {own} px; the {preset} recipe trains the 8×8 digits "
+            f"at {proposed} px, about {(own / proposed) ** 2:.0f}× less compute per image for "
+            f"the same accuracy. The checkpoint records the side it was trained at."
+        )
+    if side == own:
+        return config
+    return dataclasses.replace(config, input_size=side)  # ValueError: refused by the caller
 
 
 def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
@@ -580,10 +622,10 @@ def main() -> None:
     if st.session_state.get(_NOTICE):
         st.info(st.session_state[_NOTICE], icon=":material/link_off:")
     config = network_ui()
-    train_config, archive = settings_ui(config)
+    net, train_config, archive = settings_ui(config)
     if train_config is not None:
-        estimate_ui(config, train_config)
-    start_ui(config, train_config, archive)
+        estimate_ui(net, train_config)
+    start_ui(net, train_config, archive)
     live_ui()
     runs_ui()
 

@@ -89,6 +89,25 @@ def test_settings_that_cannot_train_are_refused_before_starting() -> None:
     assert at.button(key="train_start").disabled  # no zip yet
 
 
+def _side(at: Any) -> Any:
+    return next(n for n in at.number_input if n.label == "Input side (px)")
+
+
+def test_mini_trains_the_digits_at_the_recipes_16_px_and_other_data_at_its_own() -> None:
+    at = app_test(PAGE, preset="mini").run()
+    assert _side(at).value == 16
+    assert "the mini recipe trains the 8×8 digits at 16 px" in _text(at)
+    at.selectbox(key="train_dataset").set_value("fashionmnist").run()
+    assert _side(at).value == 32 and "recipe trains" not in _text(at)
+    at.selectbox(key="train_dataset").set_value("digits").run()
+    assert _side(at).value == 16  # each dataset keeps its own side
+    _side(at).set_value(24).run()
+    assert not at.exception and not at.error
+    assert not at.button(key="train_start").disabled
+    custom = app_test(PAGE, preset="paper").run()
+    assert _side(custom).value == 224  # no recipe side for the paper's network
+
+
 def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_store) -> None:
     at = _tiny_settings(app_test(PAGE, preset="mini").run())
     at.button(key="train_start").click().run()
@@ -100,6 +119,8 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     assert len(at.get("plotly_chart")) >= 4  # live curves and the overlay of the runs list
     (run,) = list_runs(run_store)
     assert run.status == "completed" and run.has_checkpoint
+    assert run.preset == "mini-16px"  # trained at the recipe's side, and it says so
+    assert open_run(run.id, run_store).model_config().input_size == 16
     assert at.multiselect(key="train_compare").value == [run.id]
     assert at.get("download_button")  # checkpoint and metrics CSV
     # A browser refresh: a new session with only the URL finds the same job.

@@ -6,7 +6,14 @@ import dataclasses
 
 import pytest
 
-from googlenet_core import analyze, get_preset, list_presets, matching_preset
+from googlenet_core import (
+    analyze,
+    base_preset,
+    get_preset,
+    list_presets,
+    matching_preset,
+    network_name,
+)
 from googlenet_core.presets import PresetRegistry
 
 
@@ -46,3 +53,16 @@ def test_mini_is_cpu_sized() -> None:
     assert [h.after for h in mini.aux_heads] == ["inception4a", "inception4d"]
     # It also takes 28 px (MNIST-sized) and RGB input.
     dataclasses.replace(mini, input_size=28, in_channels=3)
+
+
+def test_a_preset_at_another_input_side_keeps_its_name_with_the_side() -> None:
+    mini16 = dataclasses.replace(get_preset("mini"), input_size=16)
+    assert matching_preset(mini16) is None  # the side is part of the design...
+    assert base_preset(mini16) == "mini"  # ...but it is still mini (16 px is its smallest)
+    assert network_name(mini16) == "mini-16px"
+    assert network_name(get_preset("mini")) == "mini"
+    other = dataclasses.replace(get_preset("mini"), num_classes=3, input_size=16)
+    assert base_preset(other) is None and network_name(other) == "custom"
+    # paper and torchvision cannot take 16 px at all: no error, they just do not match.
+    with pytest.raises(ValueError, match="too small"):
+        dataclasses.replace(get_preset("torchvision"), input_size=16)

@@ -14,9 +14,10 @@ from test_train import tiny_config
 
 from googlenet_core.cli import build_parser, main
 from googlenet_core.digits import load_digits
+from googlenet_core.presets import get_preset
 from googlenet_core.runs import list_runs
 from googlenet_core.train import quick_recipe
-from googlenet_core.train_cli import build_train_config
+from googlenet_core.train_cli import build_train_config, training_network
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,24 @@ def test_no_epochs_means_the_quick_recipe_and_flags_win() -> None:
     assert build_train_config(_args("--augment"), "mini").augment is True
     with pytest.raises(ValueError, match="--dataset or --data"):
         build_train_config(_args("--dataset", "digits", "--data", "x"), None)
+
+
+def test_the_recipe_trains_mini_on_digits_at_16_px_unless_told_otherwise(tmp_path) -> None:
+    mini = get_preset("mini")
+
+    def side(*argv: str, config=mini, dataset="digits") -> int:
+        return training_network(config, _args(*argv), "mini", dataset).input_size
+
+    assert side() == 16  # the quick recipe: the 8x8 digits need no more
+    assert side(dataset="fashionmnist") == 32  # no recipe side: the network's own
+    assert side("--epochs", "3") == 32  # no recipe at all
+    assert side("--input-size", "24") == 24
+    assert side("--epochs", "3", "--input-size", "20") == 20
+    exported = tmp_path / "mini.json"
+    exported.write_text(mini.to_json())
+    assert side("--config", str(exported)) == 32  # an exported design keeps its side
+    with pytest.raises(ValueError, match="input_size 2 is too small"):
+        side("--input-size", "2")
 
 
 def test_train_writes_a_run_folder(tmp_path, tiny_json, capsys) -> None:
