@@ -2,7 +2,7 @@
 
 ::
 
-    runs/20261123-091500-mini-digits-w0.3-0.3-1a2b/
+    runs/20261123-091500-mini-16px-digits-w0.3-0.3-1a2b/
         model_config.json    the network (GoogLeNetConfig.to_json)
         train_config.json    the recipe (TrainConfig.to_json)
         status.json          {"status": queued|running|completed|cancelled|diverged|failed,

@@ -18,7 +18,7 @@ from googlenet_core.runs import list_runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-RUN_ID = re.compile(r"\d{8}-\d{6}-mini-digits-w[\d.]+-[\d.]+-[0-9a-f]{4}")
+RUN_ID = re.compile(r"\d{8}-\d{6}-mini-16px-digits-w[\d.]+-[\d.]+-[0-9a-f]{4}")
 
 
 def _set_slider(page: Any, widget_key: str, key: str, presses: int = 1) -> None:
@@ -111,6 +111,8 @@ def test_two_aux_settings_live_compared_and_the_better_downloaded(
         loaded = load_checkpoint(target)
         assert loaded.metrics["run_id"] == better.id
         assert loaded.class_names == [str(d) for d in range(10)]
+        # Trained at the digits recipe's side, and the checkpoint says so.
+        assert loaded.config.input_size == loaded.preprocessing.input_size == 16
         screenshot(page, "train-two-runs-compared")
     finally:
         for run_id in mine:  # the server writes to the repository's runs/ (git-ignored)
