@@ -964,14 +964,19 @@ class Estimate:
 
 
 def probe_macs_per_s(
-    model_config: GoogLeNetConfig, config: TrainConfig, probe_batch: int | None = None
+    model_config: GoogLeNetConfig,
+    config: TrainConfig,
+    probe_batch: int | None = None,
+    min_seconds: float = 1.0,
 ) -> float:
     """This machine's training rate for this network, in forward MACs per second.
 
-    Four training steps on random images, at the run's batch size up to 32
-    (tiny batches run below a machine's rate). The first is warm-up
-    (allocations, kernel selection); the fastest of the other three is the
-    steady rate (a shared machine's hiccups only ever slow a step down).
+    Training steps on random images, at the run's batch size up to 32 (tiny
+    batches run below a machine's rate): at least four, and more until
+    ``min_seconds`` have passed. The first is warm-up (allocations, kernel
+    selection); the fastest of the others is the steady rate: other work on a
+    shared machine only ever slows a step down, and a probe that lasts a
+    second outlives most of its bursts.
     """
     device = resolve_device(config.device)
     macs = analyze(model_config).total_macs
@@ -990,7 +995,9 @@ def probe_macs_per_s(
     y = torch.randint(0, model_config.num_classes, (batch,), device=device)
     dtype = resolve_precision(config.precision, device)
     seconds = math.inf
-    for step in range(4):
+    started = time.perf_counter()
+    step = 0
+    while step < 4 or (time.perf_counter() - started < min_seconds and step < 200):
         tick = time.perf_counter()
         with torch.autocast(device.type, dtype=dtype) if dtype else _nullcontext():
             loss = aux_loss(model.forward_heads(x), y, *config.aux_weights).total
@@ -1001,6 +1008,7 @@ def probe_macs_per_s(
             torch.cuda.synchronize()
         if step:
             seconds = min(seconds, time.perf_counter() - tick)
+        step += 1
     return 3 * macs * batch / max(seconds, 1e-9)
 
 

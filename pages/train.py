@@ -77,7 +77,9 @@ def job_registry() -> JobRegistry:
     return JobRegistry()
 
 
-@st.cache_data(max_entries=32, show_spinner="Measuring this machine's training speed…")
+# Re-measured after ten minutes: a shared host's load changes, and one unlucky probe
+# should not set every estimate for the life of the server.
+@st.cache_data(max_entries=32, ttl=600, show_spinner="Measuring this machine's training speed…")
 def machine_rate(model_json: str, device: str, precision: str, batch_size: int) -> float:
     """Forward MACs per second while training this network here (a four-step probe)."""
     config = GoogLeNetConfig.from_json(model_json)
