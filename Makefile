@@ -39,7 +39,7 @@ check: $(BIN)/.dev
 test: $(BIN)/.dev chromium check
 	$(BIN)/python -m pytest
 
-bench: $(BIN)/.dev
+bench: $(BIN)/.dev chromium
 	$(PIP) install --quiet -r benchmarks/requirements.txt
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
