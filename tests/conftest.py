@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 # Pages import ``pages._common`` and ``googlenet_core`` from the repository root, which
@@ -62,6 +63,15 @@ def app_test(path: str, **query: str) -> Any:
     at = AppTest.from_file(str(ROOT / path), default_timeout=APPTEST_TIMEOUT_S)
     at.query_params.update(query)
     return at
+
+
+@pytest.fixture
+def one_cpu_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from a second thread, and lose much on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _free_port() -> int:

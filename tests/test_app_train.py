@@ -20,12 +20,9 @@ WAIT_S = 120.0
 
 
 @pytest.fixture(autouse=True)
-def run_store(monkeypatch, tmp_path):
+def run_store(monkeypatch, tmp_path, one_cpu_thread):
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path / "runs"
-    torch.set_num_threads(before)
+    return tmp_path / "runs"
 
 
 def _tiny_settings(at: Any, subset: int = 16, epochs: int = 1, batch: int = 8) -> Any:

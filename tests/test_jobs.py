@@ -20,12 +20,7 @@ from googlenet_core.runs import Run
 WAIT = 60.0  # seconds; generous for a busy shared machine
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _blocking(release: threading.Event, started: list[str], name: str):

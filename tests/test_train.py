@@ -30,14 +30,7 @@ from googlenet_core.train import (
     train,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    """Tiny tensors gain nothing from a second thread, and lose much on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def tiny_config(**changes) -> GoogLeNetConfig:

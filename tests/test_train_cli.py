@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from test_train import tiny_config
 
@@ -19,13 +18,7 @@ from googlenet_core.runs import list_runs
 from googlenet_core.train import quick_recipe
 from googlenet_core.train_cli import build_train_config, training_network
 
-
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 @pytest.fixture
