@@ -6,9 +6,13 @@
         model_config.json    the network (GoogLeNetConfig.to_json)
         train_config.json    the recipe (TrainConfig.to_json)
         status.json          {"status": queued|running|completed|cancelled|diverged|failed,
-                              "message", "updated", "best_val_acc", ...}
+                              "message", "updated", "best_val_acc", "pid", "host", ...}
         metrics.jsonl        one event per line (train.py's step/epoch/start/end events)
         best.pt, last.pt     checkpoints (checkpoints.py's format)
+
+A queued or running run records the process and host writing it; read back on
+that host after the process has gone (a server restart, a kill), it reads as
+``interrupted`` instead of running forever, its last checkpoint kept.
 
 Every write goes through :mod:`.atomic` (temp file in the same folder, then
 ``os.replace``), so a crash or kill leaves each file either old or new, never
@@ -23,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,10 +46,25 @@ from .presets import network_name
 
 RUNS_DIR_ENV = "GOOGLENET_RUNS_DIR"
 STATUSES = ("queued", "running", "completed", "cancelled", "diverged", "failed")
-FINISHED = frozenset({"completed", "cancelled", "diverged", "failed"})
+INTERRUPTED = "interrupted"  # read-side only: queued/running, but its process is gone
+FINISHED = frozenset({"completed", "cancelled", "diverged", "failed", INTERRUPTED})
 CHECKPOINTS = ("best", "last")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FLUSH_SECONDS = 1.0  # metrics.jsonl is rewritten at most this often (and at every epoch)
+
+
+def _writer_alive(status: Mapping[str, Any]) -> bool:
+    """False only when the process that last wrote ``status`` is known to be gone."""
+    pid, host = status.get("pid"), status.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return True  # written elsewhere (or by an older version): no way to tell
+    try:
+        os.kill(pid, 0)  # signal 0: an existence check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, as another user
+        return True
+    return True
 
 
 def default_runs_dir() -> Path:
@@ -128,6 +148,8 @@ class Run:
                 "message": message,
                 "updated": _now(),
             }
+            if status not in FINISHED:  # who to ask whether it is still going
+                payload.update(pid=os.getpid(), host=socket.gethostname())
             atomic_write_text(self.path / "status.json", json.dumps(payload, indent=2))
             if status in FINISHED:
                 self._flush()
@@ -180,9 +202,17 @@ class Run:
         if status not in STATUSES:
             return RunStatus("failed", "the status file is missing or unreadable")
         acc = data.get("best_val_acc")
+        message = str(data.get("message", ""))
+        if status not in FINISHED and not _writer_alive(data):
+            where = f"{status} ({message})" if message else status
+            status = INTERRUPTED
+            message = (
+                f"stopped while {where}: the process running it ended without finishing "
+                "(a server restart or a kill); its last checkpoint, if any, is kept"
+            )
         return RunStatus(
             status=status,
-            message=str(data.get("message", "")),
+            message=message,
             updated=str(data.get("updated", "")),
             best_val_acc=float(acc) if isinstance(acc, (int, float)) else None,
         )
@@ -331,7 +361,10 @@ def runs_frame(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     """The runs list as a table for display."""
     columns = ["id", "status", "preset", "dataset", "aux_weight1", "aux_weight2", "epochs_done"]
     columns += ["epochs", "best_val_acc", "message"]
-    return pd.DataFrame([{c: getattr(s, c) for c in columns} for s in summaries], columns=columns)
+    frame = pd.DataFrame([{c: getattr(s, c) for c in columns} for s in summaries], columns=columns)
+    # None (no epoch finished yet) as NaN, so a table shows a blank, not the word "None".
+    frame["best_val_acc"] = frame["best_val_acc"].astype("float64")
+    return frame
 
 
 def _flatten(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -555,6 +555,7 @@ def runs_ui() -> None:
             "aux_weight1": st.column_config.NumberColumn("w1"),
             "aux_weight2": st.column_config.NumberColumn("w2"),
             "epochs_done": st.column_config.NumberColumn("epochs done"),
+            "preset": st.column_config.TextColumn("network"),
         },
     )
     by_id = {s.id: s for s in summaries}

@@ -151,3 +151,38 @@ def test_a_kill_mid_write_leaves_the_previous_file_loadable(tmp_path) -> None:
         assert torch.all(state["weights"] == float(state["step"]))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "last.pt"]
     assert all(name.startswith(".last.pt.") for name in leftovers)  # temp files only
+
+
+def test_a_run_whose_process_died_reads_as_interrupted_not_running(tmp_path) -> None:
+    # A real process creates a run, marks it running, and is killed before it finishes.
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from googlenet_core.runs import Run
+        from googlenet_core.train import TrainConfig
+        from test_train import tiny_config
+        run = Run.create(tiny_config(), TrainConfig(), sys.argv[1], status="running")
+        run.set_status("running", "epoch 1 of 3")
+        print(run.id, flush=True)
+        time.sleep(60)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().decode().strip()
+    run = open_run(run_id, tmp_path)
+    assert run.status().status == "running"  # its process is alive
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    status = run.status()
+    assert status.status == "interrupted" and status.finished
+    assert status.message.startswith("stopped while running (epoch 1 of 3): the process")
+    (summary,) = list_runs(tmp_path)
+    assert summary.status == "interrupted"
+    # Written on another host, a dead pid proves nothing: it stays as recorded.
+    data = json.loads((run.path / "status.json").read_text())
+    (run.path / "status.json").write_text(json.dumps({**data, "host": "another-machine"}))
+    assert run.status().status == "running"
