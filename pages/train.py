@@ -83,7 +83,7 @@ def job_registry() -> JobRegistry:
 # should not set every estimate for the life of the server.
 @st.cache_data(max_entries=32, ttl=600, show_spinner="Measuring this machine's training speed…")
 def machine_rate(model_json: str, device: str, precision: str, batch_size: int) -> float:
-    """Forward MACs per second while training this network here (a four-step probe)."""
+    """Forward MACs per second while training this network here (a probe of about a second)."""
     config = GoogLeNetConfig.from_json(model_json)
     probe = TrainConfig(device=device, precision=precision, batch_size=batch_size)
     return probe_macs_per_s(config, probe)
@@ -294,9 +294,10 @@ def input_side_ui(config: GoogLeNetConfig, preset: str | None, dataset: str) -> 
     )
     if proposed != own and side == proposed:
         st.caption(
-            f"The network is designed for {own} px; the {preset} recipe trains the 8×8 digits "
-            f"at {proposed} px, about {(own / proposed) ** 2:.0f}× less compute per image for "
-            f"the same accuracy. The checkpoint records the side it was trained at."
+            f"The network is designed for {own} px; the quick recipe for {preset} on "
+            f"{DATASET_LABELS.get(dataset, dataset).split(' —')[0]} trains at {proposed} px, "
+            f"about {(own / proposed) ** 2:.0f}× less compute per image for the same accuracy. "
+            "The checkpoint records the side it was trained at."
         )
     if side == own:
         return config

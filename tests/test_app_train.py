@@ -93,7 +93,7 @@ def _side(at: Any) -> Any:
 def test_mini_trains_the_digits_at_the_recipes_16_px_and_other_data_at_its_own() -> None:
     at = app_test(PAGE, preset="mini").run()
     assert _side(at).value == 16
-    assert "the mini recipe trains the 8×8 digits at 16 px" in _text(at)
+    assert "the quick recipe for mini on Digits trains at 16 px" in _text(at)
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
     assert _side(at).value == 32 and "recipe trains" not in _text(at)
     at.selectbox(key="train_dataset").set_value("digits").run()
