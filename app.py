@@ -1,75 +1,235 @@
-"""GoogLeNet lab: the dashboard's frame.
+"""GoogLeNet lab: the dashboard's first page, Concepts. Run it with ``make run``.
 
-Page config, the sidebar that always shows the current network, and
-``st.navigation`` over the page files in ``pages/``. Run it with
-``streamlit run app.py`` (or ``make run``). Each page is a thin ``main()`` over
-googlenet_core; the network they share lives in ``pages/_common.py``.
+A Streamlit pages-directory app: this file is the first page and every
+``pages/*.py`` another; all of them share the frame in ``pages/common``
+(navigation, the current network in the sidebar and the URL). Each page is a
+thin ``main()`` over googlenet_core.
+
+Concepts tells what GoogLeNet is and why it mattered through interactive
+pieces, following "Going Deeper with Convolutions" (Szegedy et al., 2014,
+https://arxiv.org/abs/1409.4842): the Inception block and its 1x1 reductions
+(section 4, Figure 2), the output-size formula, the auxiliary classifiers
+(section 5) and Table 1 checked against arithmetic.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from googlenet_core import analyze
-from googlenet_core.figures import format_count
-from pages._common import config_error, current_config, network_label
-
-st.set_page_config(
-    page_title="GoogLeNet lab",
-    page_icon=":material/hub:",
-    layout="wide",
-    menu_items={"About": "Design, measure and teach GoogLeNet (Szegedy et al., 2014)."},
+from googlenet_core import (
+    GoogLeNetConfig,
+    analyze,
+    conv_out,
+    get_preset,
+    naive_vs_reduced,
+    network_name,
 )
+from googlenet_core.figures.network import (
+    inception_block_figure,
+    naive_vs_reduced_frame,
+    output_size_latex,
+    paper_table_style,
+)
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.config import spatial_sides
+from googlenet_core.network.paper import compare
+from pages.common import config_version, current_config, run_page
 
-# One line per page. Training and prediction pages join this list when they exist.
-PAGES = [
-    st.Page("pages/home.py", title="Concepts", icon=":material/school:", default=True),
-    st.Page("pages/architect.py", title="Architect", icon=":material/architecture:"),
-    st.Page("pages/shapes.py", title="Shapes & parameters", icon=":material/table_chart:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
-]
 
-
-def sidebar_summary_ui() -> None:
-    """The current network at a glance, on every page."""
-    config = current_config()
+def intro_ui(config: GoogLeNetConfig) -> None:
+    st.title("GoogLeNet: going deeper with convolutions")
+    st.markdown(
+        "Szegedy et al. won the ILSVRC 2014 classification challenge (top-5 error 6.67 %) "
+        "with a network 22 layers deep that uses **12× fewer parameters than AlexNet**. "
+        "Two ideas made that possible: the **Inception block**, which looks at the same "
+        "input through 1×1, 3×3 and 5×5 windows at once and keeps the cost down with 1×1 "
+        "convolutions, and **auxiliary classifiers** that push gradient into the middle "
+        "of the network during training."
+    )
     analysis = analyze(config)
-    label = network_label(config)
-    st.markdown(f"### Current network: `{label}`")
-    if analysis.aux_params:
-        params_help = (
-            f"{analysis.params_without_aux:,} once deployed; "
-            f"{analysis.total_params:,} while training, with the auxiliary heads"
+    cols = st.columns(4)
+    cols[0].metric("Network shown", network_name(config))
+    cols[1].metric("Inception blocks", len(config.blocks))
+    cols[2].metric("Parameters (deployed)", format_count(analysis.params_without_aux))
+    cols[3].metric("MACs per image", format_count(analysis.macs_without_aux))
+
+
+def inception_ui(config: GoogLeNetConfig) -> None:
+    st.header("1 · The Inception block", divider="gray")
+    st.markdown(
+        "Four branches read the same input; their outputs have the same height and width, "
+        "so they are **stacked along the depth**. Switch the 1×1 reductions off to see the "
+        "naive block the paper started from."
+    )
+    names = [b.name for b in config.blocks]
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    # The key follows the config, so a removed block is never left selected.
+    name = left.selectbox("Block", names, key=f"home_block_{config_version()}")
+    reduced = right.toggle("With 1×1 reductions", value=True, key="home_reduced")
+    spec = next(b for b in config.blocks if b.name == name)
+    in_channels = config.block_in_channels()[name]
+    side = spatial_sides(config, config.input_size)[name]
+    costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
+    variant = "reduced" if reduced else "naive"
+    st.plotly_chart(
+        inception_block_figure(spec, in_channels, side, reduced, costs[variant]),
+        key="home_block_figure",
+        theme=None,
+    )
+    st.dataframe(
+        naive_vs_reduced_frame(costs),
+        width="content",
+        column_config={
+            "naive (no 1×1 reductions)": st.column_config.NumberColumn(format="localized"),
+            "with 1×1 reductions": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+    naive, built = costs["naive"], costs["reduced"]
+    st.markdown(
+        f"Without the 1×1 reductions, **{name}** would need "
+        f"**{naive.params / built.params:.1f}×** the parameters and "
+        f"**{naive.macs / built.macs:.1f}×** the multiply-accumulates, and its output would "
+        f"be {naive.out_channels} channels deep instead of {built.out_channels}: the pooling "
+        "branch passes the whole input depth through, so depth would grow block after block."
+    )
+
+
+def output_size_ui() -> None:
+    st.header("2 · How big is the output?", divider="gray")
+    st.markdown(
+        "Every convolution and pooling layer shrinks (or keeps) the feature map by the same "
+        "formula. Try GoogLeNet's first layer: 224 px, kernel 7, stride 2, padding 3."
+    )
+    cols = st.columns(5, vertical_alignment="bottom")
+    size = cols[0].number_input(
+        "in (pixels)", min_value=1, max_value=4096, value=224, step=1, key="calc_in"
+    )
+    kernel = cols[1].number_input(
+        "kernel k", min_value=1, max_value=64, value=7, step=1, key="calc_kernel"
+    )
+    stride = cols[2].number_input(
+        "stride s", min_value=1, max_value=64, value=2, step=1, key="calc_stride"
+    )
+    padding = cols[3].number_input(
+        "padding p", min_value=0, max_value=64, value=3, step=1, key="calc_padding"
+    )
+    ceil_mode = cols[4].toggle("round up (ceil mode)", value=False, key="home_ceil")
+    out = conv_out(int(size), int(kernel), int(stride), int(padding), ceil_mode)
+    formula = output_size_latex(int(size), int(kernel), int(stride), int(padding), ceil_mode)
+    st.latex(f"{formula} = {out}")
+    if out <= 0:
+        st.error(
+            f"A {kernel}×{kernel} window does not fit in {size} + 2·{padding} pixels: "
+            "the layer would have no output."
         )
     else:
-        params_help = f"{analysis.total_params:,}; this network has no auxiliary heads"
-    st.metric("Parameters", format_count(analysis.params_without_aux), help=params_help)
-    if analysis.aux_params:
-        st.caption(
-            f"{format_count(analysis.aux_params)} more in the auxiliary heads (training only)"
-        )
-    st.metric(
-        "MACs per image",
-        format_count(analysis.macs_without_aux),
-        help=f"{analysis.macs_without_aux:,} multiply-accumulates for one image, main head",
+        st.markdown(f"The output is **{out} × {out}** per channel.")
+    st.caption(
+        "GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), so "
+        "112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
+        "would start in the padding."
     )
-    side = config.input_size
-    st.metric("Input", f"{config.in_channels} × {side} × {side}")
-    error = config_error()
-    if error:
-        st.badge("Last edit refused", icon=":material/warning:", color="orange")
-        st.caption(error)
-    st.caption("The page URL holds this design: bookmark it or send it to students.")
+
+
+def aux_ui(config: GoogLeNetConfig) -> None:
+    st.header("3 · Auxiliary classifiers", divider="gray")
+    st.markdown(
+        "Small classifiers on intermediate blocks add their loss during training, so the "
+        "middle of a deep network gets a strong gradient signal. They are dropped at "
+        "inference time."
+    )
+    analysis = analyze(config)
+    if not config.aux_heads:
+        st.info("This design has no auxiliary heads (the Architect page can start from a preset).")
+    elif not config.aux_logits:
+        st.warning("The auxiliary heads are switched off in this design (Architect page).")
+    else:
+        cols = st.columns(len(config.aux_heads))
+        for col, head in zip(cols, config.aux_heads, strict=True):
+            row = analysis.row(head.name)
+            with col:
+                st.subheader(f"{head.name}: after {head.after}")
+                st.caption(f"{row.detail}; {row.params:,} parameters")
+                layers = [layer for layer in analysis.layers if layer.stage == head.name]
+                st.dataframe(
+                    [
+                        {
+                            "layer": layer.name,
+                            "kind": layer.kind,
+                            "kernel": layer.kernel,
+                            "output": " × ".join(map(str, layer.out_shape)),
+                            "params": layer.params,
+                        }
+                        for layer in layers
+                    ],
+                    hide_index=True,
+                    column_config={"params": st.column_config.NumberColumn(format="localized")},
+                )
+    st.markdown("The training loss adds them with small weights (0.3 in the paper):")
+    st.latex(
+        r"\mathcal{L} = \mathcal{L}_{\text{main}} + w_1\,\mathcal{L}_{\text{aux1}}"
+        r" + w_2\,\mathcal{L}_{\text{aux2}}, \qquad w_1 = w_2 = 0.3"
+    )
+    st.info(
+        "**Which head is which?** torchvision's `googlenet` returns "
+        "`(logits, aux_logits2, aux_logits1)` in training mode (the *later* head first) and "
+        "only the logits in eval mode, so `logits, aux1, aux2 = model(x)` silently swaps the "
+        "two heads, and hand-written training loops often get this order wrong. This "
+        "project names heads **by position**: `model.forward_heads(x)` returns "
+        "`Heads(logits, aux1, aux2)` with `aux1` the head nearest the input, in training and "
+        "evaluation alike, and `model(x)` is always just the logits.",
+        icon=":material/swap_vert:",
+    )
+
+
+def paper_ui(config: GoogLeNetConfig) -> None:
+    st.header("4 · The paper vs arithmetic", divider="gray")
+    st.markdown(
+        "Table 1 as published, beside the numbers computed from the same channel table. "
+        "Params are in thousands of weights (no biases) and ops in millions of "
+        "multiply-accumulates, as the paper counts them. **Red cells** disagree by more "
+        "than rounding."
+    )
+    source = st.segmented_control(
+        "Compute from",
+        ["the paper's network", "the current design"],
+        default="the paper's network",
+        key="home_compare_source",
+    )
+    network = config if source == "the current design" else get_preset("paper")
+    frame = compare(network)
+    st.dataframe(
+        paper_table_style(frame),
+        hide_index=True,
+        height="content",
+        placeholder="—",  # the paper prints no params/ops for pooling rows
+        column_config={
+            "row": "layer (paper)",
+            "stages": "our stages",
+            "published_output": "output (paper)",
+            "computed_output": "output (computed)",
+            "published_params_k": "params K (paper)",
+            "computed_params_k": "params K (computed)",
+            "published_ops_m": "ops M (paper)",
+            "computed_ops_m": "ops M (computed)",
+        },
+    )
+    flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
+    if len(flagged):
+        st.caption(
+            f"{len(flagged)} of {len(frame)} rows disagree: "
+            f"{', '.join(flagged['row'])}. With the paper's network these are the paper's "
+            "own inconsistencies; with an edited design they are your edits."
+        )
 
 
 def main() -> None:
-    page = st.navigation(PAGES)
-    # Filled after the page has run, so it shows the network the page may just have changed.
-    summary = st.sidebar.container()
-    page.run()
-    with summary:
-        sidebar_summary_ui()
+    config = current_config()
+    intro_ui(config)
+    inception_ui(config)
+    output_size_ui()
+    aux_ui(config)
+    paper_ui(config)
 
 
-main()
+run_page("Concepts", main)

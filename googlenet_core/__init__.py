@@ -2,11 +2,19 @@
 
 The table drives a torchvision-exact model, an instant shape / parameter / MAC
 calculator, training and prediction. This package never imports streamlit; the
-dashboard in ``app.py`` and ``pages/`` is a thin layer over it.
+dashboard in ``app.py`` and ``pages/`` is a thin layer over it. Imports run one
+way, and the folders say how::
+
+    network/    the table, presets, model, calculator     (imports nothing else here)
+    data/       images and data sets                        (network: none)
+    inference/  checkpoints, pretrained weights, prediction (network, data)
+    training/   recipe, planner, trainer, run store, jobs  (network, data, inference)
+    figures/    plotly figures of all of the above
+    cli/        python -m googlenet_core ...
 """
 
-from .analysis import Analysis, LayerRow, StageRow, analyze, naive_vs_reduced
-from .config import (
+from .network.analysis import Analysis, LayerRow, StageRow, analyze, naive_vs_reduced
+from .network.config import (
     CHANNEL_FIELDS,
     AuxSpec,
     ConvSpec,
@@ -16,8 +24,14 @@ from .config import (
     conv_out,
     minimum_input_size,
 )
-from .model import GoogLeNet, Heads, build_model
-from .presets import base_preset, get_preset, list_presets, matching_preset, network_name
+from .network.model import GoogLeNet, Heads, build_model
+from .network.presets import (
+    base_preset,
+    get_preset,
+    list_presets,
+    matching_preset,
+    network_name,
+)
 
 __all__ = [
     "CHANNEL_FIELDS",

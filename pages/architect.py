@@ -1,6 +1,6 @@
 """Architect: design the network — preset, Inception table, settings, blocks, JSON.
 
-Every edit goes through googlenet_core's validation (:mod:`googlenet_core.editing`):
+Every edit goes through googlenet_core's validation (:mod:`googlenet_core.network.editing`):
 a valid edit becomes the current network for every page and the URL; an
 invalid one is shown with the sentence naming the block and field, and the
 last valid network stays active.
@@ -21,8 +21,9 @@ from googlenet_core import (
     list_presets,
     matching_preset,
     minimum_input_size,
+    network_name,
 )
-from googlenet_core.editing import (
+from googlenet_core.network.editing import (
     COMPUTED_COLUMNS,
     add_block,
     apply_edits,
@@ -31,15 +32,14 @@ from googlenet_core.editing import (
     import_json,
     remove_block,
 )
-from googlenet_core.figures import format_count
-from googlenet_core.presets import REGISTRY
-from pages._common import (
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.presets import REGISTRY
+from pages.common import (
     config_version,
     current_config,
-    ensure_state,
     flash,
-    network_label,
     reject_edit,
+    run_page,
     set_config,
 )
 
@@ -210,7 +210,7 @@ def json_ui(config: GoogLeNetConfig) -> None:
         st.download_button(
             "Download this network as JSON",
             text,
-            file_name=f"googlenet-{network_label(config)}.json",
+            file_name=f"googlenet-{network_name(config)}.json",
             mime="application/json",
             icon=":material/download:",
             key="arch_download",
@@ -235,7 +235,6 @@ def json_ui(config: GoogLeNetConfig) -> None:
 
 
 def main() -> None:
-    ensure_state()
     config = current_config()
     st.title("Architect")
     totals_ui(config)
@@ -253,4 +252,4 @@ def main() -> None:
     json_ui(config)
 
 
-main()
+run_page("Architect", main)

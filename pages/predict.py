@@ -3,56 +3,62 @@
 Models come from three sources: torchvision's ImageNet-pretrained GoogLeNet, a
 training run's best checkpoint, or an uploaded checkpoint (this project's
 format, or a plain state_dict with a network chosen here). Each is loaded by
-:mod:`googlenet_core.checkpoints`' checked path, kept with ``st.cache_resource``
+:mod:`googlenet_core.inference.checkpoints`' checked path, kept with ``st.cache_resource``
 and only replaces the session's current model once it has loaded; a failed
 load leaves the previous model in place and shows the exact reason.
 
 Images (several files, a folder, the camera, bundled samples) all pass through
-:func:`googlenet_core.images.sanitise_image`; a bad file gives one message and
+:func:`googlenet_core.data.images.sanitise_image`; a bad file gives one message and
 the others their results.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
-from googlenet_core import get_preset, list_presets, matching_preset
-from googlenet_core.checkpoints import CheckpointError, MissingConfigError, load_checkpoint
-from googlenet_core.config import GoogLeNetConfig
-from googlenet_core.images import MAX_IMAGE_BYTES
-from googlenet_core.predict import (
-    BranchMaps,
-    GradCam,
-    ImageResult,
-    Predictor,
-    branch_feature_maps,
-    cam_stages,
-    display_image,
-    grad_cam,
-    inception_blocks,
-    predict_images,
-)
-from googlenet_core.predict_figures import (
+from googlenet_core import get_preset, list_presets, network_name
+from googlenet_core.data.images import MAX_IMAGE_BYTES
+from googlenet_core.data.samples import samples_for
+from googlenet_core.figures.prediction import (
     branch_maps_figure,
     grad_cam_figure,
     heads_figure,
     upscale,
 )
-from googlenet_core.pretrained import (
+from googlenet_core.inference.checkpoints import (
+    CheckpointError,
+    MissingConfigError,
+    load_checkpoint,
+)
+from googlenet_core.inference.explain import (
+    BranchMaps,
+    GradCam,
+    branch_feature_maps,
+    cam_stages,
+    grad_cam,
+    inception_blocks,
+)
+from googlenet_core.inference.predictor import (
+    ImageResult,
+    Predictor,
+    display_image,
+    predict_images,
+)
+from googlenet_core.inference.pretrained import (
     PretrainedUnavailable,
     download_weights,
+    imagenet_network,
     is_downloaded,
     load_pretrained,
     weights_path,
 )
-from googlenet_core.runs import default_runs_dir, list_runs
-from googlenet_core.sample_images import samples_for
-from pages._common import current_config, ensure_state, network_label, set_config
+from googlenet_core.network.config import GoogLeNetConfig
+from googlenet_core.training.runs import default_runs_dir, list_runs
+from pages.common import current_config, run_page, set_config
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
 SOURCES = ("ImageNet-pretrained", "A training run", "Upload a checkpoint")
@@ -143,7 +149,7 @@ def drop_aux_ui(key: str) -> bool:
         key=key,
         help="Deployment without the auxiliary classifiers, done explicitly: exactly the "
         "aux1.* and aux2.* weights are removed (and listed), everything else loads strictly. "
-        "The seeds' strict=False would also hide real mismatches.",
+        "Loading with strict=False instead would also hide real mismatches.",
     )
 
 
@@ -155,7 +161,7 @@ def pretrained_ui() -> None:
     )
     if config.in_channels != 3:
         st.info(
-            f"The current network (`{network_label(config)}`) takes {config.in_channels}-channel "
+            f"The current network (`{network_name(config)}`) takes {config.in_channels}-channel "
             "images; the ImageNet weights need torchvision's RGB GoogLeNet.",
             icon=":material/info:",
         )
@@ -163,10 +169,10 @@ def pretrained_ui() -> None:
             set_config(get_preset("torchvision"))
             st.rerun()
         return
-    if matching_preset(dataclasses.replace(config, transform_input=False)) != "torchvision":
+    if network_name(config) not in ("torchvision", "torchvision-imagenet"):
         st.caption(
             f"These weights fit torchvision's GoogLeNet only, so this source uses the "
-            f"`torchvision` preset, not the current design (`{network_label(config)}`)."
+            f"`torchvision` preset, not the current design (`{network_name(config)}`)."
         )
     st.caption(
         "torchvision warns that the aux heads of these weights are **not pretrained**: only "
@@ -269,7 +275,7 @@ def upload_ui() -> None:
         if network == "the current network":
             chosen = config
         elif network == TORCHVISION_IMAGENET:
-            chosen = dataclasses.replace(get_preset("torchvision"), transform_input=True)
+            chosen = imagenet_network()
         else:
             chosen = get_preset(network)
         choice = {**choice, "config_json": chosen.to_json(), "label": f"{upload.name} as {network}"}
@@ -312,7 +318,7 @@ def model_summary_ui(predictor: Predictor) -> None:
     heads = ", ".join(predictor.heads)
     st.success(
         f"**Using:** {predictor.source} — {config.num_classes:,} classes, "
-        f"network `{matching_preset(config) or 'custom'}`, heads: {heads}.",
+        f"network `{network_name(config)}`, heads: {heads}.",
         icon=":material/check_circle:",
     )
     st.caption(f"Preprocessing: {predictor.preprocess.describe()}.")
@@ -422,7 +428,6 @@ def inside_ui(
 
 
 def main() -> None:
-    ensure_state()
     st.title("Predict")
     st.caption(
         "Upload photos and see what every head of GoogLeNet says — the main classifier and the "
@@ -449,4 +454,4 @@ def main() -> None:
     inside_ui(predictor, results, model_key, digests)
 
 
-main()
+run_page("Predict", main)

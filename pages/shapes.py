@@ -11,10 +11,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from googlenet_core import GoogLeNetConfig, analyze
-from googlenet_core.editing import stage_table
-from googlenet_core.figures import cost_figure, format_count, network_figure, shapes_figure
-from pages._common import current_config, ensure_state, network_label
+from googlenet_core import GoogLeNetConfig, analyze, network_name
+from googlenet_core.figures.network import cost_figure, network_figure, shapes_figure
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import stage_table
+from pages.common import current_config, run_page
 
 # Cached on the config's JSON: equal designs share an entry, whichever page made them.
 _BY_CONFIG = {GoogLeNetConfig: GoogLeNetConfig.to_json}
@@ -66,7 +67,7 @@ def totals_ui(config: GoogLeNetConfig) -> None:
     analysis = analyze(config)
     side = config.input_size
     st.caption(
-        f"Network: **{network_label(config)}**, input {config.in_channels} × {side} × {side}, "
+        f"Network: **{network_name(config)}**, input {config.in_channels} × {side} × {side}, "
         f"{config.num_classes:,} classes. Edit it on the Architect page."
     )
     cols = st.columns(4)
@@ -140,15 +141,14 @@ def charts_ui(config: GoogLeNetConfig) -> None:
 
 
 def main() -> None:
-    ensure_state()
     config = current_config()
     st.title("Shapes & parameters")
     totals_ui(config)
     stages, layers, by_stage = tables(config)
-    stage_table_ui(stages, layers, network_label(config))
+    stage_table_ui(stages, layers, network_name(config))
     layers_ui(stages, by_stage)
     st.header("Charts", divider="gray")
     charts_ui(config)
 
 
-main()
+run_page("Shapes & parameters", main)

@@ -1,13 +1,16 @@
 """Train: short runs with adjustable auxiliary-loss weights, watched live, compared afterwards.
 
-The network is the Architect page's (or a preset). A run goes to the server's
-job registry (:mod:`googlenet_core.jobs`, one per process via
-``st.cache_resource``), which runs a bounded number at once and queues the
-rest; the worker thread only appends events to its job, never calls ``st.*``.
-Fragments poll the session's jobs (progress rows every 2 s, charts every 5 s).
-The jobs' secret tokens live in the page URL (``?jobs=...``), so a refresh or
-a return from another page finds them again, and only this session can cancel
-them.
+The network is the Architect page's (or a preset). What a run will train is
+decided by googlenet_core's planner (:func:`googlenet_core.training.plan.plan_training`),
+the same one ``python -m googlenet_core train`` asks: the widgets start at the
+plan's proposal for this network and data, and the page shows why. A run goes
+to the server's job registry (:mod:`googlenet_core.training.jobs`, one per
+process via ``st.cache_resource``), which runs a bounded number at once and
+queues the rest; the worker thread only appends events to its job, never
+calls ``st.*``. Fragments poll the session's jobs (progress rows every 2 s,
+charts every 5 s). The jobs' secret tokens live in the page URL (``?jobs=...``),
+so a refresh or a return from another page finds them again, and only this
+session can cancel them.
 
 Every run, from here or the command line, is a folder in the run store; the
 list at the bottom overlays any of them and downloads their checkpoint and
@@ -16,55 +19,63 @@ metrics.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
-from googlenet_core import GoogLeNetConfig, analyze, base_preset, get_preset, minimum_input_size
-from googlenet_core.config import MAX_INPUT_SIZE
-from googlenet_core.data import DOWNLOADABLE, DatasetError, split_sizes
-from googlenet_core.figures import format_count
-from googlenet_core.jobs import Job, JobRegistry, JobSnapshot, submit_training
-from googlenet_core.runs import RunSummary, default_runs_dir, list_runs, open_run, runs_frame
-from googlenet_core.train import (
-    OPTIMIZERS,
-    SCHEDULES,
-    TrainConfig,
-    check_compatible,
-    estimate_seconds,
-    probe_macs_per_s,
-    progress_of,
-    quick_recipe,
-    recipe_input_size,
-    resolve_device,
-)
-from googlenet_core.train_figures import (
+from googlenet_core import GoogLeNetConfig, analyze, minimum_input_size, network_name
+from googlenet_core.data import DatasetError
+from googlenet_core.data.datasets import split_sizes
+from googlenet_core.data.downloads import DOWNLOADABLE, SOURCES
+from googlenet_core.data.folders import Limits
+from googlenet_core.figures.style import format_count
+from googlenet_core.figures.training import (
     accuracy_figure,
     early_gradient_figure,
     grad_norm_figure,
     loss_figure,
     throughput_figure,
 )
-from pages._common import config_version, current_config, ensure_state, network_label, set_config
+from googlenet_core.network.config import MAX_INPUT_SIZE
+from googlenet_core.network.presets import get_preset
+from googlenet_core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from googlenet_core.training.estimate import estimate_seconds, probe_macs_per_s
+from googlenet_core.training.events import (
+    DownloadEvent,
+    Event,
+    NoteEvent,
+    epochs_of,
+    progress_of,
+    start_of,
+    steps_of,
+)
+from googlenet_core.training.jobs import Job, JobRegistry, JobSnapshot, submit_training
+from googlenet_core.training.plan import Choices, TrainPlan, plan_training
+from googlenet_core.training.runs import (
+    RunSummary,
+    default_runs_dir,
+    list_runs,
+    open_run,
+    runs_frame,
+)
+from pages.common import config_version, current_config, run_page, set_config
 
 JOBS_PARAM = "jobs"  # the session's job tokens, in the URL so a refresh finds them
+PLAN_KEY = "train_plan"  # the plan the Start button would submit (tests read it)
 POLL_SECONDS = 2.0  # progress rows of running jobs
 CHART_SECONDS = 5.0  # their live charts
 DATASET_LABELS = {
     "digits": "Digits — built in, 8×8 grayscale, offline",
-    "fashionmnist": "Fashion-MNIST — downloaded once (30 MB)",
-    "mnist": "MNIST — downloaded once (11 MB)",
-    "cifar10": "CIFAR-10 — downloaded once (170 MB)",
+    **{
+        name: f"{source.description.split(' (')[0]} — downloaded once ({source.size})"
+        for name, source in SOURCES.items()
+    },
     "upload": "Your images — a zip of class folders",
 }
 OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": "SGD + Nesterov momentum"}
 SCHEDULE_LABELS = {"onecycle": "one-cycle", "cosine": "cosine", "constant": "constant"}
 BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
-CPU_SUBSET = 256  # images proposed for a network larger than mini on a CPU-only host
-MAX_UPLOAD_MB = 200
 
 _TOKENS = "train_tokens"
 _NOTICE = "train_notice"
@@ -93,6 +104,12 @@ def machine_rate(model_json: str, device: str, precision: str, batch_size: int) 
 def file_bytes(path: str, mtime_ns: int) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def upload_limit_mb() -> int:
+    """The largest zip this server takes: Streamlit's upload cap or the data limit, if lower."""
+    server = int(st.get_option("server.maxUploadSize"))
+    return min(server, Limits().max_zip_bytes // 2**20)
 
 
 # ---- the session's jobs --------------------------------------------------------------------
@@ -135,70 +152,69 @@ def sync_url() -> None:
 # ---- settings ------------------------------------------------------------------------------
 
 
-def on_cpu_only() -> bool:
-    return resolve_device("auto").type == "cpu"
-
-
-def network_ui() -> GoogLeNetConfig:
-    """The network to train, and on a CPU-only host a nudge towards mini."""
-    config = current_config()
+def network_ui(config: GoogLeNetConfig) -> None:
+    """The network to train."""
     analysis = analyze(config)
     side = config.input_size
     st.markdown(
-        f"**Network:** `{network_label(config)}` — {config.in_channels} × {side} × {side} input, "
+        f"**Network:** `{network_name(config)}` — {config.in_channels} × {side} × {side} input, "
         f"{format_count(analysis.total_params)} parameters with its aux heads, "
         f"{format_count(analysis.total_macs)} MACs per image. Design another on the Architect page."
     )
-    mini = get_preset("mini")
-    if on_cpu_only() and analysis.total_macs > 4 * analyze(mini).total_macs:
-        left, right = st.columns([4, 1], vertical_alignment="center")
-        left.warning(
-            f"This machine has no GPU. This network needs "
-            f"{analysis.total_macs / analyze(mini).total_macs:.0f}× the compute of the mini "
-            f"preset (a quarter-width GoogLeNet for 32 px images) that trains on the digits in "
-            f"well under a minute; a subset of {CPU_SUBSET} images is proposed below.",
-            icon=":material/speed:",
+
+
+def heavy_ui(proposal: TrainPlan) -> None:
+    """A nudge towards mini when the plan finds the network heavy for this machine."""
+    if proposal.heavy is None:
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.warning(
+        f"This machine has no GPU. This network needs {proposal.heavy:.0f}× the compute of "
+        "the mini preset (a quarter-width GoogLeNet for 32 px images) that trains on the "
+        f"digits in well under a minute; a subset of {proposal.train_config.subset} images is "
+        "proposed below.",
+        icon=":material/speed:",
+    )
+    if right.button("Use the mini preset", key="train_use_mini", type="primary"):
+        set_config(get_preset("mini"))
+        st.rerun()
+
+
+def dataset_ui() -> tuple[str, bytes | None, str | None]:
+    """The data set, and for an upload the zip's bytes and file name."""
+    dataset = st.selectbox(
+        "Dataset", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="train_dataset"
+    )
+    archive, archive_name = None, None
+    if dataset == "upload":
+        limit = upload_limit_mb()
+        upload = st.file_uploader(
+            f"A zip of class folders (cat/1.jpg, dog/2.png, …), up to {limit} MB",
+            type=["zip"],
+            key="train_zip",
+            max_upload_size=limit,
         )
-        if right.button("Use the mini preset", key="train_use_mini", type="primary"):
-            set_config(mini)
-            st.rerun()
-    return config
+        if upload is not None:
+            archive, archive_name = upload.getvalue(), upload.name
+        st.caption(
+            "Read in memory (nothing is unpacked to disk) and released when the job ends; "
+            "files that are not images are skipped and counted."
+        )
+    elif dataset in DOWNLOADABLE:
+        st.caption(
+            "Downloaded through torchvision into the data cache on first use, with a progress "
+            "bar below. Offline? The built-in digits need no download."
+        )
+    return dataset, archive, archive_name
 
 
-def settings_ui(
-    config: GoogLeNetConfig,
-) -> tuple[GoogLeNetConfig, TrainConfig | None, bytes | None]:
-    """The network at its training side, and the run's settings (None, with a message shown,
-    when they cannot train)."""
-    label = base_preset(config)
+def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Choices:
+    """Every setting, starting at the plan's proposal; what the widgets say is the choice."""
+    proposed = proposal.train_config
     left, right = st.columns(2, gap="large")
     with left:
-        dataset = st.selectbox(
-            "Dataset", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="train_dataset"
-        )
-        archive, archive_name = None, None
-        if dataset == "upload":
-            upload = st.file_uploader(
-                f"A zip of class folders (cat/1.jpg, dog/2.png, …), up to {MAX_UPLOAD_MB} MB",
-                type=["zip"],
-                key="train_zip",
-            )
-            if upload is not None:
-                archive, archive_name = upload.getvalue(), upload.name
-            st.caption(
-                "Read in memory (nothing is unpacked to disk) and released when the job ends; "
-                "files that are not images are skipped and counted."
-            )
-        elif dataset in DOWNLOADABLE:
-            st.caption(
-                "Downloaded through torchvision into the data cache on first use, with a progress "
-                "bar below. Offline? The built-in digits need no download."
-            )
-        recipe = quick_recipe(label, "folder" if dataset == "upload" else dataset)
-        heavy = on_cpu_only() and label != "mini"
-        subset_default = CPU_SUBSET if heavy else (2000 if dataset in DOWNLOADABLE else None)
         use_subset = st.toggle(
-            "Train on a subset", value=subset_default is not None, key="train_use_subset"
+            "Train on a subset", value=proposed.subset is not None, key="train_use_subset"
         )
         subset = None
         if use_subset:
@@ -207,27 +223,21 @@ def settings_ui(
                     "Training images",
                     min_value=8,
                     max_value=60_000,
-                    value=subset_default or 1000,
+                    value=proposed.subset or 1000,
                     step=64,
                     key="train_subset",
                 )
             )
-        try:
-            net = input_side_ui(config, label, "folder" if dataset == "upload" else dataset)
-        except ValueError as exc:  # a side this network cannot take
-            st.error(f"**Cannot train at this input side:** {exc}", icon=":material/error:")
-            net, refused = config, True
-        else:
-            refused = False
-        epochs = st.slider("Epochs", 1, 30, int(recipe["epochs"]), key="train_epochs")
+        side = input_side_ui(config, dataset, proposal)
+        epochs = st.slider("Epochs", 1, 30, proposed.epochs, key="train_epochs")
         batch = st.select_slider(
-            "Batch size", BATCH_SIZES, value=int(recipe.get("batch_size", 64)), key="train_batch"
+            "Batch size", BATCH_SIZES, value=proposed.batch_size, key="train_batch"
         )
     with right:
         optimizer = st.radio(
             "Optimizer",
             OPTIMIZERS,
-            index=OPTIMIZERS.index(recipe.get("optimizer", "adamw")),
+            index=OPTIMIZERS.index(proposed.optimizer),
             format_func=OPTIMIZER_LABELS.get,
             horizontal=True,
             key="train_optimizer",
@@ -236,49 +246,45 @@ def settings_ui(
             "Peak learning rate",
             min_value=1e-6,
             max_value=1e6,
-            value=float(recipe.get("lr", 0.003)),
+            value=proposed.lr,
             format="%.4g",
             key="train_lr",
             help="One-cycle warms up to this rate and anneals from it. Try 1e6 to watch a "
             "run diverge: it stops at the first non-finite loss and keeps its last checkpoint.",
         )
         schedule = st.selectbox(
-            "Schedule", SCHEDULES, format_func=SCHEDULE_LABELS.get, key="train_schedule"
+            "Schedule",
+            SCHEDULES,
+            index=SCHEDULES.index(proposed.schedule),
+            format_func=SCHEDULE_LABELS.get,
+            key="train_schedule",
         )
         augment = st.toggle(
             "Augmentation (small shifts, rotations, scalings)",
-            value=bool(recipe.get("augment", True)),
+            value=proposed.augment,
             key="train_augment",
         )
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed"))
-    w1, w2 = aux_weights_ui(config)
-    try:
-        train_config = TrainConfig(
-            dataset=dataset,
-            data_path=archive_name if dataset == "upload" else None,  # recorded, not read
-            subset=subset,
-            batch_size=int(batch),
-            epochs=int(epochs),
-            optimizer=str(optimizer),
-            lr=float(lr),
-            schedule=str(schedule),
-            aux_weight1=w1,
-            aux_weight2=w2,
-            augment=bool(augment),
-            seed=seed,
-        )
-        check_compatible(net, train_config)
-    except ValueError as exc:
-        st.error(f"**Cannot train with these settings:** {exc}", icon=":material/error:")
-        return net, None, archive
-    return net, None if refused else train_config, archive
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, proposed.seed, key="train_seed"))
+    w1, w2 = aux_weights_ui(config, proposed)
+    return Choices(
+        subset=subset if use_subset else "all",
+        input_size=side,
+        epochs=int(epochs),
+        batch_size=int(batch),
+        optimizer=str(optimizer),
+        lr=float(lr),
+        schedule=str(schedule),
+        aux_weight1=w1,
+        aux_weight2=w2,
+        augment=bool(augment),
+        seed=seed,
+    )
 
 
-def input_side_ui(config: GoogLeNetConfig, preset: str | None, dataset: str) -> GoogLeNetConfig:
-    """The side images are resized to for training: the recipe's where it has one."""
-    own = config.input_size
-    proposed = recipe_input_size(preset, dataset) or own
-    smallest = minimum_input_size(config) or own
+def input_side_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> int:
+    """The side images are resized to for training, starting at the plan's."""
+    proposed = proposal.config.input_size
+    smallest = minimum_input_size(config) or config.input_size
     side = int(
         st.number_input(
             "Input side (px)",
@@ -292,40 +298,35 @@ def input_side_ui(config: GoogLeNetConfig, preset: str | None, dataset: str) -> 
             f"{smallest} px. Compute grows with its square.",
         )
     )
-    if proposed != own and side == proposed:
-        st.caption(
-            f"The network is designed for {own} px; the quick recipe for {preset} on "
-            f"{DATASET_LABELS.get(dataset, dataset).split(' —')[0]} trains at {proposed} px, "
-            f"about {(own / proposed) ** 2:.0f}× less compute per image for the same accuracy. "
-            "The checkpoint records the side it was trained at."
-        )
-    if side == own:
-        return config
-    return dataclasses.replace(config, input_size=side)  # ValueError: refused by the caller
+    if side == proposed and "input_size" in proposal.reasons:
+        st.caption(f"Proposed: {proposal.reasons['input_size']}.")
+    return side
 
 
-def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
+def aux_weights_ui(config: GoogLeNetConfig, proposed: TrainConfig) -> tuple[float, float]:
     """The two sliders and the formula they make, with what a weight of 0 means."""
     st.subheader("Auxiliary-loss weights")
     heads = {h.name: h for h in config.active_aux_heads}
     left, right = st.columns(2, gap="large")
     weights = []
-    for column, name in ((left, "aux1"), (right, "aux2")):
+    for column, name, value in (
+        (left, "aux1", proposed.aux_weight1),
+        (right, "aux2", proposed.aux_weight2),
+    ):
         head = heads.get(name)
-        where = f"after {head.after}" if head else "not in this network"
         if head is None:
-            column.caption(f"{name}: {where}")
+            column.caption(f"{name}: not in this network")
             weights.append(0.0)
             continue
         weights.append(
             column.slider(
-                f"w{name[-1]} — {name}, {where}",
+                f"w{name[-1]} — {name}, after {head.after}",
                 0.0,
                 1.0,
-                0.3,
+                value,
                 0.05,
                 key=f"train_w{name[-1]}",
-                help="0.3 in the paper (section 5) and the seeds.",
+                help="0.3 in the paper (section 5).",
             )
         )
     w1, w2 = (float(w) for w in weights)
@@ -353,8 +354,36 @@ def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
     return w1, w2
 
 
-def estimate_ui(config: GoogLeNetConfig, train_config: TrainConfig) -> None:
+def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
+    """The settings, and the plan they make (None, with the reason shown, when it cannot train)."""
+    network_ui(config)
+    dataset, archive, archive_name = dataset_ui()
+    data_path = archive_name if dataset == "upload" else None  # recorded, not read
+    try:
+        proposal = plan_training(config, dataset, data_path=data_path, archive=archive)
+    except (ValueError, DatasetError) as exc:
+        st.error(f"**Cannot train this network on this data:** {exc}", icon=":material/error:")
+        st.session_state[PLAN_KEY] = None
+        return None, archive
+    heavy_ui(proposal)
+    choices = choices_ui(config, dataset, proposal)
+    try:
+        plan = plan_training(config, dataset, choices, data_path=data_path, archive=archive)
+    except ValueError as exc:
+        st.error(f"**Cannot train with these settings:** {exc}", icon=":material/error:")
+        st.session_state[PLAN_KEY] = None
+        return None, archive
+    if choices.subset != "all" and "subset" in proposal.reasons:
+        st.caption(f"Subset proposed: {proposal.reasons['subset']}.")
+    for note in plan.notes:
+        st.caption(f"Note: {note}.")
+    st.session_state[PLAN_KEY] = plan
+    return plan, archive
+
+
+def estimate_ui(plan: TrainPlan) -> None:
     """Time before starting: the MAC count over a measured training rate."""
+    config, train_config = plan.config, plan.train_config
     rate = machine_rate(
         config.to_json(), train_config.device, train_config.precision, train_config.batch_size
     )
@@ -380,24 +409,20 @@ def estimate_ui(config: GoogLeNetConfig, train_config: TrainConfig) -> None:
     )
 
 
-def start_ui(
-    config: GoogLeNetConfig, train_config: TrainConfig | None, archive: bytes | None
-) -> None:
+def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
     registry = job_registry()
     running, queued = registry.counts()
-    missing_zip = train_config is not None and train_config.dataset == "upload" and not archive
+    missing_zip = plan is not None and plan.train_config.dataset == "upload" and not archive
     if st.button(
         "Start training",
         type="primary",
         icon=":material/play_arrow:",
         key="train_start",
-        disabled=train_config is None or missing_zip,
+        disabled=plan is None or missing_zip,
     ):
-        assert train_config is not None
+        assert plan is not None
         try:
-            job = submit_training(
-                registry, config, train_config, runs_dir=default_runs_dir(), archive=archive
-            )
+            job = submit_training(registry, plan, runs_dir=default_runs_dir(), archive=archive)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start: {exc}")
             return
@@ -413,11 +438,11 @@ def start_ui(
 
 
 def _label(snapshot: JobSnapshot) -> str:
-    start = next((e for e in snapshot.events if e.get("type") == "start"), None)
+    start = start_of(snapshot.events)
     if start is None:
         return snapshot.id
-    w = start["aux_weights"]
-    return f"w {w['aux1']:g}/{w['aux2']:g} · …{snapshot.id[-4:]}"
+    w1, w2 = start.train_config.aux_weights
+    return f"w {w1:g}/{w2:g} · …{snapshot.id[-4:]}"
 
 
 def live_ui() -> None:
@@ -437,8 +462,7 @@ def live_ui() -> None:
 
     def charts() -> None:
         snapshots = [registry.snapshot(job) for _, job in jobs]
-        with_events = {_label(s): s.events for s in snapshots if s.events}
-        started = {k: v for k, v in with_events.items() if any(e["type"] == "step" for e in v)}
+        started = {_label(s): s.events for s in snapshots if steps_of(s.events)}
         if started:
             curves_ui(started, key="live")
 
@@ -455,7 +479,7 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
     events = snapshot.events
     with st.container(border=True):
         top, button = st.columns([5, 1], vertical_alignment="center")
-        start = next((e for e in events if e.get("type") == "start"), None)
+        start = start_of(events)
         state = snapshot.state
         if state == "queued":
             top.markdown(f"**{snapshot.id}** — waiting, position {snapshot.position} in the queue")
@@ -469,17 +493,15 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
         ):
             job_registry().cancel(snapshot.id, token)
         last = events[-1] if events else None
-        if state == "running" and last is not None and last.get("type") == "download":
-            total = last.get("total")
-            done = last["done"] / total if total else 0.0
-            st.progress(done, text=f"downloading {last['file']}: {last['done'] / 2**20:.1f} MB")
+        if state == "running" and isinstance(last, DownloadEvent):
+            done = last.done / last.total if last.total else 0.0
+            st.progress(done, text=f"downloading {last.file}: {last.done / 2**20:.1f} MB")
         elif start is not None:
             fraction, left = progress_of(events)
-            steps = [e for e in events if e.get("type") == "step"]
+            steps = steps_of(events)
             where = (
-                f"epoch {steps[-1]['epoch']}/{start['epochs']} · step "
-                f"{steps[-1]['step']}/{start['total_steps']} · {steps[-1]['images_per_s']:.0f} "
-                "images/s"
+                f"epoch {steps[-1].epoch}/{start.epochs} · step "
+                f"{steps[-1].step}/{start.total_steps} · {steps[-1].images_per_s:.0f} images/s"
                 if steps
                 else "starting"
             )
@@ -488,17 +510,16 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
             )
             st.progress(fraction if not snapshot.done else 1.0, text=where + eta)
             aux = [
-                f"{h}: w = {start['aux_weights'][h]:g}"
-                if on
-                else f"{h}: not in the loss, accuracy still measured"
-                for h, on in start["aux_in_loss"].items()
-                if start["aux_present"][h]
+                f"{h.name}: w = {h.weight:g}"
+                if h.in_loss
+                else f"{h.name}: not in the loss, accuracy still measured"
+                for h in start.aux_heads
             ]
             st.caption(
-                f"{start['device']} ({start['precision']}) · {start['train_images']:,} training / "
-                f"{start['val_images']:,} validation images · " + "; ".join(aux)
+                f"{start.device} ({start.precision}) · {start.train_images:,} training / "
+                f"{start.val_images:,} validation images · " + "; ".join(aux)
             )
-        notes = [e["message"] for e in events if e.get("type") == "note"]
+        notes = [e.message for e in events if isinstance(e, NoteEvent)]
         if notes and not snapshot.done:
             st.caption(notes[-1])
         if snapshot.done:
@@ -506,22 +527,25 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
             kind(snapshot.message or state)
 
 
-def curves_ui(runs: dict[str, Sequence[dict[str, Any]]], key: str) -> None:
+def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
     """The four views of one or several runs, as tabs."""
     loss, accuracy, gradients, speed = st.tabs(
         ["Loss", "Accuracy per head", "Gradient norms", "Throughput"]
     )
+    any_epoch = any(epochs_of(events) for events in runs.values())
     with loss:
         st.plotly_chart(loss_figure(runs), key=f"{key}_loss")
     with accuracy:
-        if any(e.get("type") == "epoch" for events in runs.values() for e in events):
+        if any_epoch:
             st.plotly_chart(accuracy_figure(runs), key=f"{key}_accuracy")
         else:
             st.caption("Validation accuracy appears after the first epoch.")
     with gradients:
-        if any(e.get("type") == "epoch" for events in runs.values() for e in events):
+        if any_epoch:
             st.plotly_chart(grad_norm_figure(runs), key=f"{key}_grads")
-            st.plotly_chart(early_gradient_figure(runs, "conv1"), key=f"{key}_conv1")
+            starts = [s for events in runs.values() if (s := start_of(events)) is not None]
+            first = starts[0].stages[0] if starts else "conv1"
+            st.plotly_chart(early_gradient_figure(runs, first), key=f"{key}_conv1")
             st.caption(
                 "The vanishing-gradient argument of the paper, measured: with the auxiliary "
                 "weights at 0 the stem and the first blocks only get what flows back through "
@@ -556,7 +580,6 @@ def runs_ui() -> None:
             "aux_weight1": st.column_config.NumberColumn("w1"),
             "aux_weight2": st.column_config.NumberColumn("w2"),
             "epochs_done": st.column_config.NumberColumn("epochs done"),
-            "preset": st.column_config.TextColumn("network"),
         },
     )
     by_id = {s.id: s for s in summaries}
@@ -626,7 +649,6 @@ def _duration(seconds: float) -> str:
 
 
 def main() -> None:
-    ensure_state()
     st.title("Train")
     st.caption(
         "Train the current network with the paper's auxiliary classifiers weighted as you "
@@ -636,13 +658,12 @@ def main() -> None:
     sync_url()
     if st.session_state.get(_NOTICE):
         st.info(st.session_state[_NOTICE], icon=":material/link_off:")
-    config = network_ui()
-    net, train_config, archive = settings_ui(config)
-    if train_config is not None:
-        estimate_ui(net, train_config)
-    start_ui(net, train_config, archive)
+    plan, archive = plan_ui(current_config())
+    if plan is not None:
+        estimate_ui(plan)
+    start_ui(plan, archive)
     live_ui()
     runs_ui()
 
 
-main()
+run_page("Train", main)

@@ -1,0 +1,109 @@
+"""Validation at the door, one wording for every config of the package.
+
+The network's specs (:mod:`.network.config`) and the training recipe
+(:mod:`.training.config`) are frozen dataclasses that validate in
+``__post_init__`` with these checks, so a value typed into the dashboard, a
+flag on the command line or a key in a JSON file is refused with the same kind
+of sentence: who (the block, "network", "training"), which field, the value,
+and the allowed range. ``bool`` is never taken for a number: ``True`` typed as a
+channel count is a mistake, not a 1.
+
+:class:`JsonRecord` gives a frozen dataclass its JSON round trip, refusing
+unknown keys instead of ignoring them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+
+def check_int(owner: str, name: str, value: object, lo: int, hi: int) -> None:
+    """Raise a ValueError naming ``owner: name`` unless ``value`` is a whole number in [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"{owner}: {name} must be a whole number between {lo} and {hi}, got {value!r}"
+        )
+    if not lo <= value <= hi:
+        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {value}")
+
+
+def check_float(owner: str, name: str, value: object, lo: float, hi: float) -> None:
+    """Raise a ValueError unless ``value`` is a finite number in [lo, hi] (ints allowed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a number between {lo} and {hi}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {value}")
+
+
+def check_choice(owner: str, name: str, value: object, allowed: Iterable[str]) -> None:
+    options = tuple(allowed)
+    if value not in options:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(options)}, got {value!r}")
+
+
+def check_bool(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be true or false, got {value!r}")
+
+
+def refuse_unknown(owner: str, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """A ValueError listing keys of ``data`` that are not in ``allowed``."""
+    known = tuple(allowed)
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ValueError(
+            f"{owner}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(known)}"
+        )
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` whose every failure is a ValueError with a sentence."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[...]]]]" nested past Python's recursion limit
+        raise ValueError("the JSON is nested too deeply to be read") from None
+
+
+R = TypeVar("R", bound="JsonRecord")
+
+
+class JsonRecord:
+    """JSON round trip for a frozen dataclass of plain fields.
+
+    Subclasses that hold nested specs override :meth:`to_dict` /
+    :meth:`from_dict`; the JSON layer and the refusal of unknown keys stay here.
+    """
+
+    #: Names the record in messages ("network", "training").
+    OWNER = "config"
+
+    def to_dict(self) -> dict[str, Any]:
+        assert dataclasses.is_dataclass(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+        """Rebuild a record; unknown or missing keys are a ValueError, never ignored."""
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                f"a {cls.OWNER} config must be a JSON object, got {type(data).__name__}"
+            )
+        assert dataclasses.is_dataclass(cls)
+        refuse_unknown(cls.OWNER, data, [f.name for f in dataclasses.fields(cls) if f.init])
+        try:
+            return cls(**data)
+        except TypeError as exc:  # a required key is missing
+            raise ValueError(f"{cls.OWNER} config: {exc}") from None
+
+    @classmethod
+    def from_json(cls: type[R], text: str | bytes) -> R:
+        return cls.from_dict(parse_json(text))

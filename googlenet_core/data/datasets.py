@@ -1,0 +1,218 @@
+"""A data set ready to train on, from any source: :func:`load_dataset`.
+
+Sources:
+
+- ``digits``: the bundled UCI handwritten digits (offline; :mod:`.digits`), with a
+  held-out validation split drawn by a fixed seed, so runs with different
+  training seeds are compared on the same images.
+- ``fashionmnist``, ``mnist``, ``cifar10``: downloaded on demand into a cache
+  folder with a progress callback (:mod:`.downloads`); their official test split
+  is the validation set.
+- ``folder``: a folder of class subfolders; ``upload``: a zip of one
+  (:mod:`.folders`).
+
+Every source ends the same way: images converted once to the network's
+channels, held in memory (resized once when they fit, see
+:func:`.transforms.make_resident`), with the training split's per-channel mean
+and std as the :class:`.transforms.Preprocessing` the checkpoint records.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from . import DatasetError
+from .batches import ImageSet
+from .digits import ATTRIBUTION as DIGITS_ATTRIBUTION
+from .digits import DIGIT_CLASSES, load_digits
+from .downloads import (
+    BUILTIN_DATASET,
+    DOWNLOADABLE,
+    SOURCES,
+    FileProgress,
+    default_data_dir,
+    read_downloadable,
+)
+from .folders import Limits, list_classes, read_labelled_images
+from .transforms import Preprocessing, channel_stats, convert_channels, make_resident
+
+DATASETS: tuple[str, ...] = (BUILTIN_DATASET, *DOWNLOADABLE, "folder", "upload")
+#: How many classes each built-in or downloadable set has (known before any download).
+CLASS_COUNTS = {"digits": 10, "fashionmnist": 10, "mnist": 10, "cifar10": 10}
+SPLIT_SEED = 20140917  # the held-out split never depends on the training seed
+
+
+@dataclass
+class TrainingData:
+    """A data set ready to train on: both splits at the network's channels."""
+
+    name: str  # one of DATASETS
+    class_names: tuple[str, ...]
+    train: ImageSet
+    val: ImageSet
+    input_size: int
+    in_channels: int
+    mean: tuple[float, ...]  # per channel, of the training images in [0, 1] at input size
+    std: tuple[float, ...]
+    hflip: bool  # mirror images are the same class (CIFAR-10 yes; digits, letters no)
+    description: str  # where the images came from, with attribution
+    val_description: str  # how the validation split was made
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> files not used
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What prediction must do to an image to match these training batches."""
+        return Preprocessing(self.input_size, self.in_channels, self.mean, self.std)
+
+    def to(self, device: torch.device | str) -> TrainingData:
+        return replace(self, train=self.train.to(device), val=self.val.to(device))
+
+
+def class_names_of(
+    name: str, path: str | os.PathLike[str] | None = None, archive: bytes | None = None
+) -> tuple[str, ...] | None:
+    """The classes a folder or zip offers (from its listing), None for the other sets."""
+    if name == "folder" and path is not None:
+        return list_classes(path)
+    if name == "upload" and archive is not None:
+        return list_classes(archive=archive)
+    return None
+
+
+def class_count(
+    name: str, path: str | os.PathLike[str] | None = None, archive: bytes | None = None
+) -> int | None:
+    """How many outputs a network needs for this data set; None when it cannot be told yet."""
+    if name in CLASS_COUNTS:
+        return CLASS_COUNTS[name]
+    names = class_names_of(name, path, archive)
+    return len(names) if names is not None else None
+
+
+def split_sizes(name: str, subset: int | None, val_fraction: float = 0.2) -> tuple[int, int]:
+    """(training, validation) image counts for a built-in or downloadable set, before loading.
+
+    With a subset of N training images the validation set is capped at
+    ``max(64, N // 4)``, so a small run does not spend most of its time evaluating.
+    """
+    full = {"digits": None, "fashionmnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
+    full["cifar10"] = (50_000, 10_000)
+    if name not in full:
+        raise DatasetError(f"the size of {name!r} is known only once its images are read")
+    sizes = full[name]
+    if sizes is None:
+        total = len(load_digits()[1])
+        n_val = round(total * val_fraction)
+        sizes = (total - n_val, n_val)
+    n_train, n_val = sizes
+    if subset is not None:
+        n_train = min(n_train, subset)
+        n_val = min(n_val, max(64, subset // 4))
+    return n_train, n_val
+
+
+def load_dataset(
+    name: str,
+    *,
+    input_size: int,
+    in_channels: int,
+    subset: int | None = None,
+    val_fraction: float = 0.2,
+    path: str | os.PathLike[str] | None = None,
+    archive: bytes | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: FileProgress | None = None,
+    limits: Limits | None = None,
+    class_names: tuple[str, ...] | None = None,
+) -> TrainingData:
+    """Read a data set into memory at the network's channels (see the module docstring).
+
+    ``path`` is the folder for ``folder``; ``archive`` the zip's bytes for
+    ``upload``; ``class_names`` fixes their label space (see
+    :func:`class_names_of`). ``subset`` caps the training images (and the
+    validation images, see :func:`split_sizes`). Raises :class:`DatasetError`
+    with a sentence.
+    """
+    limits = limits or Limits()
+    skipped: dict[str, int] = {}
+    if name == BUILTIN_DATASET:
+        images_np, labels_np = load_digits()
+        images = torch.from_numpy(images_np.copy()).unsqueeze(1)
+        labels = torch.from_numpy(labels_np.copy())
+        train, val = _holdout(images, labels, val_fraction)
+        classes: tuple[str, ...] = DIGIT_CLASSES
+        description = f"{len(labels):,} bundled 8x8 digits: {DIGITS_ATTRIBUTION}"
+        val_text = f"{len(val)} digits held out ({val_fraction:.0%}, fixed seed)"
+        hflip = False
+    elif name in DOWNLOADABLE:
+        root = Path(cache_dir) if cache_dir is not None else default_data_dir()
+        train, val, classes = read_downloadable(name, root, progress)
+        description = SOURCES[name].description
+        val_text = f"the official test split ({len(val):,} images)"
+        hflip = name == "cifar10"  # a mirrored car is a car; a mirrored digit or shoe is odd
+    elif name in ("folder", "upload"):
+        if name == "folder" and path is None:
+            raise DatasetError("dataset 'folder' needs a folder of class subfolders")
+        if name == "upload" and archive is None:
+            raise DatasetError("dataset 'upload' needs the zip file's bytes")
+        found = read_labelled_images(
+            path if name == "folder" else None,
+            archive if name == "upload" else None,
+            input_size=input_size,
+            in_channels=in_channels,
+            limits=limits,
+            class_names=class_names,
+        )
+        images, labels, classes, skipped = found.images, found.labels, found.classes, found.skipped
+        where = f"folder {Path(path).name}" if name == "folder" and path else "uploaded zip"
+        train, val = _holdout(images, labels, val_fraction)
+        description = f"{len(labels):,} images in {len(classes)} classes from the {where}"
+        val_text = f"{len(val)} images held out ({val_fraction:.0%}, fixed seed)"
+        hflip = False  # unknown subject: a mirrored letter or arrow is another class
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if subset is not None:
+        # Shuffle before cutting: downloaded sets are not in random order everywhere.
+        train = _shuffled(train).take(subset)
+        val = _shuffled(val).take(max(64, subset // 4))
+        val_text += f", {len(val)} of them used"
+    if len(train) == 0:
+        raise DatasetError("no training images")
+    train = ImageSet(convert_channels(train.images, in_channels), train.labels)
+    val = ImageSet(convert_channels(val.images, in_channels), val.labels)
+    mean, std = channel_stats(train.images, input_size)
+    return TrainingData(
+        name=name,
+        class_names=classes,
+        train=ImageSet(make_resident(train.images, input_size), train.labels),
+        val=ImageSet(make_resident(val.images, input_size), val.labels),
+        input_size=input_size,
+        in_channels=in_channels,
+        mean=mean,
+        std=std,
+        hflip=hflip,
+        description=description,
+        val_description=val_text,
+        skipped=skipped,
+    )
+
+
+def _shuffled(split: ImageSet) -> ImageSet:
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(SPLIT_SEED + 1))
+    return ImageSet(split.images[order], split.labels[order])
+
+
+def _holdout(images: Tensor, labels: Tensor, fraction: float) -> tuple[ImageSet, ImageSet]:
+    """A fixed-seed split; at least one image on each side when there are two or more."""
+    n = len(labels)
+    n_val = min(max(round(n * fraction), 1 if n >= 2 else 0), n - 1)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    return ImageSet(images[train_idx], labels[train_idx]), ImageSet(
+        images[val_idx], labels[val_idx]
+    )

@@ -1,0 +1,145 @@
+"""Fashion-MNIST, MNIST and CIFAR-10: downloaded once into a cache, read with torchvision.
+
+The files are fetched by :func:`googlenet_core._io.download` (progress, checksum,
+nothing left behind on failure) from the addresses and with the MD5 sums that
+torchvision's own dataset classes list, then read by those classes with
+``download=False``. Their official test split becomes the validation set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._io import DownloadError, download
+from . import DatasetError
+from .batches import ImageSet
+
+DATA_DIR_ENV = "GOOGLENET_DATA_DIR"
+BUILTIN_DATASET = "digits"  # what works without a network connection
+
+#: ``progress(done_bytes, total_bytes_or_None, file_name)`` while a file downloads.
+FileProgress = Callable[[int, int | None, str], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One downloadable data set as this project describes it."""
+
+    size: str  # what the Train page says about the download
+    description: str  # where the images come from, with attribution
+
+
+SOURCES: dict[str, Source] = {
+    "fashionmnist": Source(
+        "30 MB",
+        "Fashion-MNIST (Zalando Research, MIT licence): 60,000 + 10,000 28x28 grayscale images",
+    ),
+    "mnist": Source("11 MB", "MNIST (LeCun, Cortes, Burges): 60,000 + 10,000 28x28 digits"),
+    "cifar10": Source(
+        "170 MB", "CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images"
+    ),
+}
+DOWNLOADABLE: tuple[str, ...] = tuple(SOURCES)
+
+
+def default_data_dir() -> Path:
+    """The download cache: ``$GOOGLENET_DATA_DIR`` or ``.data-cache/`` in the current folder."""
+    return Path(os.environ.get(DATA_DIR_ENV) or ".data-cache")
+
+
+def read_downloadable(
+    name: str, root: Path, progress: FileProgress | None
+) -> tuple[ImageSet, ImageSet, tuple[str, ...]]:
+    """(training split, official test split, class names) of a downloadable set."""
+    from torchvision import datasets  # deferred: torchvision's import is slow
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cannot create the data cache {root}: {exc.strerror}") from None
+    if name == "cifar10":
+        cls: Any = datasets.CIFAR10
+        if not _cifar_ready(cls, root):
+            archive = root / cls.filename
+            fetch(cls.url, archive, cls.tgz_md5, progress, name)
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(root, filter="data")  # refuses absolute paths and links out
+            archive.unlink()
+            if not _cifar_ready(cls, root):
+                raise DatasetError("the CIFAR-10 download is incomplete; delete the cache, retry")
+        sets = [cls(str(root), train=flag, download=False) for flag in (True, False)]
+        converted = [
+            ImageSet(
+                torch.from_numpy(np.ascontiguousarray(s.data)).permute(0, 3, 1, 2).contiguous(),
+                torch.tensor(s.targets, dtype=torch.int64),
+            )
+            for s in sets
+        ]
+        return converted[0], converted[1], tuple(sets[0].classes)
+    cls = datasets.FashionMNIST if name == "fashionmnist" else datasets.MNIST
+    raw = root / cls.__name__ / "raw"
+    for filename, md5 in cls.resources:
+        unpacked = raw / filename.removesuffix(".gz")
+        if unpacked.is_file():
+            continue
+        packed = raw / filename
+        errors = []
+        for mirror in cls.mirrors:
+            try:
+                fetch(f"{mirror}{filename}", packed, md5, progress, name)
+                break
+            except DatasetError as exc:
+                errors.append(exc)
+        else:
+            raise errors[-1]
+        with gzip.open(packed, "rb") as src, open(unpacked.with_suffix(".part"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(unpacked.with_suffix(".part"), unpacked)
+        packed.unlink()
+    try:
+        sets = [cls(str(root), train=flag, download=False) for flag in (True, False)]
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise DatasetError(
+            f"the cached {cls.__name__} files in {raw} are unreadable: {exc}"
+        ) from None
+    classes = tuple(c.split(" - ")[-1] if name == "mnist" else c for c in sets[0].classes)
+    return (
+        ImageSet(sets[0].data.unsqueeze(1).contiguous(), sets[0].targets.to(torch.int64)),
+        ImageSet(sets[1].data.unsqueeze(1).contiguous(), sets[1].targets.to(torch.int64)),
+        classes,
+    )
+
+
+def fetch(url: str, dest: Path, md5: str, progress: FileProgress | None, name: str) -> None:
+    """Download one file of data set ``name``; a DatasetError says what to do when it fails."""
+
+    def report(done: int, total: int | None) -> None:
+        if progress:
+            progress(done, total, dest.name)
+
+    try:
+        download(url, dest, digest=("md5", md5), progress=report)
+    except DownloadError as exc:
+        if exc.corrupt:
+            raise DatasetError(
+                f"the download of {dest.name} is corrupt ({exc.reason}); retry"
+            ) from None
+        raise DatasetError(
+            f"could not download {name} from {exc.host} ({exc.reason}). Without a network "
+            f"connection, train on the built-in dataset '{BUILTIN_DATASET}' (bundled, no download)"
+        ) from None
+
+
+def _cifar_ready(cls: Any, root: Path) -> bool:
+    folder = root / cls.base_folder
+    return all((folder / f).is_file() for f, _ in cls.train_list + cls.test_list)

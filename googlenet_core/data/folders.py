@@ -1,0 +1,297 @@
+"""Your own images: a folder of class subfolders, or a zip of one, read under limits.
+
+``pets/cat/1.jpg, pets/dog/2.png, ...`` (or a zip of ``pets/`` or of its
+contents): each subfolder is a class. Every file goes through
+:func:`googlenet_core.data.images.sanitise_image`; non-images and oversized
+files are skipped and counted by reason. Zip entries are read in memory, one at
+a time while decoding (nothing is extracted, so no entry name ever becomes a
+path), and any entry that points outside the archive refuses the whole file.
+Folders are walked without following symbolic links.
+
+:func:`list_classes` names the classes from the listing alone (no decoding),
+so a training run can settle its network's outputs before the run is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import DatasetError
+from .images import sanitise_image
+from .transforms import pil_to_tensor, to_unit
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for user-supplied images (a folder or an uploaded zip)."""
+
+    max_images: int = 20_000  # decoded images, all classes together
+    max_classes: int = 1_000
+    max_file_bytes: int = 20 * 2**20  # one image file
+    max_total_bytes: int = 500 * 2**20  # all files together, uncompressed
+    max_zip_bytes: int = 200 * 2**20  # the uploaded archive itself
+    max_entries: int = 50_000  # zip entries, directories included
+    max_pixels: int = 40_000_000  # one image, from its header, before decoding
+    max_resident_bytes: int = 1024 * 2**20  # the decoded images at the network's input size
+
+
+@dataclass
+class LabelledImages:
+    """A folder's (or zip's) images at the network's input size, [0, 1] floats."""
+
+    images: Tensor  # float N x C x S x S
+    labels: Tensor  # int64 N, indices into classes
+    classes: tuple[str, ...]  # the class subfolders' names, sorted
+    skipped: dict[str, int]  # reason -> files not used
+
+
+# One file to read: (class name, the file's name for messages, how to reach it).
+_Entry = tuple[str, str, Any]
+# Reads an entry's bytes; raises _Skip with the reason when the file cannot be used.
+_Reader = Callable[[Any], bytes]
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def list_classes(
+    path: str | os.PathLike[str] | None = None,
+    archive: bytes | None = None,
+    *,
+    limits: Limits | None = None,
+) -> tuple[str, ...]:
+    """The class subfolders that hold at least one file, sorted; nothing is decoded."""
+    with _opened(path, archive, limits or Limits()) as (entries, _skipped, _read):
+        classes = tuple(sorted({label for label, _, _ in entries}))
+    if len(classes) > (limits or Limits()).max_classes:
+        raise DatasetError(f"{len(classes)} classes; the limit is {(limits or Limits()).max_classes}")
+    return classes
+
+
+def read_labelled_images(
+    path: str | os.PathLike[str] | None = None,
+    archive: bytes | None = None,
+    *,
+    input_size: int,
+    in_channels: int,
+    limits: Limits | None = None,
+    class_names: Sequence[str] | None = None,
+) -> LabelledImages:
+    """Decode a folder of class subfolders, or a zip of one, under ``limits``.
+
+    ``class_names`` fixes the label space (a planned run's outputs, from
+    :func:`list_classes`); without it the classes are those with a readable
+    image. Non-images and oversized files are skipped and counted by reason; a
+    zip entry that would leave the archive refuses the whole zip.
+    """
+    limits = limits or Limits()
+    with _opened(path, archive, limits) as (entries, skipped, read):
+        per_image = in_channels * input_size * input_size * 4
+        if len(entries) * per_image > limits.max_resident_bytes:
+            fits = limits.max_resident_bytes // per_image
+            raise DatasetError(
+                f"{len(entries):,} images at {input_size} px need "
+                f"{len(entries) * per_image / 2**20:.0f} MB in memory; the limit is "
+                f"{limits.max_resident_bytes // 2**20} MB (about {fits:,} images at this size)"
+            )
+        decoded: list[Tensor] = []
+        names: list[str] = []
+        for label, display, ref in entries:
+            try:
+                data = read(ref)
+            except _Skip as skip:
+                _count(skipped, skip.reason)
+                continue
+            clean = sanitise_image(
+                data, display, max_pixels=limits.max_pixels, max_bytes=limits.max_file_bytes
+            )
+            if clean.image is None:
+                reason = "not an image" if "not an image" in (clean.error or "") else None
+                _count(skipped, reason or "unreadable image")
+                continue
+            decoded.append(to_unit(pil_to_tensor(clean.image, in_channels), input_size)[0])
+            names.append(label)
+    found = sorted(set(names))
+    if len(found) < 2:
+        what = f"only {found[0]!r}" if found else "none"
+        raise DatasetError(
+            f"need at least two class subfolders with images in them; found {what}"
+            + (f" (skipped: {describe_skipped(skipped)})" if skipped else "")
+        )
+    classes = tuple(class_names) if class_names is not None else tuple(found)
+    if len(classes) > limits.max_classes:
+        raise DatasetError(f"{len(classes)} classes; the limit is {limits.max_classes}")
+    unknown = [c for c in found if c not in classes]
+    if unknown:
+        raise DatasetError(
+            f"class folder(s) {', '.join(unknown)} appeared after the run was planned; "
+            "start the run again"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[c] for c in names], dtype=torch.int64)
+    return LabelledImages(torch.stack(decoded), labels, classes, skipped)
+
+
+def describe_skipped(skipped: dict[str, int]) -> str:
+    """For example ``1 file too large, 3 not an image``; empty when every file was used."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+
+
+# ---- listing -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _opened(
+    path: str | os.PathLike[str] | None, archive: bytes | None, limits: Limits
+) -> Iterator[tuple[list[_Entry], dict[str, int], _Reader]]:
+    """The entries of a folder or a zip, the files already skipped, and a reader."""
+    if (path is None) == (archive is None):
+        raise DatasetError("give either a folder or a zip archive")
+    if path is not None:
+        entries, skipped = _folder_entries(Path(path), limits)
+        yield entries, skipped, _read_file
+        return
+    assert archive is not None
+    if len(archive) > limits.max_zip_bytes:
+        raise DatasetError(
+            f"the zip is {len(archive) / 2**20:.1f} MB; the limit is "
+            f"{limits.max_zip_bytes // 2**20} MB"
+        )
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(archive))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DatasetError(f"not a readable zip file: {exc}") from None
+
+    def read(info: zipfile.ZipInfo) -> bytes:
+        try:
+            with zf.open(info) as fh:
+                # Read at most the cap: a forged size in the header cannot inflate past it.
+                data = fh.read(limits.max_file_bytes + 1)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, OSError):
+            # A bad CRC, an encrypted entry, an unknown compression method, broken deflate.
+            raise _Skip("unreadable zip entry") from None
+        if len(data) > limits.max_file_bytes:
+            raise _Skip("file too large")
+        return data
+
+    with zf:
+        entries, skipped = _zip_entries(zf, limits)
+        yield entries, skipped, read
+
+
+def _read_file(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError:
+        raise _Skip("unreadable file") from None
+
+
+def _folder_entries(root: Path, limits: Limits) -> tuple[list[_Entry], dict[str, int]]:
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder")
+    skipped: dict[str, int] = {}
+    entries: list[_Entry] = []
+    class_dirs = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    total = 0
+    for entry in class_dirs:
+        if entry.is_symlink() or not entry.is_dir():
+            _count(skipped, "outside a class folder" if entry.is_file() else "not a plain folder")
+            continue
+        # Walk without following symlinks: a link could point anywhere on the disk.
+        for dirpath, dirnames, filenames in os.walk(entry, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                if filename.startswith("."):
+                    continue
+                file = Path(dirpath) / filename
+                info = file.lstat()
+                if not stat.S_ISREG(info.st_mode):
+                    _count(skipped, "a link or special file")
+                    continue
+                if info.st_size > limits.max_file_bytes:
+                    _count(skipped, "file too large")
+                    continue
+                total += info.st_size
+                if total > limits.max_total_bytes:
+                    raise DatasetError(
+                        f"the images add up to more than {limits.max_total_bytes // 2**20} MB"
+                    )
+                _check_count(len(entries) + 1, limits)
+                entries.append((entry.name, str(file.relative_to(root)), file))
+    return entries, skipped
+
+
+def _zip_entries(zf: zipfile.ZipFile, limits: Limits) -> tuple[list[_Entry], dict[str, int]]:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise DatasetError(
+            f"the zip has {len(infos):,} entries; the limit is {limits.max_entries:,}"
+        )
+    files = []
+    for info in infos:
+        parts = _safe_parts(info.filename)
+        if info.is_dir() or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DatasetError(f"zip entry {info.filename!r} is a symbolic link; refused")
+        files.append((parts, info))
+    # A zip of the folder itself ("pets/cat/1.png") or of its contents ("cat/1.png").
+    tops = {parts[0] for parts, _ in files}
+    strip = 1 if len(tops) == 1 and all(len(parts) >= 3 for parts, _ in files) else 0
+    declared = sum(info.file_size for _, info in files)
+    if declared > limits.max_total_bytes:
+        raise DatasetError(
+            f"the zip unpacks to {declared / 2**20:.0f} MB; the limit is "
+            f"{limits.max_total_bytes // 2**20} MB"
+        )
+    skipped: dict[str, int] = {}
+    entries: list[_Entry] = []
+    for parts, info in sorted(files, key=lambda f: f[0]):
+        parts = parts[strip:]
+        if len(parts) < 2:
+            _count(skipped, "outside a class folder")
+            continue
+        if info.file_size > limits.max_file_bytes:
+            _count(skipped, "file too large")
+            continue
+        _check_count(len(entries) + 1, limits)
+        entries.append((parts[0], "/".join(parts), info))
+    return entries, skipped
+
+
+def _safe_parts(name: str) -> tuple[str, ...]:
+    """The entry's path components, refusing any that could leave the archive."""
+    path = name.replace("\\", "/")
+    parts = tuple(p for p in PurePosixPath(path).parts if p not in ("", "."))
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":") or ".." in parts or not parts:
+        raise DatasetError(
+            f"zip entry {name!r} points outside the archive (absolute path or '..'); "
+            "the zip was refused"
+        )
+    return parts
+
+
+def _check_count(count: int, limits: Limits) -> None:
+    if count > limits.max_images:
+        raise DatasetError(
+            f"more than {limits.max_images:,} files; the limit is {limits.max_images:,}"
+        )
+
+
+def _count(skipped: dict[str, int], reason: str) -> None:
+    skipped[reason] = skipped.get(reason, 0) + 1

@@ -1,0 +1,193 @@
+"""What an image becomes before the network sees it, for training and prediction alike.
+
+The pipelines of typical GoogLeNet tutorials decode a PIL image, resize it and
+convert it to a tensor for every sample of every epoch, and write the same
+steps again, slightly differently, for prediction. Here there is one
+arithmetic, used by both: uint8 -> [0, 1] -> bilinear resize with antialiasing
+-> per-channel mean/std (:func:`to_model_input`), so a digit saved as a PNG
+predicts exactly like its training sample. :class:`Preprocessing` is that
+recipe's four numbers, recorded in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from . import DatasetError
+
+RESIDENT_BYTES = 256 * 2**20  # resize once when the resized floats fit in this; else per batch
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What an image must become before the network sees it: side, channels, mean, std."""
+
+    input_size: int  # square side in pixels
+    in_channels: int  # 1 grayscale, 3 RGB
+    mean: tuple[float, ...]  # per channel, of images scaled to [0, 1]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ValueError("preprocessing: mean and std need one value per input channel")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("preprocessing: std must be positive")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
+        try:
+            return cls(
+                input_size=int(data["input_size"]),
+                in_channels=int(data["in_channels"]),
+                mean=tuple(float(v) for v in data["mean"]),
+                std=tuple(float(v) for v in data["std"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"preprocessing is malformed: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def describe(self) -> str:
+        kind = "grayscale" if self.in_channels == 1 else "RGB"
+        return (
+            f"{kind}, resized to {self.input_size} x {self.input_size}, "
+            f"normalised with mean {_fmt(self.mean)} and std {_fmt(self.std)}"
+        )
+
+
+def pil_to_tensor(image: Image.Image, in_channels: int) -> Tensor:
+    """An 8-bit image as a uint8 1 x C x H x W tensor with 1 (luma) or 3 (RGB) channels.
+
+    Colour to gray is Pillow's ITU-R 601-2 luma, as :func:`convert_channels` does for
+    whole data sets.
+    """
+    if in_channels not in (1, 3):
+        raise ValueError(f"images can feed 1- or 3-channel networks, not {in_channels}")
+    converted = image.convert("L" if in_channels == 1 else "RGB")
+    pixels = torch.from_numpy(np.asarray(converted, dtype=np.uint8).copy())
+    pixels = pixels.unsqueeze(-1) if pixels.ndim == 2 else pixels  # H x W x C
+    return pixels.permute(2, 0, 1).unsqueeze(0)
+
+
+def to_unit(images: Tensor, input_size: int) -> Tensor:
+    """uint8 (0..255) or float (0..1) N x C x H x W -> float N x C x S x S in [0, 1].
+
+    Bilinear with antialiasing: downscaling averages pixels, upscaling an 8x8
+    digit interpolates them.
+    """
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    if x.shape[-2:] != (input_size, input_size):
+        x = F.interpolate(
+            x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=True
+        )
+    return x
+
+
+def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def to_model_input(images: Tensor, preprocessing: Preprocessing) -> Tensor:
+    """What the network sees: resized to S x S, scaled to [0, 1], normalised per channel."""
+    return normalize(
+        to_unit(images, preprocessing.input_size), preprocessing.mean, preprocessing.std
+    )
+
+
+def convert_channels(images: Tensor, in_channels: int) -> Tensor:
+    """uint8 N x C x H x W to 1 (luma) or 3 (replicated gray) channels.
+
+    RGB -> gray uses Pillow's integer ITU-R 601-2 luma, so a colour photo
+    converted here equals the same photo converted by ``Image.convert("L")``.
+    """
+    have = images.shape[1]
+    if have == in_channels:
+        return images
+    if in_channels not in (1, 3) or have not in (1, 3):
+        raise DatasetError(
+            f"images have {have} channel(s) and the network takes {in_channels}; "
+            "only grayscale (1) and RGB (3) networks can train on images"
+        )
+    if in_channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    rgb = images.to(torch.int32)
+    luma = (rgb[:, 0] * 19595 + rgb[:, 1] * 38470 + rgb[:, 2] * 7471 + 0x8000) >> 16
+    return luma.to(torch.uint8).unsqueeze(1)
+
+
+def make_resident(images: Tensor, input_size: int, budget: int = RESIDENT_BYTES) -> Tensor:
+    """Resize once to [0, 1] floats at the input size when they fit ``budget`` bytes.
+
+    Otherwise keep the native uint8 images (far smaller) and let each batch be
+    resized on the device: CIFAR-10 at 224 px would be 30 GB of floats.
+    """
+    n, c = images.shape[:2]
+    if images.dtype != torch.uint8 or n * c * input_size * input_size * 4 > budget:
+        return images
+    chunks = [to_unit(images[i : i + 4096], input_size) for i in range(0, n, 4096)]
+    return torch.cat(chunks) if chunks else to_unit(images, input_size)
+
+
+def channel_stats(
+    images: Tensor, input_size: int, sample: int = 2048
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of (up to ``sample``) training images at the input size.
+
+    Accumulated 64 images at a time, so 224 px statistics never hold the whole
+    sample in memory at once.
+    """
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    count = 0
+    for start in range(0, min(len(images), sample), 64):
+        x = to_unit(images[start : min(start + 64, sample)], input_size).double()
+        total += x.sum(dim=(0, 2, 3))
+        squares += x.square().sum(dim=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / max(count, 1)
+    var = (squares / max(count, 1) - mean.square()).clamp_min(0)
+    std = var.sqrt().clamp_min(1e-3)  # a blank data set must not divide by zero
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
+
+
+def augment(x: Tensor, generator: torch.Generator, *, hflip: bool, strength: float = 1.0) -> Tensor:
+    """Random shifts (up to 1/8 of the side), small rotations and scalings, optional mirror.
+
+    One ``affine_grid`` + ``grid_sample`` for the whole batch, drawn from
+    ``generator`` (on the CPU, so a seed gives the same run on any device).
+    ``x`` is in [0, 1]; pixels shifted in are 0 (black), like padded random crops.
+    """
+    n = x.shape[0]
+    r = torch.rand(n, 4, generator=generator) * 2 - 1  # uniform in [-1, 1)
+    angle = r[:, 0] * math.radians(10) * strength
+    scale = 1 + r[:, 1] * 0.1 * strength
+    shift = r[:, 2:] * 0.25 * strength  # grid units: 2 = the whole side, so 0.25 = 1/8
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    flip = torch.ones(n)
+    if hflip:
+        flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin * flip, shift[:, 0]], dim=1),
+            torch.stack([sin * flip, cos, shift[:, 1]], dim=1),
+        ],
+        dim=1,
+    ).to(device=x.device, dtype=x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"

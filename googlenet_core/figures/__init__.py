@@ -1,0 +1,9 @@
+"""Plotly figures for the dashboard: pure functions, results in, ``go.Figure`` out.
+
+::
+
+    style.py       the one base style: fonts, colours, margins, format_count
+    network.py     the Inception block, shapes, costs, the whole network, Table 1
+    training.py    loss, accuracy per head, gradient norms, throughput of runs
+    prediction.py  top-k per head, Grad-CAM, branch feature maps
+"""

@@ -1,0 +1,424 @@
+"""Figures of the network itself, built from a config or its analysis.
+
+Pure functions: a config (or an :class:`Analysis`) in, a ``go.Figure`` (or a
+styled table) out, nothing read from or written to any UI; styled by
+:mod:`.style`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
+
+from ..network.analysis import Analysis, BlockCost
+from ..network.config import InceptionSpec
+from .style import (
+    AUX_COLOR,
+    COLORS,
+    DEPTH_COLOR,
+    FONT_SIZE,
+    HIGHLIGHT,
+    MAIN_COLOR,
+    TEXT,
+    figure,
+    format_count,
+)
+
+class _Diagram:
+    """Boxes, lines and labels collected as plain dicts, handed to plotly in one go.
+
+    ``fig.add_shape`` / ``add_annotation`` validate and copy the whole layout on
+    every call (a 20-stage network took over a second); one ``go.Figure`` with
+    all of them validates each once.
+    """
+
+    def __init__(self) -> None:
+        self.shapes: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+
+    def box(
+        self,
+        x: float,
+        y: float,
+        half_width: float,
+        half_height: float,
+        color: str,
+        border: str = "#334155",
+        border_width: float = 1.5,
+    ) -> None:
+        self.shapes.append(
+            {
+                "type": "rect",
+                "x0": x - half_width,
+                "x1": x + half_width,
+                "y0": y - half_height,
+                "y1": y + half_height,
+                "fillcolor": color,
+                "line": {"color": border, "width": border_width},
+                "layer": "below",
+            }
+        )
+
+    def line(self, x0: float, y0: float, x1: float, y1: float, color: str, width: float) -> None:
+        self.shapes.append(
+            {"type": "line", "x0": x0, "x1": x1, "y0": y0, "y1": y1}
+            | {"line": {"color": color, "width": width}}
+        )
+
+    def text(self, x: float, y: float, text: str, **style: Any) -> None:
+        self.annotations.append({"x": x, "y": y, "text": text, "showarrow": False, **style})
+
+    def arrow(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.annotations.append(
+            {"x": x1, "y": y1, "ax": x0, "ay": y0, "text": "", "showarrow": True}
+            | {"xref": "x", "yref": "y", "axref": "x", "ayref": "y", "arrowhead": 2}
+            | {"arrowsize": 1.2, "arrowwidth": 1.8, "arrowcolor": "#334155"}
+        )
+
+    def layout(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> dict[str, Any]:
+        axis = {"visible": False, "fixedrange": True}
+        return {
+            "shapes": self.shapes,
+            "annotations": self.annotations,
+            "xaxis": {**axis, "range": list(x_range)},
+            "yaxis": {**axis, "range": list(y_range)},
+        }
+
+
+# ---- one Inception block --------------------------------------------------------------
+def inception_block_figure(
+    spec: InceptionSpec,
+    in_channels: int,
+    side: int,
+    reduced: bool,
+    cost: BlockCost,
+) -> go.Figure:
+    """The four branches of one block and their concatenation (the paper's Figure 2).
+
+    ``reduced=False`` draws the naive module (a) of the paper: 1x1, 3x3 and
+    5x5 convolutions straight on the input and a pass-through 3x3 max-pool;
+    ``reduced=True`` the module as built (b), with 1x1 reductions before the
+    3x3 and 5x5 and a 1x1 projection after the pool. ``cost`` is that
+    variant's entry of :func:`naive_vs_reduced`.
+    """
+    k = spec.branch3_kernel
+    top, bottom, middle = 3.2, -0.2, 2.0
+    # Each branch: its layers from top to bottom, as (label, colour).
+    if reduced:
+        branches = [
+            [(f"<b>1×1 conv</b><br>{spec.ch1x1}", COLORS["conv1x1"])],
+            [
+                (f"<b>1×1 conv</b><br>{spec.ch3x3red} (reduce)", COLORS["conv1x1"]),
+                (f"<b>3×3 conv</b><br>{spec.ch3x3}", COLORS["conv3x3"]),
+            ],
+            [
+                (f"<b>1×1 conv</b><br>{spec.ch5x5red} (reduce)", COLORS["conv1x1"]),
+                (f"<b>{k}×{k} conv</b><br>{spec.ch5x5}", COLORS["conv5x5"]),
+            ],
+            [
+                ("<b>3×3 max pool</b><br>stride 1", COLORS["pool"]),
+                (f"<b>1×1 conv</b><br>{spec.pool_proj} (project)", COLORS["conv1x1"]),
+            ],
+        ]
+        outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, spec.pool_proj]
+    else:
+        branches = [
+            [(f"<b>1×1 conv</b><br>{spec.ch1x1}", COLORS["conv1x1"])],
+            [(f"<b>3×3 conv</b><br>{spec.ch3x3}", COLORS["conv3x3"])],
+            [(f"<b>{k}×{k} conv</b><br>{spec.ch5x5}", COLORS["conv5x5"])],
+            [(f"<b>3×3 max pool</b><br>{in_channels} (passed through)", COLORS["pool"])],
+        ]
+        outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, in_channels]
+    big = {"font": {"size": FONT_SIZE + 1}}
+    diagram = _Diagram()
+    diagram.box(middle, top, 1.3, 0.3, COLORS["input"])
+    diagram.text(middle, top, f"<b>Input</b>  {in_channels} × {side} × {side}", **big)
+    for column, layers in enumerate(branches):
+        x = column * 1.333
+        fan = middle + (x - middle) * 0.25  # where the branch leaves the input / meets the concat
+        levels = [2.0, 1.0] if len(layers) == 2 else [1.5]
+        diagram.arrow(fan, top - 0.3, x, levels[0] + 0.3)
+        for level, (label, color) in zip(levels, layers, strict=True):
+            diagram.box(x, level, 0.6, 0.3, color)
+            diagram.text(x, level, label, **big)
+        if len(levels) == 2:
+            diagram.arrow(x, levels[0] - 0.3, x, levels[1] + 0.3)
+        diagram.arrow(x, levels[-1] - 0.3, fan, bottom + 0.3)
+    concat = " + ".join(str(c) for c in outputs)
+    diagram.box(middle, bottom, 1.9, 0.3, COLORS["concat"])
+    diagram.text(
+        middle,
+        bottom,
+        f"<b>Filter concatenation</b>  {concat} = {sum(outputs)} × {side} × {side}",
+        **big,
+    )
+    variant = "with 1×1 reductions" if reduced else "naive (no 1×1 reductions)"
+    title = (
+        f"{spec.name}, {variant}: {format_count(cost.params)} parameters, "
+        f"{format_count(cost.macs)} MACs"
+    )
+    layout = diagram.layout((-0.75, 4.75), (bottom - 0.45, top + 0.45))
+    return figure([], layout, title, height=480, top_margin=60)
+
+
+def naive_vs_reduced_frame(costs: dict[str, BlockCost]) -> pd.DataFrame:
+    """The two variants side by side, with how many times the naive one costs more."""
+    naive, reduced = costs["naive"], costs["reduced"]
+    return pd.DataFrame(
+        {
+            "naive (no 1×1 reductions)": [naive.params, naive.macs, naive.out_channels],
+            "with 1×1 reductions": [reduced.params, reduced.macs, reduced.out_channels],
+            "naive ÷ reduced": [
+                round(naive.params / max(reduced.params, 1), 2),
+                round(naive.macs / max(reduced.macs, 1), 2),
+                round(naive.out_channels / max(reduced.out_channels, 1), 2),
+            ],
+        },
+        index=["parameters", "MACs", "output depth"],
+    )
+
+
+# ---- the output-size formula -----------------------------------------------------------
+def output_size_latex(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> str:
+    """The output-size formula with the numbers filled in, as LaTeX for ``st.latex``."""
+    bracket = (
+        (r"\left\lceil ", r" \right\rceil") if ceil_mode else (r"\left\lfloor ", r" \right\rfloor")
+    )
+    return (
+        r"\text{out} = " + bracket[0] + r"\frac{\text{in} - k + 2p}{s}" + bracket[1] + r" + 1"
+        r" = "
+        + bracket[0]
+        + rf"\frac{{{size} - {kernel} + 2 \cdot {padding}}}{{{stride}}}"
+        + bracket[1]
+        + r" + 1"
+    )
+
+
+# ---- the whole network ---------------------------------------------------------------
+def _trunk(analysis: Analysis) -> list[Any]:
+    return [row for row in analysis.rows if not row.is_aux]
+
+
+def _side(shape: tuple[int, ...]) -> int:
+    return shape[1] if len(shape) == 3 else 1
+
+
+def shapes_figure(analysis: Analysis) -> go.Figure:
+    """Spatial side (line, left axis) and depth (bars, right axis) after every trunk stage."""
+    trunk = _trunk(analysis)
+    config = analysis.config
+    names = ["input", *(row.name for row in trunk)]
+    sides = [config.input_size, *(_side(row.out_shape) for row in trunk)]
+    depths = [config.in_channels, *(row.out_shape[0] for row in trunk)]
+    depth = go.Bar(
+        x=names, y=depths, name="depth", marker_color=DEPTH_COLOR, opacity=0.6, yaxis="y2"
+    )
+    side = go.Scatter(
+        x=names,
+        y=sides,
+        name="side (pixels)",
+        mode="lines+markers+text",
+        textfont={"color": MAIN_COLOR, "size": FONT_SIZE + 1},
+        # Label the side only where it changes, so the numbers do not crowd the line.
+        text=[str(s) if i == 0 or s != sides[i - 1] else "" for i, s in enumerate(sides)],
+        textposition="top right",
+        line={"color": MAIN_COLOR, "width": 4},
+        marker={"size": 10},
+    )
+    layout = {
+        "xaxis": {"tickangle": -50, "title": {"text": "stage (input → output)"}},
+        "yaxis": {"title": {"text": "spatial side (pixels)"}, "rangemode": "tozero"},
+        "yaxis2": {
+            "title": {"text": "depth (channels)"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+            "tickmode": "auto",  # not aligned to the left axis's grid (odd steps like 449)
+            "nticks": 6,
+        },
+    }
+    return figure([depth, side], layout, "Spatial size shrinks while depth grows", height=600)
+
+
+def cost_figure(analysis: Analysis) -> go.Figure:
+    """Parameters (top) and MACs (bottom) of every stage that has any; aux heads in orange."""
+    rows = [row for row in analysis.rows if row.params or row.macs]
+    names = [row.name for row in rows]
+    colors = [AUX_COLOR if row.is_aux else MAIN_COLOR for row in rows]
+    params = go.Bar(
+        x=names,
+        y=[row.params for row in rows],
+        marker_color=colors,
+        hovertemplate="%{x}: %{y:,} parameters<extra></extra>",
+        xaxis="x",
+        yaxis="y",
+    )
+    macs = go.Bar(
+        x=names,
+        y=[row.macs for row in rows],
+        marker_color=colors,
+        hovertemplate="%{x}: %{y:,} MACs<extra></extra>",
+        xaxis="x2",
+        yaxis="y2",
+    )
+    # Two stacked panels sharing the stage axis (what make_subplots builds, without its cost).
+    layout = {
+        "showlegend": False,
+        "xaxis": {"anchor": "y", "matches": "x2", "showticklabels": False},
+        "yaxis": {"domain": [0.54, 1.0], "title": {"text": "parameters"}},
+        "xaxis2": {"anchor": "y2", "tickangle": -50},
+        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}},
+        "annotations": [
+            {"text": text, "x": 0.5, "y": y, "xref": "paper", "yref": "paper"}
+            | {"showarrow": False, "yanchor": "bottom", "font": {"size": FONT_SIZE + 1}}
+            for text, y in (("parameters", 1.0), ("multiply-accumulates (MACs) per image", 0.46))
+        ],
+    }
+    subtitle = "auxiliary heads in orange" if analysis.aux_params else ""
+    title = "Parameters and MACs per stage"
+    return figure([params, macs], layout, title, height=660, subtitle=subtitle)
+
+
+def network_figure(analysis: Analysis) -> go.Figure:
+    """The whole network top to bottom, drawn from the config.
+
+    One box per trunk stage (width grows with its depth, colour by kind), its
+    output shape on the left, and each auxiliary head on the right, joined to
+    the block it reads. Boxes are horizontal bars and labels text traces, not
+    layout shapes: a handful of traces validate in a fraction of the time of a
+    hundred shapes and annotations, which keeps a rerun after an edit fast.
+    """
+    trunk = _trunk(analysis)
+    config = analysis.config
+    rows: list[tuple[str, str, tuple[int, ...]]] = [
+        ("input", "input", (config.in_channels, config.input_size, config.input_size))
+    ]
+    rows += [(row.name, row.kind, row.out_shape) for row in trunk]
+    max_depth = max(shape[0] for _, _, shape in rows)
+    ys = [-float(index) for index in range(len(rows))]
+    y_of = {name: y for (name, _, _), y in zip(rows, ys, strict=True)}
+    halves = [0.8 + 0.2 * (shape[0] / max_depth) ** 0.5 for _, _, shape in rows]  # fits names
+    box_text: dict[str, Any] = {"textposition": "inside", "insidetextanchor": "middle"}
+    box_text |= {"constraintext": "none"}
+    box_text |= {"textfont": {"color": TEXT, "size": FONT_SIZE}, "width": 0.76}
+    stages = go.Bar(
+        orientation="h",
+        y=ys,
+        x=[2 * half for half in halves],
+        base=[-half for half in halves],
+        marker={
+            "color": [COLORS.get(kind, COLORS["input"]) for _, kind, _ in rows],
+            "line": {"color": "#334155", "width": 1},
+        },
+        text=[f"<b>{name}</b>" for name, _, _ in rows],
+        hovertext=[f"{name}: {_shape_text(shape)}" for name, _, shape in rows],
+        hoverinfo="text",
+        showlegend=False,
+        **box_text,
+    )
+    shapes = go.Scatter(
+        mode="text",
+        x=[-1.15] * len(rows),
+        y=ys,
+        text=[_shape_text(shape) for _, _, shape in rows],
+        textposition="middle left",
+        cliponaxis=False,
+        hoverinfo="skip",
+        showlegend=False,
+    )
+    links = go.Scatter(
+        mode="lines",
+        x=[x for _ in ys[1:] for x in (0, 0, None)],
+        y=[v for y in ys[1:] for v in (y + 0.62, y + 0.38, None)],
+        line={"color": "#334155", "width": 1},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+    traces: list[Any] = [stages, shapes, links]
+    aux_rows = [row for row in analysis.rows if row.is_aux]
+    if aux_rows:
+        after = {head.name: head.after for head in config.aux_heads}
+        aux_ys = [y_of[after[row.name]] for row in aux_rows]
+        traces.append(
+            go.Scatter(
+                mode="lines",
+                x=[x for _ in aux_ys for x in (1.0, 1.45, None)],
+                y=[v for y in aux_ys for v in (y, y, None)],
+                line={"color": AUX_COLOR, "width": 3},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        traces.append(
+            go.Bar(
+                orientation="h",
+                y=aux_ys,
+                x=[3.3] * len(aux_rows),
+                base=[1.45] * len(aux_rows),
+                marker={"color": COLORS["aux"], "line": {"color": AUX_COLOR, "width": 2}},
+                text=[f"<b>{row.name}</b> → {row.out_shape[0]} classes" for row in aux_rows],
+                hovertext=[f"{row.name}: {row.detail}" for row in aux_rows],
+                hoverinfo="text",
+                showlegend=False,
+                **box_text,
+            )
+        )
+    legend_kinds = ["conv", "maxpool", "inception", "avgpool", "classifier"]
+    if aux_rows:
+        legend_kinds.append("aux")
+    traces += [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"size": 16, "color": COLORS[kind], "symbol": "square"},
+            name={"aux": "auxiliary head", "classifier": "dropout + linear"}.get(kind, kind),
+        )
+        for kind in legend_kinds
+    ]
+    axis = {"visible": False, "fixedrange": True}
+    layout = {
+        "barmode": "overlay",
+        "xaxis": {**axis, "range": [-3.0, 4.85]},
+        "yaxis": {**axis, "range": [ys[-1] - 0.6, 0.6]},
+    }
+    height = max(460, 44 * len(rows) + 190)
+    # A taller top margin makes room for the two-row legend of layer kinds.
+    return figure(traces, layout, "The network, input at the top", height, top_margin=160)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return f"{shape[0]} × {shape[1]} × {shape[2]}"
+    return f"{shape[0]}"
+
+
+# ---- the paper's Table 1 -------------------------------------------------------------
+def paper_table_style(frame: pd.DataFrame) -> Styler:
+    """:func:`paper.compare`'s table with every disagreeing published/computed pair in red."""
+    pairs = {
+        "output_differs": ("published_output", "computed_output"),
+        "params_differ": ("published_params_k", "computed_params_k"),
+        "ops_differ": ("published_ops_m", "computed_ops_m"),
+    }
+    shown = frame.drop(columns=list(pairs))
+
+    def highlight(_: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=shown.index, columns=shown.columns)
+        for flag, columns in pairs.items():
+            for column in columns:
+                styles.loc[frame[flag].astype(bool), column] = HIGHLIGHT
+        return styles
+
+    formats: dict[Any, str | Callable[[object], str] | None] = {
+        "published_params_k": "{:,.1f}",
+        "computed_params_k": "{:,.1f}",
+        "published_ops_m": "{:,.0f}",
+        "computed_ops_m": "{:,.1f}",
+    }
+    return shown.style.apply(highlight, axis=None).format(formats, na_rep="—")

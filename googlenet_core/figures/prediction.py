@@ -1,0 +1,186 @@
+"""Figures of predictions: pure functions, prediction results in, ``go.Figure`` out.
+
+Styled by :mod:`.style` (projector-sized fonts, the paper's Figure 2 colours
+for the four branches), and nothing read from or written to any UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..inference.explain import BranchMaps, GradCam
+from ..inference.predictor import HeadPrediction, ImageResult
+from ..network.config import GoogLeNetConfig
+from .style import AUX_COLOR, COLORS, FONT_SIZE, MAIN_COLOR, UNTRAINED_COLOR, apply_style
+
+BRANCH_COLORS = {
+    "1x1": COLORS["conv1x1"],
+    "3x3": COLORS["conv3x3"],
+    "5x5": COLORS["conv5x5"],
+    "pool": COLORS["pool"],
+}
+
+
+def head_title(head: HeadPrediction, config: GoogLeNetConfig) -> str:
+    """ "main head (after inception5b)", "aux1 (after inception4a)", "... · not trained"."""
+    if head.head == "main":
+        where = config.blocks[-1].name
+        text = f"main head (after {where})"
+    else:
+        after = {h.name: h.after for h in config.active_aux_heads}.get(head.head, "?")
+        text = f"{head.head} (after {after})"
+    return text if head.trained else f"{text} · not trained"
+
+
+def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
+    """Top-k of every head side by side, labelled by position: main, aux1, aux2."""
+    heads = result.heads
+    if not heads:
+        raise ValueError(f"{result.name} has no predictions: {result.error}")
+    fig = make_subplots(
+        rows=1,
+        cols=len(heads),
+        subplot_titles=[head_title(h, config) for h in heads],
+        horizontal_spacing=0.16 if len(heads) > 1 else 0.0,
+    )
+    for col, head in enumerate(heads, start=1):
+        color = MAIN_COLOR if head.head == "main" else AUX_COLOR
+        if not head.trained:
+            color = UNTRAINED_COLOR
+        fig.add_trace(
+            go.Bar(
+                x=list(head.probs),
+                y=[_short(label) for label in head.labels],
+                orientation="h",
+                marker_color=color,
+                text=[f"{p:.1%}" for p in head.probs],
+                textposition="auto",
+                hovertext=list(head.labels),
+                hovertemplate="%{hovertext}: %{x:.2%}<extra>" + head.head + "</extra>",
+                name=head.head,
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+        fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
+    k = max(len(h.probs) for h in heads)
+    apply_style(fig, f"Top {k} · {result.name}", height=150 + 42 * k, top_margin=95)
+    return fig
+
+
+def grad_cam_figure(image: np.ndarray, cam: GradCam, opacity: float = 0.45) -> go.Figure:
+    """The image the network saw with the Grad-CAM heatmap laid over it."""
+    rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    fig.add_trace(
+        go.Heatmap(
+            z=cam.heatmap,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Jet",
+            opacity=opacity,
+            colorbar={"title": {"text": "evidence"}, "tickvals": [0, 1], "ticktext": ["0", "max"]},
+            hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
+        )
+    )
+    side = cam.heatmap.shape[0]
+    fig.update_xaxes(visible=False, range=[-0.5, side - 0.5])
+    fig.update_yaxes(visible=False, range=[side - 0.5, -0.5], scaleanchor="x")
+    apply_style(
+        fig,
+        f"Grad-CAM · {cam.head} · “{_short(cam.label)}”",
+        height=520,
+        subtitle=f"at {cam.stage} ({cam.stage_side} × {cam.stage_side}), upsampled to {side} px"
+        + ("; no positive evidence here" if not cam.heatmap.any() else ""),
+        top_margin=120,
+    )
+    return fig
+
+
+def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
+    """One row per branch (1x1, 3x3, 5x5, pool): its most active channels for this image."""
+    if not branches:
+        raise ValueError("no branches to show")
+    cols = max(len(b.maps) for b in branches)
+    titles: list[str] = []
+    for branch in branches:
+        titles += [f"ch {c}" for c in branch.channel_indices]
+        titles += [""] * (cols - len(branch.channel_indices))
+    fig = make_subplots(
+        rows=len(branches),
+        cols=cols,
+        subplot_titles=titles,
+        horizontal_spacing=0.015,
+        vertical_spacing=0.09,
+    )
+    fig.update_annotations(font_size=FONT_SIZE - 5)  # the "ch N" titles; branch labels follow
+    for row, branch in enumerate(branches, start=1):
+        peak = float(branch.maps.max()) or 1.0  # one scale per branch: compare its channels
+        for col, fmap in enumerate(branch.maps, start=1):
+            fig.add_trace(
+                go.Heatmap(
+                    z=fmap,
+                    zmin=0.0,
+                    zmax=peak,
+                    colorscale="Viridis",
+                    showscale=False,
+                    hovertemplate=f"{branch.branch} ch %{{customdata}}: %{{z:.3f}}<extra></extra>",
+                    customdata=np.full(fmap.shape, branch.channel_indices[col - 1]),
+                ),
+                row=row,
+                col=col,
+            )
+            index = (row - 1) * cols + col
+            # Square pixels: a feature map is a picture, not a chart to be stretched.
+            fig.update_yaxes(
+                autorange="reversed",
+                scaleanchor="x" if index == 1 else f"x{index}",
+                row=row,
+                col=col,
+            )
+        fig.add_annotation(
+            text=(
+                f"<b>{branch.branch}</b><br>{branch.channels} ch<br>"
+                f"mean {branch.mean_activation:.3g}"
+            ),
+            xref="paper",
+            yref=f"y{'' if row == 1 else (row - 1) * cols + 1} domain",
+            x=-0.01,
+            y=0.5,
+            xanchor="right",
+            showarrow=False,
+            align="right",
+            bgcolor=BRANCH_COLORS.get(branch.branch, COLORS["concat"]),
+            font={"size": FONT_SIZE - 2},
+        )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    block = branches[0].block
+    side = branches[0].maps.shape[-1]
+    apply_style(
+        fig,
+        f"{block}: the four branches before concatenation",
+        height=150 + 125 * len(branches),
+        subtitle=f"the {cols} most active channels of each branch, {side} × {side} each",
+        top_margin=120,
+    )
+    fig.update_layout(margin={"l": 130})
+    return fig
+
+
+def upscale(image: np.ndarray, min_side: int = 160) -> np.ndarray:
+    """Nearest-neighbour enlargement of a small image (a 32 px digit) so its pixels show."""
+    side = max(image.shape[0], image.shape[1])
+    factor = max(1, int(np.ceil(min_side / side)))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1) if factor > 1 else image
+
+
+def _short(label: str, limit: int = 28) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"

@@ -1,0 +1,120 @@
+"""The one style every figure of the dashboard shares, sized for a projector.
+
+Large fonts, a title that says what is shown, labelled axes with light grids,
+and the same colour for the same thing everywhere: the paper's Figure 2
+colours for the layer kinds (1x1 yellow, 3x3 orange, 5x5 blue, pooling red),
+the main head in blue and the auxiliary heads in amber.
+
+:func:`figure` builds a figure with everything in its constructor;
+:func:`apply_style` styles one made by ``make_subplots``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import plotly.graph_objects as go
+
+#: Base font size of every figure, in pixels: readable from the back of a lecture room.
+FONT_SIZE = 17
+TITLE_SIZE = 22
+FONT_FAMILY = "Source Sans 3, Source Sans Pro, Arial, sans-serif"
+TEXT = "#111827"
+GRID = "#e5e7eb"
+ZERO_LINE = "#cbd5e1"
+
+COLORS = {
+    "input": "#e5e7eb",
+    "conv1x1": "#fde68a",
+    "conv3x3": "#fdba74",
+    "conv5x5": "#93c5fd",
+    "pool": "#fca5a5",
+    "concat": "#c7d2fe",
+    # stage kinds of the whole-network diagram
+    "conv": "#a7f3d0",
+    "maxpool": "#fca5a5",
+    "inception": "#c7d2fe",
+    "aux": "#fde68a",
+    "avgpool": "#fecaca",
+    "classifier": "#d8b4fe",
+}
+MAIN_COLOR = "#2563eb"
+AUX_COLOR = "#d97706"
+AUX2_COLOR = "#b45309"
+DEPTH_COLOR = "#94a3b8"
+UNTRAINED_COLOR = "#9ca3af"
+#: One colour per run when runs are overlaid (the first is the main-head blue).
+RUN_COLORS = ("#2563eb", "#dc2626", "#059669", "#7c3aed", "#d97706", "#0891b2", "#db2777")
+#: A table cell that disagrees (the paper's Table 1 against arithmetic).
+HIGHLIGHT = "background-color: #fde2e2; color: #991b1b; font-weight: 600"
+
+
+def format_count(value: float) -> str:
+    """6_998_552 -> '7.00 M', 1_586_000_000 -> '1.59 G', 9472 -> '9.5 K'."""
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= threshold:
+            digits = 1 if suffix == "K" else 2
+            return f"{value / threshold:.{digits}f} {suffix}"
+    return f"{value:g}"
+
+
+def base_layout(
+    title: str, height: int, subtitle: str = "", top_margin: int | None = None
+) -> dict[str, Any]:
+    """Title, fonts, white background, margins and a legend under the title."""
+    title_spec: dict[str, Any] = {"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0}
+    title_spec |= {"xanchor": "left", "y": 0.995, "yanchor": "top", "yref": "container"}
+    if subtitle:
+        title_spec["subtitle"] = {"text": subtitle, "font": {"size": FONT_SIZE - 1}}
+    return {
+        "title": title_spec,
+        "font": {"size": FONT_SIZE, "family": FONT_FAMILY, "color": TEXT},
+        # No named template: validating "plotly_white" costs ~50 ms per figure, and
+        # plotly.js's own defaults (white, light grid) are as clean on a projector.
+        "template": "none",
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "hoverlabel": {"font": {"size": FONT_SIZE}},
+        "height": height,
+        "margin": {"l": 20, "r": 20, "t": top_margin or (125 if subtitle else 105), "b": 20},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "yref": "paper"},
+    }
+
+
+def axis_style() -> dict[str, Any]:
+    """What "plotly_white" would give an axis: room for tick labels and titles, light grid."""
+    return {"automargin": True, "gridcolor": GRID, "zerolinecolor": ZERO_LINE}
+
+
+def figure(
+    data: Iterable[Any],
+    layout: dict[str, Any],
+    title: str,
+    height: int,
+    subtitle: str = "",
+    top_margin: int | None = None,
+) -> go.Figure:
+    """One ``go.Figure`` with the shared style; ``layout`` adds axes, shapes, annotations.
+
+    Everything goes into the constructor: each later ``update_layout`` re-walks
+    every shape and annotation, which made figure building the slowest part of
+    a rerun after an edit.
+    """
+    for key, axis in layout.items():
+        if key.startswith(("xaxis", "yaxis")) and axis.get("visible", True):
+            for name, value in axis_style().items():
+                axis.setdefault(name, value)
+    return go.Figure(
+        data=list(data), layout={**layout, **base_layout(title, height, subtitle, top_margin)}
+    )
+
+
+def apply_style(
+    fig: go.Figure, title: str, height: int, subtitle: str = "", top_margin: int | None = None
+) -> go.Figure:
+    """The shared style on a figure built another way (``make_subplots``)."""
+    fig.update_layout(base_layout(title, height, subtitle, top_margin))
+    fig.update_xaxes(axis_style())
+    fig.update_yaxes(axis_style())
+    return fig

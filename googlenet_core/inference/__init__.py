@@ -1,0 +1,9 @@
+"""From weights to answers: checkpoints, torchvision's ImageNet weights, prediction, explanation.
+
+::
+
+    checkpoints.py  the checkpoint format; the only way a file becomes a model
+    pretrained.py   torchvision's ImageNet weights, downloaded once
+    predictor.py    Predictor and predict_images: top-k of every head
+    explain.py      Grad-CAM and an Inception block's branch feature maps
+"""

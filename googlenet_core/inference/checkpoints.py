@@ -1,0 +1,441 @@
+"""The project's checkpoint format, and the only way a file becomes a model.
+
+A checkpoint is one ``torch.save`` file holding plain data only::
+
+    {"format": "googlenet_core.checkpoint", "format_version": 1,
+     "config": GoogLeNetConfig.to_dict(), "class_names": [...],
+     "preprocessing": {"input_size", "in_channels", "mean", "std"},
+     "metrics": {...}, "state_dict": {name: tensor}}
+
+It is read with ``torch.load(weights_only=True)`` and nothing else: no pickle
+fallback, ever, so a file cannot run code.
+
+:func:`load_checkpoint` is the whole path from a file to a model, and every
+step refuses with a sentence (a :class:`CheckpointError`) instead of a
+traceback: size cap before reading, restricted unpickling, the schema, the
+config re-validated by :class:`GoogLeNetConfig`, a strict key and shape match
+(every missing, unexpected and mis-shaped key listed), every tensor finite, and
+a forward pass on a dummy batch. Nothing is returned until all of them pass,
+so a caller that keeps its previous model until then never loses it.
+
+Tutorials deploy without aux heads by building ``aux_logits=False`` and loading
+with ``strict=False``, which also hides every real mismatch. ``drop_aux=True``
+is the explicit version: it removes exactly the ``aux1.*`` / ``aux2.*`` keys,
+reports them, and loads the rest strictly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import atomic_torch_save, first_line, megabytes
+from ..data.transforms import Preprocessing
+from ..network.config import GoogLeNetConfig
+from ..network.model import HEAD_NAMES, GoogLeNet, build_model
+
+FORMAT = "googlenet_core.checkpoint"
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024  # the torchvision preset with aux heads is ~52 MB
+AUX_HEAD_NAMES = HEAD_NAMES[1:]  # the aux heads' module names: "aux1", "aux2"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_REQUIRED_FIELDS = ("format", "format_version", "config", "class_names", "preprocessing")
+_LISTED = 8  # keys named in an error message before "... and N more"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable checkpoint; the message says exactly why."""
+
+
+class MissingConfigError(CheckpointError):
+    """A plain state_dict was given without the network config it belongs to."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: GoogLeNet
+    config: GoogLeNetConfig
+    class_names: list[str]
+    preprocessing: Preprocessing
+    metrics: dict[str, Any] = field(default_factory=dict)
+    dropped_keys: list[str] = field(default_factory=list)  # aux-head keys removed by drop_aux
+
+
+def checkpoint_payload(
+    model: nn.Module,
+    config: GoogLeNetConfig,
+    class_names: Sequence[str],
+    preprocessing: Preprocessing,
+    metrics: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    if len(class_names) != config.num_classes:
+        raise ValueError(
+            f"{len(class_names)} class names for a network with {config.num_classes} outputs"
+        )
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "class_names": [str(c) for c in class_names],
+        "preprocessing": preprocessing.to_dict(),
+        "metrics": dict(metrics or {}),
+        "state_dict": state,
+    }
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    config: GoogLeNetConfig,
+    class_names: Sequence[str],
+    preprocessing: Preprocessing,
+    metrics: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically (the previous file survives a crash mid-write)."""
+    # DistributedDataParallel wraps the model; save the inner module's keys.
+    inner = getattr(model, "module", model)
+    atomic_torch_save(checkpoint_payload(inner, config, class_names, preprocessing, metrics), path)
+
+
+def read_checkpoint_bytes(
+    source: str | os.PathLike[str] | bytes, max_bytes: int = MAX_CHECKPOINT_BYTES
+) -> bytes:
+    """The file's bytes, refusing anything over ``max_bytes`` before reading it."""
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            size = os.path.getsize(source)
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {os.fspath(source)}: {exc.strerror}") from None
+        if size > max_bytes:
+            raise CheckpointError(
+                f"the file is {megabytes(size)}; the limit is {megabytes(max_bytes)}"
+            )
+        with open(source, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CheckpointError(
+            f"the file is {megabytes(len(data))}; the limit is {megabytes(max_bytes)}"
+        )
+    if not data:
+        raise CheckpointError("the file is empty")
+    return data
+
+
+def safe_torch_load(data: bytes) -> Any:
+    """``torch.load`` restricted to tensors and plain containers. No fallback."""
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
+        text = str(exc)
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if refused:
+            raise CheckpointError(
+                f"the file contains Python objects other than tensors and plain data "
+                f"({refused.group(1)}); it was refused without running anything "
+                "(only weights_only files are accepted)"
+            ) from None
+        detail = re.search(r"WeightsUnpickler error: \s*(.+)", text)
+        reason = detail.group(1) if detail else text.strip().split("\n")[0]
+        raise CheckpointError(
+            f"not a readable PyTorch file (truncated, corrupt, or another kind of file): "
+            f"{reason[:200] or type(exc).__name__}"
+        ) from None
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def load_checkpoint(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    drop_aux: bool = False,
+    max_bytes: int = MAX_CHECKPOINT_BYTES,
+    config: GoogLeNetConfig | None = None,
+    class_names: Sequence[str] | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> LoadedCheckpoint:
+    """A verified model from a checkpoint file (path or bytes), or a CheckpointError.
+
+    A file in this project's format carries its own config, class names and
+    preprocessing. A plain torchvision-format state_dict (``torch.save(
+    model.state_dict(), f)``) needs ``config``, the network it was saved from;
+    without one a :class:`MissingConfigError` says so. Its class names default to
+    ImageNet's categories for 1000 outputs and to "0", "1", ... otherwise, its
+    preprocessing to the config's input size with ImageNet (RGB) or 0.5 (other)
+    mean and std.
+    """
+    payload = safe_torch_load(read_checkpoint_bytes(source, max_bytes))
+    if isinstance(payload, Mapping) and "format" in payload:
+        if config is not None:
+            raise CheckpointError(
+                "this file is a googlenet_core checkpoint and carries its own network config; "
+                "load it without choosing one"
+            )
+        return _load_project_checkpoint(payload, drop_aux)
+    if isinstance(payload, Mapping) and payload and all(isinstance(k, str) for k in payload):
+        if config is None:
+            raise MissingConfigError(
+                "this file is a plain state_dict with no network config; choose the network "
+                "it was saved from (e.g. the torchvision preset for torchvision's googlenet)"
+            )
+        state = _strip_prefix(payload, "module.")  # saved from a DataParallel wrapper
+        return model_from_state_dict(
+            state,
+            config,
+            class_names if class_names is not None else default_class_names(config),
+            preprocessing if preprocessing is not None else default_preprocessing(config),
+            drop_aux=drop_aux,
+        )
+    raise CheckpointError(
+        f"not a checkpoint: the file holds {_describe(payload)}, not a googlenet_core "
+        "checkpoint or a state_dict"
+    )
+
+
+def model_from_state_dict(
+    state_dict: Mapping[str, Any],
+    config: GoogLeNetConfig,
+    class_names: Sequence[str],
+    preprocessing: Preprocessing,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    drop_aux: bool = False,
+) -> LoadedCheckpoint:
+    """Build ``config``'s network and load ``state_dict`` into it, checking every step.
+
+    The one path every set of weights takes (files, runs, torchvision's download).
+    """
+    state = _check_state_dict(state_dict)
+    dropped: list[str] = []
+    if drop_aux:
+        dropped = [k for k in state if k.split(".", 1)[0] in AUX_HEAD_NAMES]
+        state = {k: v for k, v in state.items() if k not in set(dropped)}
+        config = _validated(lambda: dataclasses.replace(config, aux_logits=False))
+    names = _check_class_names(class_names, config.num_classes)
+    if preprocessing.in_channels != config.in_channels:
+        raise CheckpointError(
+            f"preprocessing gives {preprocessing.in_channels}-channel images to a network "
+            f"that takes {config.in_channels}"
+        )
+    # Built on the meta device: no time spent on a random init that the weights replace.
+    with torch.device("meta"):
+        model = build_model(config)
+    expected = model.state_dict()
+    _check_fit(expected, state, drop_aux)
+    _check_finite(state)
+    # Own copies in the network's dtypes (a float16 file gives a float32 model), so
+    # tensors that share storage in the file do not share it in the model.
+    state = {k: v.detach().to(dtype=expected[k].dtype, copy=True) for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:  # _check_fit should have caught it; never a traceback
+        raise CheckpointError(f"the weights do not load: {str(exc)[:500]}") from None
+    model.eval()
+    _dry_run(model, preprocessing.input_size)
+    return LoadedCheckpoint(model, config, names, preprocessing, dict(metrics or {}), dropped)
+
+
+def default_class_names(config: GoogLeNetConfig) -> list[str]:
+    """ImageNet's 1000 categories for a 1000-way network, else "0", "1", ..."""
+    if config.num_classes == 1000:
+        from torchvision.models import GoogLeNet_Weights
+
+        return list(GoogLeNet_Weights.IMAGENET1K_V1.meta["categories"])
+    return [str(i) for i in range(config.num_classes)]
+
+
+def default_preprocessing(config: GoogLeNetConfig) -> Preprocessing:
+    """The config's input size; ImageNet mean/std for RGB, 0.5/0.5 for other channel counts."""
+    if config.in_channels == 3:
+        return Preprocessing(config.input_size, 3, IMAGENET_MEAN, IMAGENET_STD)
+    n = config.in_channels
+    return Preprocessing(config.input_size, n, (0.5,) * n, (0.5,) * n)
+
+
+def _load_project_checkpoint(payload: Mapping[str, Any], drop_aux: bool) -> LoadedCheckpoint:
+    if payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"not a googlenet_core checkpoint: format is {str(payload.get('format'))[:60]!r}"
+        )
+    missing = [k for k in (*_REQUIRED_FIELDS, "state_dict") if k not in payload]
+    if missing:
+        raise CheckpointError(f"the checkpoint lacks {', '.join(missing)}")
+    version = payload["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"the checkpoint has format_version {version}; this version of googlenet_core "
+            f"reads up to {FORMAT_VERSION} (update it)"
+        )
+    raw_config = payload["config"]
+    config = _validated(lambda: GoogLeNetConfig.from_dict(raw_config))
+    if not isinstance(payload["preprocessing"], Mapping):
+        raise CheckpointError("preprocessing must be a mapping")
+    try:
+        preprocessing = Preprocessing.from_dict(payload["preprocessing"])
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    metrics = payload.get("metrics") or {}
+    if not isinstance(metrics, Mapping):
+        raise CheckpointError(f"metrics must be a mapping, got {_describe(metrics)}")
+    return model_from_state_dict(
+        payload["state_dict"],
+        config,
+        payload["class_names"],
+        preprocessing,
+        metrics,
+        drop_aux=drop_aux,
+    )
+
+
+def _validated(make: Any) -> GoogLeNetConfig:
+    try:
+        config: GoogLeNetConfig = make()
+    except ValueError as exc:
+        raise CheckpointError(f"the network config is invalid: {exc}") from None
+    return config
+
+
+def _check_state_dict(state_dict: Any) -> dict[str, torch.Tensor]:
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointError(f"state_dict must be a mapping, got {_describe(state_dict)}")
+    if not state_dict:
+        raise CheckpointError("state_dict is empty")
+    bad = [str(k)[:60] for k, v in state_dict.items() if not isinstance(k, str)]
+    if bad:
+        raise CheckpointError(f"state_dict keys must be strings: {_listed(bad)}")
+    not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"state_dict values must be tensors: {_listed(not_tensors)}")
+    odd = [k for k, v in state_dict.items() if v.layout != torch.strided]
+    if odd:
+        raise CheckpointError(f"sparse or other non-dense tensors: {_listed(odd)}")
+    return dict(state_dict)
+
+
+def _check_class_names(class_names: Any, num_classes: int) -> list[str]:
+    if not isinstance(class_names, (list, tuple)) or not all(
+        isinstance(c, str) for c in class_names
+    ):
+        raise CheckpointError("class_names must be a list of strings")
+    if len(class_names) != num_classes:
+        raise CheckpointError(
+            f"{len(class_names)} class names for a network with {num_classes} outputs"
+        )
+    return list(class_names)
+
+
+def _check_fit(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], drop_aux: bool
+) -> None:
+    """Every key present, none extra, every shape and kind equal; all problems at once."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong_shape = [
+        f"{k} is {_shape(given[k])} in the file, {_shape(v)} in the network"
+        for k, v in expected.items()
+        if k in given and given[k].shape != v.shape
+    ]
+    wrong_kind = [
+        f"{k} is {given[k].dtype} in the file, {v.dtype} in the network"
+        for k, v in expected.items()
+        if k in given and not _same_kind(given[k].dtype, v.dtype)
+    ]
+    if not (missing or unexpected or wrong_shape or wrong_kind):
+        return
+    lines = ["the weights do not fit the network:"]
+    for label, keys in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", wrong_shape),
+        ("wrong type", wrong_kind),
+    ):
+        if keys:
+            lines.append(f"- {label} ({len(keys)}): {_listed(keys, '; ')}")
+    if unexpected and all(_is_aux(k) for k in unexpected) and not drop_aux:
+        lines.append(
+            "The file has aux-head weights the network lacks: load with drop_aux to remove "
+            "exactly those keys."
+        )
+    if missing and all(_is_aux(k) for k in missing):
+        lines.append(
+            "The file has no aux-head weights: choose a network without aux heads "
+            "(aux_logits off) or load with drop_aux."
+        )
+    raise CheckpointError("\n".join(lines))
+
+
+def _check_finite(state: Mapping[str, torch.Tensor]) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"non-finite values (NaN or infinity) in {_listed(bad)}")
+
+
+def _dry_run(model: GoogLeNet, input_size: int) -> None:
+    """One forward pass on a fixed random batch: every head must give finite scores."""
+    config = model.config
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, config.in_channels, input_size, input_size, generator=generator)
+    try:
+        with torch.no_grad():
+            heads = model.forward_heads(x)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"the network fails on a {input_size} px input: {first_line(exc, 300)}"
+        ) from None
+    for name, out in heads.named():
+        if tuple(out.shape) != (1, config.num_classes):
+            raise CheckpointError(f"{name} gives shape {_shape(out)}, not 1x{config.num_classes}")
+        if not torch.isfinite(out).all():
+            raise CheckpointError(
+                f"{name} gives non-finite scores on a test input (the weights overflow)"
+            )
+
+
+def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    if all(k.startswith(prefix) for k in state):
+        return {k[len(prefix) :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def _same_kind(given: torch.dtype, expected: torch.dtype) -> bool:
+    # float16/bfloat16/float64 weights load into float32 parameters; integers into the
+    # BatchNorm counters. Complex and bool never mean weights.
+    if given in (torch.bool, torch.complex64, torch.complex128):
+        return False
+    return given.is_floating_point == expected.is_floating_point
+
+
+def _is_aux(key: str) -> bool:
+    return key.split(".", 1)[0] in AUX_HEAD_NAMES
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(str(d) for d in t.shape) or "a scalar"
+
+
+def _listed(items: Sequence[str], sep: str = ", ") -> str:
+    shown = sep.join(items[:_LISTED])
+    more = len(items) - _LISTED
+    return f"{shown} ... and {more} more" if more > 0 else shown
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {_shape(value)}"
+    if isinstance(value, Mapping):
+        return "an empty mapping" if not value else "a mapping"
+    return f"a {type(value).__name__}"

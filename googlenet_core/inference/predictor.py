@@ -1,0 +1,312 @@
+"""Prediction: what every head of the network says about an image.
+
+A :class:`Predictor` is a verified model (from :func:`.checkpoints.load_checkpoint`
+or :mod:`.pretrained`), its class names and its preprocessing.
+:func:`predict_images` takes untrusted files through
+:func:`googlenet_core.data.images.sanitise_image`, the model's own preprocessing
+and one batched forward pass, and returns one :class:`ImageResult` per file: the
+top-k of every head named by position (main, aux1 nearest the input, aux2) or
+the sentence saying why that file could not be read. Why the network decided
+as it did is :mod:`.explain`'s part.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..data.images import SanitisedImage, sanitise_image
+from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
+from ..network.config import GoogLeNetConfig
+from ..network.model import GoogLeNet, HeadName, Heads
+from .checkpoints import LoadedCheckpoint
+
+ImageSource = bytes | str | os.PathLike[str]
+
+
+# ---- preprocessing -----------------------------------------------------------------------
+
+
+class ImagePreprocessor(Protocol):
+    """Turns a sanitised 8-bit L/RGB image into the C x S x S tensor the network takes."""
+
+    in_channels: int
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, image: Image.Image) -> Tensor: ...
+
+    def describe(self) -> str: ...
+
+
+class ResizeNormalize:
+    """A checkpoint's :class:`Preprocessing`: resize to S x S, scale to 0..1, normalise.
+
+    Grayscale or RGB by Pillow's ``convert`` (ITU-R 601-2 luma for colour to gray,
+    as training converts), then :func:`googlenet_core.data.transforms.to_model_input`,
+    the function training preprocesses its batches with: bilinear, antialiased
+    resize and per-channel mean/std.
+    """
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        if preprocessing.in_channels not in (1, 3):
+            raise ValueError(
+                f"images can feed 1- or 3-channel networks; this one takes "
+                f"{preprocessing.in_channels} channels"
+            )
+        self.preprocessing = preprocessing
+        self.in_channels = preprocessing.in_channels
+        self.input_size = preprocessing.input_size
+        self.mean = preprocessing.mean
+        self.std = preprocessing.std
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        # Training's own preprocessing call, so a saved image predicts like its sample.
+        return to_model_input(pil_to_tensor(image, self.in_channels), self.preprocessing)[0]
+
+    def describe(self) -> str:
+        return self.preprocessing.describe()
+
+
+class WeightsTransforms:
+    """torchvision weights' own ``transforms()`` (resize, centre crop, normalise), used as is."""
+
+    def __init__(self, transforms: Any) -> None:
+        self.transforms = transforms
+        self.in_channels = 3
+        self.input_size = int(transforms.crop_size[0])
+        self.resize_size = int(transforms.resize_size[0])
+        self.mean = tuple(float(m) for m in transforms.mean)
+        self.std = tuple(float(s) for s in transforms.std)
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        image = _precrop_long_side(image.convert("RGB"), self.resize_size, self.input_size)
+        out: Tensor = self.transforms(image)
+        return out
+
+    def describe(self) -> str:
+        return (
+            f"RGB, shorter side resized to {self.resize_size}, centre crop "
+            f"{self.input_size} x {self.input_size}, normalised with ImageNet's mean "
+            f"{_fmt(self.mean)} and std {_fmt(self.std)} (torchvision's transforms for the weights)"
+        )
+
+
+def display_image(model_input: Tensor, preprocess: ImagePreprocessor) -> np.ndarray:
+    """The image as the network sees it: H x W (grayscale) or H x W x 3 uint8."""
+    mean = torch.tensor(preprocess.mean).view(-1, 1, 1)
+    std = torch.tensor(preprocess.std).view(-1, 1, 1)
+    pixels = (model_input.detach().cpu() * std + mean).clamp(0, 1).mul(255).round().byte()
+    array = pixels.permute(1, 2, 0).numpy()
+    return array[:, :, 0] if array.shape[2] == 1 else array
+
+
+def _precrop_long_side(image: Image.Image, resize_size: int, crop_size: int) -> Image.Image:
+    # "Resize the shorter side to 256" turns a 10000 x 1 strip into 2,560,000 x 256 pixels
+    # before the centre crop keeps 224 of them. Cropping the long side to twice the short
+    # side first keeps what the crop keeps, for a bounded cost. Photos (aspect < 2:1) are
+    # untouched, so they get exactly torchvision's pipeline.
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    if long <= 2 * short:
+        return image
+    keep = 2 * short
+    offset = (long - keep) // 2
+    box = (
+        (offset, 0, offset + keep, height) if width > height else (0, offset, width, offset + keep)
+    )
+    return image.crop(box)
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
+
+
+# ---- the predictor -----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Predictor:
+    """A verified model ready to predict, and what the UI needs to say about it."""
+
+    model: GoogLeNet
+    class_names: list[str]
+    preprocess: ImagePreprocessor
+    source: str  # one line for the user: where the weights came from
+    aux_trained: bool = True  # False for torchvision's ImageNet weights (aux heads untrained)
+    dropped_keys: tuple[str, ...] = ()  # aux-head keys removed by drop_aux
+    metrics: dict[str, Any] = field(default_factory=dict)
+    # Grad-CAM registers a hook on the shared model; one user at a time touches it.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_checkpoint(cls, loaded: LoadedCheckpoint, source: str) -> Predictor:
+        return cls(
+            model=loaded.model.eval(),
+            class_names=list(loaded.class_names),
+            preprocess=ResizeNormalize(loaded.preprocessing),
+            source=source,
+            dropped_keys=tuple(loaded.dropped_keys),
+            metrics=dict(loaded.metrics),
+        )
+
+    @property
+    def config(self) -> GoogLeNetConfig:
+        return self.model.config
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The heads this network has, by position: ("main",) or ("main", "aux1", "aux2")."""
+        return ("main", *(h.name for h in self.config.active_aux_heads))
+
+    def head_logits(self, outputs: Heads, head: str) -> Tensor:
+        """One head's logits out of ``forward_heads``'s outputs, by name."""
+        for name, logits in outputs.named():
+            if name == head:
+                return logits
+        raise ValueError(f"this network has no {head} head (it has {', '.join(self.heads)})")
+
+
+@dataclass(frozen=True)
+class HeadPrediction:
+    """The top-k of one head, most probable first."""
+
+    head: HeadName
+    indices: tuple[int, ...]
+    labels: tuple[str, ...]
+    probs: tuple[float, ...]
+    trained: bool = True  # False: the head's weights were never trained (say so next to it)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {"label": lab, "prob": round(p, 6)}
+            for lab, p in zip(self.labels, self.probs, strict=True)
+        ]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageResult:
+    """One file's outcome: every head's top-k, or the reason there is none."""
+
+    name: str
+    error: str | None = None
+    heads: tuple[HeadPrediction, ...] = ()
+    model_input: Tensor | None = None  # C x S x S, what the network saw (normalised)
+    preprocess_ms: float = 0.0  # decode, sanitise and preprocess this file
+    forward_ms: float = 0.0  # this image's share of its batch's forward pass
+    notes: tuple[str, ...] = ()  # what sanitising did (EXIF rotation, transparency, ...)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def head(self, name: str) -> HeadPrediction | None:
+        return next((h for h in self.heads if h.head == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"file", "predictions", "aux1"?, "aux2"?, ...}`` or ``{"file", "error"}``."""
+        if self.error is not None:
+            return {"file": self.name, "error": self.error}
+        out: dict[str, Any] = {"file": self.name}
+        for head in self.heads:
+            out["predictions" if head.head == "main" else head.head] = head.to_json()
+        untrained = [h.head for h in self.heads if not h.trained]
+        if untrained:
+            out["untrained_heads"] = untrained
+        out["inference_ms"] = round(self.preprocess_ms + self.forward_ms, 3)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def predict_images(
+    predictor: Predictor,
+    sources: Sequence[ImageSource | SanitisedImage | tuple[str, ImageSource]],
+    *,
+    top_k: int = 5,
+    batch_size: int = 32,
+) -> list[ImageResult]:
+    """Every head's top-k for each image, in order; a bad file gives an error, not an exception.
+
+    ``sources`` are raw bytes, paths, ``(name, bytes_or_path)`` pairs or
+    already sanitised images.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    prepared: list[tuple[SanitisedImage, Tensor | None, str | None, float]] = []
+    for index, item in enumerate(sources):
+        started = time.perf_counter()
+        clean = _sanitised(item, index)
+        tensor, problem = None, clean.error
+        if clean.image is not None:
+            try:
+                tensor = predictor.preprocess(clean.image)
+            except (ValueError, RuntimeError, OSError) as exc:
+                problem = f"preprocessing failed: {exc}"
+        prepared.append((clean, tensor, problem, (time.perf_counter() - started) * 1e3))
+
+    results: dict[int, ImageResult] = {}
+    good = [i for i, (_, tensor, _, _) in enumerate(prepared) if tensor is not None]
+    for start in range(0, len(good), batch_size):
+        chunk = good[start : start + batch_size]
+        batch = torch.stack([prepared[i][1] for i in chunk])  # type: ignore[misc]
+        heads, forward_ms = _forward(predictor, batch)
+        for row, i in enumerate(chunk):
+            clean, tensor, _, prep_ms = prepared[i]
+            results[i] = ImageResult(
+                name=clean.name,
+                heads=tuple(_top_k(predictor, name, probs[row], top_k) for name, probs in heads),
+                model_input=tensor,
+                preprocess_ms=prep_ms,
+                forward_ms=forward_ms / len(chunk),
+                notes=clean.notes,
+            )
+    return [
+        results.get(i) or ImageResult(name=clean.name, error=problem, notes=clean.notes)
+        for i, (clean, _, problem, _) in enumerate(prepared)
+    ]
+
+
+def _sanitised(
+    item: ImageSource | SanitisedImage | tuple[str, ImageSource], index: int
+) -> SanitisedImage:
+    if isinstance(item, SanitisedImage):
+        return item
+    if isinstance(item, tuple):
+        name, source = item
+        return sanitise_image(source, name)
+    if isinstance(item, bytes):
+        return sanitise_image(item, f"image {index + 1}")
+    return sanitise_image(item)
+
+
+def _forward(predictor: Predictor, batch: Tensor) -> tuple[list[tuple[HeadName, Tensor]], float]:
+    with predictor.lock, torch.inference_mode():
+        started = time.perf_counter()
+        outputs = predictor.model.forward_heads(batch)
+        elapsed = (time.perf_counter() - started) * 1e3
+    return [(n, torch.softmax(t.float(), dim=1)) for n, t in outputs.named()], elapsed
+
+
+def _top_k(predictor: Predictor, head: HeadName, probs: Tensor, k: int) -> HeadPrediction:
+    values, indices = probs.topk(min(k, probs.numel()))
+    idx = tuple(int(i) for i in indices)
+    return HeadPrediction(
+        head=head,
+        indices=idx,
+        labels=tuple(predictor.class_names[i] for i in idx),
+        probs=tuple(float(v) for v in values),
+        trained=head == "main" or predictor.aux_trained,
+    )

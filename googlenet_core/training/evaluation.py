@@ -1,0 +1,121 @@
+"""How good a model is on images it did not train on: one :func:`evaluate` for every caller.
+
+The trainer runs it on the validation split after each epoch (each rank on
+its share under ``torchrun``, summed across ranks), and ``python -m
+googlenet_core evaluate`` runs it on a folder of class subfolders. Every head
+the network has is scored: an aux head left out of the loss is still measured,
+as an untrained baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.batches import ImageSet, iterate_batches
+from ..data.transforms import Preprocessing
+from ..network.model import HEAD_NAMES, GoogLeNet
+from .distributed import Distributed
+from .events import HeadScore
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss and accuracy of every head, and the main head's accuracy per class."""
+
+    images: int
+    scores: tuple[HeadScore, ...]  # the heads the network has, main first
+    class_correct: tuple[int, ...]  # main head, per class index
+    class_total: tuple[int, ...]
+
+    def score(self, head: str = "main") -> HeadScore | None:
+        return next((s for s in self.scores if s.head == head), None)
+
+    @property
+    def accuracy(self) -> float:
+        """The main head's accuracy."""
+        return self.scores[0].acc
+
+    def per_class(self) -> dict[int, float]:
+        """Class index -> the main head's accuracy, for classes with at least one image."""
+        return {
+            i: right / total
+            for i, (right, total) in enumerate(zip(self.class_correct, self.class_total, strict=True))
+            if total
+        }
+
+
+@torch.no_grad()
+def evaluate(
+    model: GoogLeNet,
+    split: ImageSet,
+    preprocessing: Preprocessing,
+    *,
+    batch_size: int = 256,
+    channels_last: bool = False,
+    autocast: torch.dtype | None = None,
+    dist: Distributed | None = None,
+) -> Evaluation:
+    """Every head's mean loss and accuracy on ``split`` (model in eval mode while it runs).
+
+    ``split`` may live on the model's device already; under ``dist`` each rank
+    scores every ``world_size``-th image and the sums are added across ranks.
+    """
+    dist = dist or Distributed()
+    device = next(model.parameters()).device
+    if dist.active:
+        keep = torch.arange(dist.rank, len(split), dist.world_size, device=split.labels.device)
+        split = split.select(keep)
+    classes = model.config.num_classes
+    # Per head: summed loss, correct predictions; then the image count; then per class.
+    # float32 throughout: Apple's MPS has no float64.
+    sums = torch.zeros(2 * len(HEAD_NAMES) + 1 + 2 * classes, device=device)
+    present = {"main", *(h.name for h in model.config.active_aux_heads)}
+    was_training = model.training
+    model.eval()
+    try:
+        for x, y in iterate_batches(split, preprocessing, batch_size, channels_last=channels_last):
+            x, y = x.to(device), y.to(device)
+            context = (
+                torch.autocast(device_type=device.type, dtype=autocast)
+                if autocast is not None
+                else contextlib.nullcontext()
+            )
+            with context:
+                heads = model.forward_heads(x)
+            for h, logits in enumerate(heads):
+                if logits is None:
+                    continue
+                logits = logits.float()
+                right = logits.argmax(1) == y
+                sums[2 * h] += F.cross_entropy(logits, y, reduction="sum")
+                sums[2 * h + 1] += right.sum()
+                if h == 0:
+                    base = 2 * len(HEAD_NAMES) + 1
+                    sums[base : base + classes] += torch.bincount(y[right], minlength=classes)
+                    sums[base + classes :] += torch.bincount(y, minlength=classes)
+            sums[2 * len(HEAD_NAMES)] += len(y)
+    finally:
+        model.train(was_training)
+    dist.all_reduce(sums)
+    values = sums.tolist()
+    count = int(values[2 * len(HEAD_NAMES)])
+    base = 2 * len(HEAD_NAMES) + 1
+    scores = tuple(
+        HeadScore(
+            head=name,
+            loss=round(values[2 * h] / max(count, 1), 6),
+            acc=round(values[2 * h + 1] / max(count, 1), 6),
+        )
+        for h, name in enumerate(HEAD_NAMES)
+        if name in present
+    )
+    return Evaluation(
+        images=count,
+        scores=scores,
+        class_correct=tuple(int(v) for v in values[base : base + classes]),
+        class_total=tuple(int(v) for v in values[base + classes :]),
+    )

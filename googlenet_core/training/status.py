@@ -1,0 +1,25 @@
+"""How a run stands: one vocabulary for the trainer, the run store, the job queue and the pages.
+
+A run is ``queued`` until a job slot frees up, ``running`` while it trains, and
+then ends in one :data:`Outcome`: ``completed``, ``cancelled`` (a stop
+request, honoured within one batch), ``diverged`` (the first non-finite loss;
+the last good checkpoint is kept) or ``failed`` (bad data, out of memory, a
+crash; the message says which). A queued or running run whose process ended
+without saying so (a server restart, a kill) reads as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Outcome = Literal["completed", "cancelled", "diverged", "failed"]
+State = Literal["queued", "running", "completed", "cancelled", "diverged", "failed", "interrupted"]
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+STATES: tuple[State, ...] = get_args(State)
+#: States a run never leaves.
+FINISHED: frozenset[str] = frozenset({*OUTCOMES, "interrupted"})
+
+
+def is_finished(state: str) -> bool:
+    return state in FINISHED

@@ -1,0 +1,200 @@
+"""The dashboard's frame and the state every page shares: one module, imported by every page.
+
+The app is Streamlit's pages-directory multipage app, public API only:
+``app.py`` is the first page (Concepts) and every ``pages/*.py`` another; this
+folder holds no page, so Streamlit lists none for it. Each page script ends
+with ``run_page(title, main)``, which
+
+* sets the page up (title, wide layout) and draws the shared sidebar: the
+  navigation (``st.page_link``, so each page has a proper label and icon) and,
+  after the page has run, the current network at a glance;
+* makes the page work on its own (a deep link, a refresh, or
+  ``AppTest.from_file("pages/<page>.py")`` from an empty session): the first
+  run of a session reads the design from the URL (``?preset=paper`` or
+  ``?net=<token>``, see :mod:`googlenet_core.network.editing`); a bad or
+  tampered link falls back to :data:`DEFAULT_PRESET` with a visible warning;
+* writes the current design back to the URL on every run, so a refresh, a
+  bookmark or a link sent to students shows the same network.
+
+Pages read the network with :func:`current_config`, replace it with
+:func:`set_config` and report a refused edit with :func:`reject_edit`; the
+sidebar shows :func:`config_error` as a warning badge. Widgets that display the
+config put :func:`config_version` in their keys, so they start again from the
+new values whenever the config is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from googlenet_core import GoogLeNetConfig, analyze, get_preset, network_name
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import (
+    PRESET_PARAM,
+    TOKEN_PARAM,
+    config_from_query,
+    query_for,
+)
+
+#: The network a new session starts with: the one the paper's Table 1 describes.
+DEFAULT_PRESET = "paper"
+APP_TITLE = "GoogLeNet lab"
+
+#: The navigation, in order: (script, label, icon). Streamlit's own list is hidden
+#: (client.showSidebarNavigation = false) because it names pages after their files.
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("app.py", "Concepts", ":material/school:"),
+    ("pages/architect.py", "Architect", ":material/architecture:"),
+    ("pages/shapes.py", "Shapes & parameters", ":material/table_chart:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/predict.py", "Predict", ":material/image_search:"),
+)
+
+_CONFIG = "config"
+_VERSION = "config_version"
+_ERROR = "config_error"
+_URL_NOTICE = "url_notice"
+_FLASH = "flash_message"
+
+
+# ---- the frame -----------------------------------------------------------------------------
+
+
+def run_page(title: str, body: Callable[[], None]) -> None:
+    """Set up the page and the sidebar, run ``body``, then fill in the network summary.
+
+    The summary is drawn after the page, so it shows the network the page may
+    just have changed.
+    """
+    st.set_page_config(
+        page_title=f"{title} · {APP_TITLE}",
+        page_icon=":material/hub:",
+        layout="wide",
+        menu_items={"About": "Design, measure and teach GoogLeNet (Szegedy et al., 2014)."},
+    )
+    with st.sidebar:
+        for script, label, icon in PAGES:
+            st.page_link(script, label=label, icon=icon)
+        summary = st.container()
+    _initialise()
+    _sync_url(current_config())
+    if st.session_state[_URL_NOTICE]:
+        st.warning(st.session_state[_URL_NOTICE], icon=":material/link_off:")
+    message = st.session_state.pop(_FLASH, None)
+    if message:
+        st.success(message)
+    body()
+    with summary:
+        sidebar_summary_ui()
+
+
+def sidebar_summary_ui() -> None:
+    """The current network at a glance, on every page."""
+    config = current_config()
+    analysis = analyze(config)
+    st.markdown(f"### Current network: `{network_name(config)}`")
+    if analysis.aux_params:
+        params_help = (
+            f"{analysis.params_without_aux:,} once deployed; "
+            f"{analysis.total_params:,} while training, with the auxiliary heads"
+        )
+    else:
+        params_help = f"{analysis.total_params:,}; this network has no auxiliary heads"
+    st.metric("Parameters", format_count(analysis.params_without_aux), help=params_help)
+    if analysis.aux_params:
+        st.caption(
+            f"{format_count(analysis.aux_params)} more in the auxiliary heads (training only)"
+        )
+    st.metric(
+        "MACs per image",
+        format_count(analysis.macs_without_aux),
+        help=f"{analysis.macs_without_aux:,} multiply-accumulates for one image, main head",
+    )
+    side = config.input_size
+    st.metric("Input", f"{config.in_channels} × {side} × {side}")
+    error = config_error()
+    if error:
+        st.badge("Last edit refused", icon=":material/warning:", color="orange")
+        st.caption(error)
+    st.caption("The page URL holds this design: bookmark it or send it to students.")
+
+
+# ---- the shared network --------------------------------------------------------------------
+
+
+def _initialise() -> None:
+    """Load the design from the URL once per session (no output)."""
+    if _CONFIG in st.session_state:
+        return
+    notice = None
+    try:
+        config = config_from_query(st.query_params.to_dict())
+    except ValueError as exc:
+        config = None
+        notice = (
+            f"The link's network could not be read ({exc}). "
+            f"Showing the default network ({DEFAULT_PRESET}) instead."
+        )
+    st.session_state[_CONFIG] = config or get_preset(DEFAULT_PRESET)
+    st.session_state[_VERSION] = 0
+    st.session_state[_ERROR] = None
+    st.session_state[_URL_NOTICE] = notice
+
+
+def _sync_url(config: GoogLeNetConfig) -> None:
+    """Make the URL's preset/net parameters describe ``config``; leave other parameters alone."""
+    wanted = query_for(config)
+    for key in (PRESET_PARAM, TOKEN_PARAM):
+        if key not in wanted and key in st.query_params:
+            del st.query_params[key]
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def current_config() -> GoogLeNetConfig:
+    """The network every page shows (always a valid, validated config)."""
+    _initialise()
+    config: GoogLeNetConfig = st.session_state[_CONFIG]
+    return config
+
+
+def set_config(config: GoogLeNetConfig) -> None:
+    """Make ``config`` the current network: clears the error badge and updates the URL."""
+    _initialise()
+    st.session_state[_CONFIG] = config
+    st.session_state[_VERSION] += 1
+    st.session_state[_ERROR] = None
+    st.session_state[_URL_NOTICE] = None
+    _sync_url(config)
+
+
+def config_version() -> int:
+    """A counter bumped by every :func:`set_config`; put it in the keys of config widgets."""
+    _initialise()
+    version: int = st.session_state[_VERSION]
+    return version
+
+
+def config_error() -> str | None:
+    """Why the last edit was refused, or None when the last edit was accepted."""
+    _initialise()
+    error: str | None = st.session_state[_ERROR]
+    return error
+
+
+def reject_edit(message: str) -> None:
+    """Show why an edit was refused; the current (last valid) network stays active."""
+    _initialise()
+    st.session_state[_ERROR] = message
+    st.error(
+        f"**Not applied:** {message}\n\nThe last valid network is still active.",
+        icon=":material/error:",
+    )
+
+
+def flash(message: str) -> None:
+    """A success message shown once, on the next run (survives ``st.rerun``)."""
+    st.session_state[_FLASH] = message
