@@ -34,7 +34,7 @@ chromium:
 check: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy googlenet_core
+	$(BIN)/mypy googlenet_core app.py pages
 
 test: $(BIN)/.dev chromium check
 	$(BIN)/python -m pytest

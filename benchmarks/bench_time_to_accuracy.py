@@ -31,14 +31,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-
-from googlenet_core import get_preset  # noqa: E402
 from googlenet_core.train import (  # noqa: E402
     TrainConfig,
     quick_recipe,
     recipe_input_size,
     train,
 )
+
+from googlenet_core import get_preset  # noqa: E402
 
 
 def main() -> int:

@@ -34,7 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from googlenet_core import get_preset  # noqa: E402
 from googlenet_core.runs import RUNS_DIR_ENV, list_runs, open_run  # noqa: E402
 from googlenet_core.train import (  # noqa: E402
     TrainConfig,
@@ -42,6 +41,8 @@ from googlenet_core.train import (  # noqa: E402
     recipe_input_size,
     train,
 )
+
+from googlenet_core import get_preset  # noqa: E402
 
 BROWSER_ARGS = [
     "--no-sandbox",

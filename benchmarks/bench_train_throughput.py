@@ -40,11 +40,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-from torchvision import transforms  # noqa: E402
-
-from googlenet_core import build_model, get_preset  # noqa: E402
 from googlenet_core.digits import load_digits  # noqa: E402
 from googlenet_core.train import (  # noqa: E402
     TrainConfig,
@@ -53,6 +48,11 @@ from googlenet_core.train import (  # noqa: E402
     recipe_input_size,
     train,
 )
+from PIL import Image  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torchvision import transforms  # noqa: E402
+
+from googlenet_core import build_model, get_preset  # noqa: E402
 
 SEED_BATCH = 32  # seed 004: batch_size = 32
 

@@ -23,6 +23,7 @@ from googlenet_core import (
     minimum_input_size,
     network_name,
 )
+from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import (
     COMPUTED_COLUMNS,
     add_block,
@@ -32,7 +33,6 @@ from googlenet_core.network.editing import (
     import_json,
     remove_block,
 )
-from googlenet_core.figures.style import format_count
 from googlenet_core.network.presets import REGISTRY
 from pages.common import (
     config_version,

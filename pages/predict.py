@@ -215,7 +215,7 @@ def run_ui() -> None:
         + (f" · best accuracy {r.best_val_acc:.1%}" if r.best_val_acc is not None else "")
         for r in runs
     }
-    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="predict_run")
+    run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="predict_run")
     drop_aux = drop_aux_ui("predict_run_drop_aux")
     if st.button("Load the run's best checkpoint", key="predict_load_run", type="primary"):
         summary = next(r for r in runs if r.id == run_id)

@@ -7,6 +7,9 @@ takes milliseconds. Tables and figures are cached per config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -18,7 +21,9 @@ from googlenet_core.network.editing import stage_table
 from pages.common import current_config, run_page
 
 # Cached on the config's JSON: equal designs share an entry, whichever page made them.
-_BY_CONFIG = {GoogLeNetConfig: GoogLeNetConfig.to_json}
+_BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
+    GoogLeNetConfig: lambda config: config.to_json()
+}
 
 STAGE_COLUMNS = {
     "name": st.column_config.TextColumn("stage"),

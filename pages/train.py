@@ -182,8 +182,14 @@ def heavy_ui(proposal: TrainPlan) -> None:
 
 def dataset_ui() -> tuple[str, bytes | None, str | None]:
     """The data set, and for an upload the zip's bytes and file name."""
-    dataset = st.selectbox(
-        "Dataset", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="train_dataset"
+    dataset = (
+        st.selectbox(
+            "Dataset",
+            list(DATASET_LABELS),
+            format_func=lambda d: DATASET_LABELS[d],
+            key="train_dataset",
+        )
+        or "digits"
     )
     archive, archive_name = None, None
     if dataset == "upload":
@@ -236,9 +242,9 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
     with right:
         optimizer = st.radio(
             "Optimizer",
-            OPTIMIZERS,
+            list(OPTIMIZERS),
             index=OPTIMIZERS.index(proposed.optimizer),
-            format_func=OPTIMIZER_LABELS.get,
+            format_func=lambda o: OPTIMIZER_LABELS[o],
             horizontal=True,
             key="train_optimizer",
         )
@@ -254,9 +260,9 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
         )
         schedule = st.selectbox(
             "Schedule",
-            SCHEDULES,
+            list(SCHEDULES),
             index=SCHEDULES.index(proposed.schedule),
-            format_func=SCHEDULE_LABELS.get,
+            format_func=lambda s: SCHEDULE_LABELS[s],
             key="train_schedule",
         )
         augment = st.toggle(

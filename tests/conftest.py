@@ -7,6 +7,7 @@ Browser tests (``@pytest.mark.browser``) use three fixtures and three helpers:
 * ``streamlit_server`` (session): ``streamlit run app.py`` on a free loopback
   port, the repository root as working directory; yields the base URL
   (``http://127.0.0.1:PORT``) once ``/_stcore/health`` answers, stops it after.
+  ``serve_app(log_dir)`` starts another, for a test that needs a fresh server.
 * ``browser`` (session) / ``browser_page`` (function): Debian's Chromium driven
   by Playwright's sync API (no browser can be downloaded here); the tests are
   skipped with a clear message when no Chromium is installed.
@@ -19,6 +20,7 @@ Screenshots go under :data:`SCREENSHOT_DIR` (``test-output/screenshots/``, git-i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -53,15 +55,19 @@ CHROMIUM_ARGS = [
 APPTEST_TIMEOUT_S = 60.0
 
 
-def app_test(path: str, **query: str) -> Any:
-    """An AppTest of ``app.py`` or ``pages/<page>.py`` (repo-relative), with URL query parameters.
+def app_test(path: str = "app.py", **query: str) -> Any:
+    """An AppTest of the app opened at ``app.py`` or ``pages/<page>.py``, with URL parameters.
 
-    Call ``.run()`` on it. Pages run from an empty session, as in a new browser tab.
+    Call ``.run()`` on it. The page runs from an empty session, as in a new browser tab
+    opening a link to it: always through ``app.py`` (Streamlit's pages-directory app
+    resolves every page from the main script), so the shared frame is there too.
     """
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / path), default_timeout=APPTEST_TIMEOUT_S)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT_S)
     at.query_params.update(query)
+    if path != "app.py":
+        at.switch_page(path)
     return at
 
 
@@ -88,12 +94,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``streamlit run app.py`` on a free loopback port, for the whole session."""
+@contextlib.contextmanager
+def serve_app(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port; yields its base URL once healthy."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_dir = tmp_path_factory.mktemp("streamlit-server")
     stdout_path, stderr_path = log_dir / "stdout.log", log_dir / "stderr.log"
     command = [
         sys.executable,
@@ -110,9 +115,9 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--browser.gatherUsageStats",
         "false",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr, env=full_env)
         try:
             deadline = time.monotonic() + SERVER_START_TIMEOUT_S
             while not _healthy(url):
@@ -135,6 +140,13 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of ``streamlit run app.py`` shared by the browser tests of the session."""
+    with serve_app(tmp_path_factory.mktemp("streamlit-server")) as url:
+        yield url
 
 
 def chromium_path() -> str | None:

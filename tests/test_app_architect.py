@@ -6,8 +6,8 @@ import pytest
 from conftest import app_test
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.editing import TOKEN_PARAM, encode_token, export_json
-from googlenet_core.figures import format_count
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import TOKEN_PARAM, encode_token, export_json
 
 PAGE = "pages/architect.py"
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from conftest import ROOT, app_test
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.editing import TOKEN_PARAM, apply_edits, blocks_frame, encode_token
-from googlenet_core.figures import format_count
-
-PAGE_FILES = ["pages/home.py", "pages/architect.py", "pages/shapes.py"]
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import TOKEN_PARAM, apply_edits, blocks_frame, encode_token
+from pages.common import PAGES
 
 
 def _sidebar_metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -78,16 +75,17 @@ def test_the_sidebar_badges_a_refused_edit() -> None:
 
 
 def test_every_page_file_is_in_the_navigation_and_renders() -> None:
-    navigation = re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', (ROOT / "app.py").read_text())
-    page_files = sorted(
-        f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py") if path.name[0] != "_"
-    )
-    assert sorted(navigation) == page_files  # no orphan page, no placeholder entry
+    """Streamlit makes every pages/*.py a page: each one is in the frame's navigation."""
+    navigation = [script for script, _, _ in PAGES]
+    page_files = sorted(f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py"))
+    assert navigation[0] == "app.py" and sorted(navigation[1:]) == page_files
     at = app_test("app.py").run()
-    for page in PAGE_FILES:
-        at.switch_page(page).run()
-        assert not at.exception, page
-        assert at.title, page
+    for script, label, _ in PAGES:
+        at.switch_page(script).run()
+        assert not at.exception, script
+        assert at.title, script
+        links = [link.proto.label for link in at.sidebar.get("page_link")]
+        assert links == [label for _, label, _ in PAGES], script
 
 
 def test_an_edit_on_one_page_is_seen_on_another() -> None:
@@ -104,6 +102,6 @@ def test_an_edit_on_one_page_is_seen_on_another() -> None:
     at.switch_page("pages/shapes.py").run()
     edited = at.session_state["config"]
     assert edited.blocks[0].ch1x1 == 96
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Parameters, all heads"] == f"{analyze(edited).total_params:,}"
     assert at.query_params == {TOKEN_PARAM: encode_token(edited)}

@@ -8,10 +8,10 @@ import json
 from conftest import app_test
 
 from googlenet_core import get_preset, naive_vs_reduced
-from googlenet_core.editing import TOKEN_PARAM, encode_token
-from googlenet_core.figures import format_count
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import TOKEN_PARAM, encode_token
 
-PAGE = "pages/home.py"
+PAGE = "app.py"
 
 
 def _figure_title(at) -> str:  # type: ignore[no-untyped-def]
@@ -88,15 +88,15 @@ def test_paper_table_flags_the_papers_own_inconsistencies() -> None:
     at = app_test(PAGE).run()
     table = at.dataframe[-1].value
     assert len(table) == 17
-    assert "convolution 7x7/2, inception (4c), inception (5a)" in at.caption[-1].value
+    assert "convolution 7x7/2, inception (4c), inception (5a)" in at.main.caption[-1].value
 
 
 def test_paper_table_can_compare_the_current_design() -> None:
     at = app_test(PAGE, preset="mini").run()
-    assert "3 of 17 rows disagree" in at.caption[-1].value  # the paper's network by default
+    assert "3 of 17 rows disagree" in at.main.caption[-1].value  # the paper's network by default
     at.segmented_control(key="home_compare_source").set_value("the current design").run()
     assert not at.exception
-    assert "3 of 17" not in at.caption[-1].value  # mini's numbers differ almost everywhere
+    assert "3 of 17" not in at.main.caption[-1].value  # mini's numbers differ almost everywhere
 
 
 def test_a_tampered_link_shows_a_notice_not_a_traceback() -> None:

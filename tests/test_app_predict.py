@@ -13,12 +13,13 @@ from conftest import app_test
 from PIL import Image
 
 from googlenet_core import build_model, get_preset
-from googlenet_core.checkpoints import Preprocessing, checkpoint_payload
-from googlenet_core.digits import DIGIT_CLASSES
-from googlenet_core.pretrained import weights_path
-from googlenet_core.runs import RUNS_DIR_ENV, Run
-from googlenet_core.sample_images import digit_samples
-from googlenet_core.train import TrainConfig
+from googlenet_core.data.digits import DIGIT_CLASSES
+from googlenet_core.data.samples import digit_samples
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.checkpoints import checkpoint_payload
+from googlenet_core.inference.pretrained import weights_path
+from googlenet_core.training.config import TrainConfig
+from googlenet_core.training.runs import RUNS_DIR_ENV, Run
 
 PAGE = "pages/predict.py"
 

@@ -7,14 +7,14 @@ import json
 from conftest import app_test
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.editing import TOKEN_PARAM, apply_edits, blocks_frame, encode_token
-from googlenet_core.figures import format_count
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import TOKEN_PARAM, apply_edits, blocks_frame, encode_token
 
 PAGE = "pages/shapes.py"
 
 
 def _metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {m.label: m.value for m in at.metric}
+    return {m.label: m.value for m in at.main.metric}
 
 
 def test_renders_totals_table_layers_and_charts_from_an_empty_session() -> None:

@@ -12,8 +12,12 @@ import torch
 from conftest import app_test
 from PIL import Image
 
-from googlenet_core.digits import load_digits
-from googlenet_core.runs import RUNS_DIR_ENV, list_runs, open_run
+from googlenet_core.cli import build_parser
+from googlenet_core.cli.train import plan_from_args
+from googlenet_core.data.digits import load_digits
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.training.events import start_of
+from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run
 
 PAGE = "pages/train.py"
 WAIT_S = 120.0
@@ -45,8 +49,9 @@ def _wait_until(at: Any, done, timeout_s: float = WAIT_S) -> Any:
 
 
 def _text(at: Any) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [s.value for s in at.success] + [i.value for i in at.info]
+    main = at.main
+    parts = [m.value for m in main.markdown] + [c.value for c in main.caption]
+    parts += [s.value for s in main.success] + [i.value for i in main.info]
     return "\n".join(parts)
 
 
@@ -72,7 +77,7 @@ def test_a_cpu_host_proposes_the_mini_preset() -> None:
     assert at.toggle(key="train_use_subset").value is True  # a small subset is proposed
     at.button(key="train_use_mini").click().run()
     assert not at.exception
-    assert "`mini`" in at.markdown[0].value and not at.warning
+    assert "`mini`" in at.main.markdown[0].value and not at.warning
 
 
 def test_settings_that_cannot_train_are_refused_before_starting() -> None:
@@ -93,7 +98,7 @@ def _side(at: Any) -> Any:
 def test_mini_trains_the_digits_at_the_recipes_16_px_and_other_data_at_its_own() -> None:
     at = app_test(PAGE, preset="mini").run()
     assert _side(at).value == 16
-    assert "the quick recipe for mini on Digits trains at 16 px" in _text(at)
+    assert "the quick recipe for mini on the digits trains at 16 px" in _text(at)
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
     assert _side(at).value == 32 and "recipe trains" not in _text(at)
     at.selectbox(key="train_dataset").set_value("digits").run()
@@ -116,8 +121,10 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     assert len(at.get("plotly_chart")) >= 4  # live curves and the overlay of the runs list
     (run,) = list_runs(run_store)
     assert run.status == "completed" and run.has_checkpoint
-    assert run.preset == "mini-16px"  # trained at the recipe's side, and it says so
-    assert open_run(run.id, run_store).model_config().input_size == 16
+    assert run.network == "mini-16px"  # trained at the recipe's side, and it says so
+    stored = open_run(run.id, run_store)
+    assert stored.model_config().input_size == 16
+    assert load_checkpoint(stored.path / "best.pt").config == stored.model_config()
     assert at.multiselect(key="train_compare").value == [run.id]
     assert at.get("download_button")  # checkpoint and metrics CSV
     # A browser refresh: a new session with only the URL finds the same job.
@@ -160,24 +167,72 @@ def _zip_of_digits(extra: dict[str, bytes] | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def test_an_uploaded_zip_trains_and_a_bad_one_fails_with_the_reason(run_store) -> None:
+def test_an_uploaded_zip_trains_and_a_bad_one_is_refused_with_the_reason(run_store) -> None:
     at = _tiny_settings(app_test(PAGE, preset="mini").run(), subset=64, batch=4)
     at.toggle(key="train_use_subset").set_value(False).run()
     at.selectbox(key="train_dataset").set_value("upload").run()
+    assert at.button(key="train_start").disabled  # no zip yet
     at.file_uploader(key="train_zip").set_value(
         ("zeros-and-ones.zip", _zip_of_digits(), "application/zip")
     )
-    at.run().button(key="train_start").click().run()
-    at = _wait_until(at, lambda a: bool(a.success) or bool(a.error))
-    assert at.success, [e.value for e in at.error]
+    at.run()
+    # Planned before anything runs: the zip's listing names its classes.
+    assert "outputs are set to the 2 classes of the uploaded zip" in _text(at)
+    at.button(key="train_start").click().run()
+    at = _wait_until(at, lambda a: bool(a.main.success) or bool(a.main.error))
+    assert at.main.success, [e.value for e in at.main.error]
     (run,) = list_runs(run_store)
-    config = open_run(run.id, run_store).train_config()
+    stored = open_run(run.id, run_store)
+    config = stored.train_config()
     assert (config.dataset, config.data_path) == ("upload", "zeros-and-ones.zip")
-    events = open_run(run.id, run_store).events()
-    start = next(e for e in events if e["type"] == "start")
-    assert start["classes"] == ["0", "1"]
-    assert "set to the data set's 2 classes" in events[0]["message"]
+    start = start_of(stored.events())
+    assert start is not None and start.classes == ("0", "1")
+    assert stored.model_config().num_classes == 2
+    assert load_checkpoint(stored.path / "best.pt").config == stored.model_config()
     bad = _zip_of_digits({"../../escape.png": b"x"})
     at.file_uploader(key="train_zip").set_value(("bad.zip", bad, "application/zip"))
-    at.run().button(key="train_start").click().run()
-    at = _wait_until(at, lambda a: any("points outside the archive" in e.value for e in a.error))
+    at.run()
+    assert any("points outside the archive" in e.value for e in at.main.error)
+    assert at.button(key="train_start").disabled and len(list_runs(run_store)) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "widgets", "argv"),
+    [
+        ({"preset": "mini"}, {}, ["--preset", "mini"]),
+        ({"preset": "mini"}, {"train_epochs": 3}, ["--preset", "mini", "--epochs", "3"]),
+        (
+            {"preset": "mini"},
+            {"train_w1": 0.0, "train_w2": 0.0, "train_batch": 32},
+            ["--preset", "mini", "--aux-weights", "0", "0", "--batch-size", "32"],
+        ),
+        ({"preset": "paper"}, {}, ["--preset", "paper"]),
+        (
+            {"preset": "torchvision"},
+            {"train_dataset": "cifar10"},
+            ["--preset", "torchvision", "--dataset", "cifar10"],
+        ),
+    ],
+    ids=["mini", "mini-epochs", "mini-aux-off", "paper", "torchvision-cifar10"],
+)
+def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv) -> None:
+    """Same network, data and choices: the same network and TrainConfig, from either door."""
+    at = app_test(PAGE, **query).run()
+    for key, value in widgets.items():
+        widget = next(w for w in at.main.get(_kind(key)) if w.key == key)
+        widget.set_value(value).run()
+    assert not at.exception and not at.main.error
+    page = at.session_state["train_plan"]
+    cli = plan_from_args(build_parser().parse_args(["train", *argv]))
+    assert page.config == cli.config
+    assert page.train_config == cli.train_config
+
+
+def _kind(key: str) -> str:
+    return {
+        "train_epochs": "slider",
+        "train_w1": "slider",
+        "train_w2": "slider",
+        "train_batch": "select_slider",
+        "train_dataset": "selectbox",
+    }[key]

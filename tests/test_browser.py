@@ -8,22 +8,28 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import assert_no_exception, screenshot, wait_for_app_idle
+from conftest import assert_no_exception, screenshot, serve_app, wait_for_app_idle
+from playwright.sync_api import expect
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.editing import apply_edits, blocks_frame
-from googlenet_core.figures import format_count
+from googlenet_core.figures.style import format_count
+from googlenet_core.network.editing import apply_edits, blocks_frame
+from pages.common import PAGES
 
 pytestmark = pytest.mark.browser
 
-#: (URL path, heading, screenshot name) of every page in the navigation.
-PAGES = [
+#: (URL path, heading, screenshot name) of the design pages.
+DESIGN_PAGES = [
     ("", "GoogLeNet: going deeper with convolutions", "concepts"),
     ("architect", "Architect", "architect"),
     ("shapes", "Shapes & parameters", "shapes"),
 ]
-#: This issue's pages, first in the navigation.
-NAVIGATION = ["Concepts", "Architect", "Shapes & parameters", "Train", "Predict"]
+HEADINGS = {
+    "pages/architect.py": "Architect",
+    "pages/shapes.py": "Shapes & parameters",
+    "pages/train.py": "Train",
+    "pages/predict.py": "Predict",
+}
 
 
 def _open(page: Any, url: str) -> None:
@@ -32,48 +38,78 @@ def _open(page: Any, url: str) -> None:
     assert_no_exception(page)
 
 
-def _sidebar_metrics(page: Any) -> dict[str, str]:
-    metrics = page.locator('[data-testid="stSidebar"] [data-testid="stMetric"]')
-    return {
-        metric.locator('[data-testid="stMetricLabel"]').inner_text().strip(): metric.locator(
-            '[data-testid="stMetricValue"]'
-        )
-        .inner_text()
-        .strip()
-        for metric in metrics.all()
-    }
+def _sidebar(page: Any) -> Any:
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def _metric(page: Any, label: str) -> Any:
+    """The sidebar metric's value, as a locator that assertions can wait on."""
+    metric = _sidebar(page).locator('[data-testid="stMetric"]').filter(has_text=label)
+    return metric.locator('[data-testid="stMetricValue"]')
 
 
 def _navigation(page: Any) -> list[str]:
-    links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
-    return [text.strip() for text in links.all_inner_texts()]
+    links = _sidebar(page).locator('[data-testid="stPageLink"]')
+    return [text.split("\n")[-1].strip() for text in links.all_inner_texts()]
 
 
 def _heading(page: Any) -> str:
     return str(page.locator("h1").first.inner_text().strip())
 
 
-def test_a_shared_link_to_a_page_opens_inside_the_frame(
-    streamlit_server: str, browser_page: Any
-) -> None:
-    """A link straight to a page works even as a fresh server's first visit."""
-    _open(browser_page, f"{streamlit_server}/shapes?preset=mini")
-    assert _heading(browser_page) == "Shapes & parameters"
-    navigation = [item.split("\n")[-1] for item in _navigation(browser_page)]
-    assert navigation[: len(NAVIGATION)] == NAVIGATION  # later issues append their pages
-    assert "common" not in navigation  # Streamlit's pages/-folder mode did not take over
-    assert "mini" in browser_page.locator('[data-testid="stSidebar"]').inner_text()
-    # The sidebar summary is filled after the page body; give the rerun time to reach it.
-    sidebar = browser_page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("1 × 32 × 32").wait_for(timeout=30_000)
-    assert _sidebar_metrics(browser_page)["Input"] == "1 × 32 × 32"
+def _edit_cell(page: Any, grid: Any, column: int, row: int, value: str) -> None:
+    """Type ``value`` into a cell of a data editor, moving there with the keyboard.
+
+    The grid draws its cells on a canvas; its accessibility cells
+    (``glide-cell-<column>-<row>``) say which one is selected, so the test waits
+    for the right cell instead of clicking at a pixel offset.
+    """
+    first = grid.get_by_test_id("glide-cell-0-0")
+    first.wait_for(state="attached")
+    first.focus()
+    for _ in range(column):
+        page.keyboard.press("ArrowRight")
+    for _ in range(row):
+        page.keyboard.press("ArrowDown")
+    expect(grid.get_by_test_id(f"glide-cell-{column}-{row}")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    page.keyboard.press("Enter")
+    editor = page.locator("input.gdg-input, textarea.gdg-input").first
+    expect(editor).to_be_editable()
+    editor.fill(value)
+    editor.press("Enter")
+
+
+def test_every_page_opens_by_deep_link_on_a_fresh_server(browser: Any, tmp_path) -> None:
+    """A link straight to any page works on a server nobody has visited yet.
+
+    Streamlit's pages-directory app needs no first visit to app.py: every page
+    draws the shared frame itself. Nobody opens the root here, so each link is
+    what a fresh server's first visitor would see.
+    """
+    with serve_app(tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})  # a projector
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            for script, heading in HEADINGS.items():
+                path = script.removeprefix("pages/").removesuffix(".py")
+                _open(page, f"{url}/{path}?preset=mini")
+                assert _heading(page) == heading, script
+                assert _navigation(page) == [label for _, label, _ in PAGES], script
+                expect(_metric(page, "Input")).to_have_text("1 × 32 × 32")
+                expect(_sidebar(page)).to_contain_text("Current network: mini")
+                assert "preset=mini" in page.url
+        finally:
+            context.close()
 
 
 def test_every_page_renders_and_an_edit_changes_the_totals(
     streamlit_server: str, browser_page: Any
 ) -> None:
     page = browser_page
-    for path, heading, name in PAGES:
+    for path, heading, name in DESIGN_PAGES:
         _open(page, f"{streamlit_server}/{path}")
         assert _heading(page) == heading
         assert "preset=paper" in page.url
@@ -81,7 +117,9 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
 
     _open(page, f"{streamlit_server}/architect")
     paper = get_preset("paper")
-    assert _sidebar_metrics(page)["Parameters"] == format_count(analyze(paper).params_without_aux)
+    expect(_metric(page, "Parameters")).to_have_text(
+        format_count(analyze(paper).params_without_aux)
+    )
 
     # 1. A network setting: 10 classes instead of 1000.
     classes = page.get_by_label("Classes")
@@ -90,28 +128,22 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     wait_for_app_idle(page)
     assert_no_exception(page)
     ten_classes = apply_edits(paper, num_classes=10)
-    assert _sidebar_metrics(page)["Parameters"] == format_count(
-        analyze(ten_classes).params_without_aux
+    expect(_metric(page, "Parameters")).to_have_text(
+        format_count(analyze(ten_classes).params_without_aux)
     )
     assert "net=v1." in page.url  # the custom design is in the link now
 
     # 2. A cell of the Inception table: inception3a's #1x1 from 64 to 96.
     grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    row_height = box["height"] / (len(paper.blocks) + 1)  # header + one row per block
-    page.mouse.click(box["x"] + 20, box["y"] + 1.5 * row_height)  # inception3a's name
-    page.keyboard.press("ArrowRight")  # -> its #1x1 cell
-    page.keyboard.press("Enter")  # open the cell editor
-    cell = page.locator("input.gdg-input, textarea.gdg-input").first
-    cell.fill("96")
-    cell.press("Enter")
+    _edit_cell(page, grid, column=1, row=0, value="96")
     wait_for_app_idle(page)
     assert_no_exception(page)
     frame = blocks_frame(ten_classes)
     frame.at[0, "ch1x1"] = 96
     edited = apply_edits(ten_classes, frame)
-    assert _sidebar_metrics(page)["Parameters"] == format_count(analyze(edited).params_without_aux)
+    expect(_metric(page, "Parameters")).to_have_text(
+        format_count(analyze(edited).params_without_aux)
+    )
 
     # 3. An input too small for the network: refused, the last valid network stays.
     size = page.get_by_label("Input size (pixels)")
@@ -121,15 +153,15 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     assert_no_exception(page)
     error = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     assert "input_size 20 is too small" in error
-    assert "Last edit refused" in page.locator('[data-testid="stSidebar"]').inner_text()
-    assert _sidebar_metrics(page)["Input"] == "3 × 224 × 224"
+    expect(_sidebar(page)).to_contain_text("Last edit refused")
+    expect(_metric(page, "Input")).to_have_text("3 × 224 × 224")
     screenshot(page, "architect-refused")
 
     # 4. The other pages show the edited network.
-    page.locator('[data-testid="stSidebarNavLink"]', has_text="Shapes & parameters").click()
+    _sidebar(page).locator('[data-testid="stPageLink"]', has_text="Shapes & parameters").click()
     wait_for_app_idle(page)
     assert_no_exception(page)
     assert _heading(page) == "Shapes & parameters"
-    totals = page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').all_inner_texts()
-    assert f"{analyze(edited).total_params:,}" in totals
+    totals = page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]')
+    expect(totals.first).to_have_text(f"{analyze(edited).total_params:,}")
     assert "net=v1." in page.url

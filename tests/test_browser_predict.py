@@ -15,9 +15,10 @@ from conftest import assert_no_exception, screenshot, wait_for_app_idle
 from PIL import Image
 
 from googlenet_core import build_model, get_preset
-from googlenet_core.checkpoints import Preprocessing, save_checkpoint
-from googlenet_core.digits import DIGIT_CLASSES
-from googlenet_core.sample_images import digit_samples
+from googlenet_core.data.digits import DIGIT_CLASSES
+from googlenet_core.data.samples import digit_samples
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.checkpoints import save_checkpoint
 
 pytestmark = pytest.mark.browser
 

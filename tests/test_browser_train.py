@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, assert_no_exception, screenshot, wait_for_app_idle
 
-from googlenet_core.checkpoints import load_checkpoint
-from googlenet_core.runs import list_runs
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.training.runs import list_runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

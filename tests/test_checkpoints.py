@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from googlenet_core import build_model, get_preset
-from googlenet_core.checkpoints import (
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.checkpoints import (
     FORMAT,
     CheckpointError,
     LoadedCheckpoint,
     MissingConfigError,
-    Preprocessing,
     checkpoint_payload,
     load_checkpoint,
     save_checkpoint,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+from googlenet_core import get_preset
 from googlenet_core.cli import main
 
 
@@ -27,27 +28,33 @@ def test_summary_json_with_input_size(capsys) -> None:
 
 
 def test_config_file_round_trip(tmp_path, capsys) -> None:
-    from googlenet_core import get_preset
-
     path = tmp_path / "net.json"
     path.write_text(get_preset("paper").to_json())
     assert main(["summary", "--config", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["dropout"] == 0.4
 
 
-def test_bad_input_is_a_message_not_a_traceback(tmp_path) -> None:
+def test_bad_input_is_a_message_not_a_traceback(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"stem": []')
-    for args in (
-        ["summary", "--preset", "paper", "--input-size", "20"],
-        ["summary", "--config", str(bad)],
-        ["summary", "--config", str(tmp_path / "missing.json")],
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 30_000 + "]" * 30_000)
+    for args, words in (
+        (
+            ["--preset", "paper", "--input-size", "20"],
+            "smallest input this network accepts is 79x79",
+        ),
+        (["--config", str(bad)], "not valid JSON"),
+        (["--config", str(deep)], "nested too deeply"),
+        (["--config", str(tmp_path / "missing.json")], "cannot read"),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "googlenet_core", *args], capture_output=True, text=True
-        )
-        assert proc.returncode == 2, args
-        assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+        assert main(["summary", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err, err
+
+
+def test_the_module_runs_as_a_program_and_prints_no_traceback() -> None:
+    """One real subprocess: ``python -m googlenet_core`` is the documented entry point."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -62,4 +69,8 @@ def test_bad_input_is_a_message_not_a_traceback(tmp_path) -> None:
         capture_output=True,
         text=True,
     )
-    assert "smallest input this network accepts is 79x79" in proc.stderr
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.startswith("error: input_size 20 is too small")
+        and "Traceback" not in proc.stderr
+    )

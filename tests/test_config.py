@@ -16,7 +16,7 @@ from googlenet_core import (
     get_preset,
     minimum_input_size,
 )
-from googlenet_core.presets import with_blocks
+from googlenet_core.network.presets import with_blocks
 
 
 def replace_block(config: GoogLeNetConfig, index: int, **changes: object) -> GoogLeNetConfig:

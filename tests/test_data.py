@@ -15,13 +15,17 @@ import pytest
 import torch
 from PIL import Image
 
-from googlenet_core import data
-from googlenet_core.data import DatasetError, Limits, load_dataset
-from googlenet_core.digits import load_digits
+from googlenet_core.data import DatasetError, downloads, folders, transforms
+from googlenet_core.data.batches import batch_indices, model_batch
+from googlenet_core.data.datasets import TrainingData, load_dataset, split_sizes
+from googlenet_core.data.digits import load_digits
+from googlenet_core.data.folders import Limits
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.predictor import ResizeNormalize
 
 
 @pytest.fixture(scope="module")
-def digits32() -> data.TrainingData:
+def digits32() -> TrainingData:
     return load_dataset("digits", input_size=32, in_channels=1)
 
 
@@ -30,7 +34,7 @@ def digits32() -> data.TrainingData:
 
 def test_digits_hold_out_a_fixed_fifth(digits32) -> None:
     assert (len(digits32.train), len(digits32.val)) == (3058, 765)
-    assert data.split_sizes("digits", None) == (3058, 765)
+    assert split_sizes("digits", None) == (3058, 765)
     again = load_dataset("digits", input_size=32, in_channels=1)
     assert torch.equal(again.val.labels, digits32.val.labels)  # the same held-out images
     # Every class is represented on both sides.
@@ -55,38 +59,34 @@ def test_training_and_validation_images_do_not_overlap(digits32) -> None:
 def test_subset_caps_training_and_validation(digits32) -> None:
     small = load_dataset("digits", input_size=16, in_channels=3, subset=100)
     assert (len(small.train), len(small.val)) == (100, 64)
-    assert data.split_sizes("digits", 100) == (100, 64)
-    assert data.split_sizes("fashionmnist", 1000) == (1000, 250)
+    assert split_sizes("digits", 100) == (100, 64)
+    assert split_sizes("fashionmnist", 1000) == (1000, 250)
     assert small.train.images.shape[1:] == (3, 16, 16)
     assert len(small.mean) == 3 and small.mean[0] == small.mean[1]
 
 
 def test_a_digit_png_reaches_the_network_as_its_training_sample(digits32) -> None:
     """Prediction's preprocessing of a saved digit equals the training batch's, bit for bit."""
-    predict = pytest.importorskip("googlenet_core.predict")
-    from googlenet_core.checkpoints import Preprocessing
-
     images, _ = load_digits()
-    prep = predict.ResizeNormalize(Preprocessing(32, 1, digits32.mean, digits32.std))
+    prep = ResizeNormalize(Preprocessing(32, 1, digits32.mean, digits32.std))
     for i in range(5):
         png = Image.open(io.BytesIO(_png(images[i])))
-        training = data.to_model_input(
-            torch.from_numpy(images[i : i + 1].copy()).unsqueeze(1), 32, digits32.mean,
-            digits32.std,
-        )  # fmt: skip
+        training = transforms.to_model_input(
+            torch.from_numpy(images[i : i + 1].copy()).unsqueeze(1), digits32.preprocessing
+        )
         assert torch.equal(prep(png), training[0])
 
 
 def test_rgb_to_gray_matches_pillow() -> None:
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, size=(2, 9, 7, 3), dtype=np.uint8)
-    ours = data.convert_channels(torch.from_numpy(rgb).permute(0, 3, 1, 2), 1)[:, 0].numpy()
+    ours = transforms.convert_channels(torch.from_numpy(rgb).permute(0, 3, 1, 2), 1)[:, 0].numpy()
     pillow = np.stack([np.asarray(Image.fromarray(im, "RGB").convert("L")) for im in rgb])
     assert np.array_equal(ours, pillow)
     gray = torch.from_numpy(pillow).unsqueeze(1)
-    assert torch.equal(data.convert_channels(gray, 3)[:, 2], gray[:, 0])
+    assert torch.equal(transforms.convert_channels(gray, 3)[:, 2], gray[:, 0])
     with pytest.raises(DatasetError, match="only grayscale"):
-        data.convert_channels(gray, 2)
+        transforms.convert_channels(gray, 2)
 
 
 # ---- batches -------------------------------------------------------------------------------
@@ -94,16 +94,16 @@ def test_rgb_to_gray_matches_pillow() -> None:
 
 def test_batches_cover_every_image_once_per_epoch() -> None:
     g = torch.Generator().manual_seed(0)
-    batches = data.batch_indices(103, 10, g)
+    batches = batch_indices(103, 10, g)
     seen = torch.cat(batches)
     assert sorted(seen.tolist()) == list(range(103)) and len(batches) == 11
     # A last batch of one image is dropped: BatchNorm cannot normalise it.
-    assert [len(b) for b in data.batch_indices(21, 10, g)] == [10, 10]
+    assert [len(b) for b in batch_indices(21, 10, g)] == [10, 10]
 
 
 def test_ranks_get_disjoint_equal_shares() -> None:
     shares = [
-        torch.cat(data.batch_indices(50, 5, torch.Generator().manual_seed(3), rank=r, world_size=2))
+        torch.cat(batch_indices(50, 5, torch.Generator().manual_seed(3), rank=r, world_size=2))
         for r in (0, 1)
     ]
     assert len(shares[0]) == len(shares[1]) == 25
@@ -112,9 +112,9 @@ def test_ranks_get_disjoint_equal_shares() -> None:
 
 def test_augmentation_is_seeded_and_keeps_shapes(digits32) -> None:
     x = digits32.train.images[:16]
-    a = data.augment(x, torch.Generator().manual_seed(1), hflip=False)
-    b = data.augment(x, torch.Generator().manual_seed(1), hflip=False)
-    c = data.augment(x, torch.Generator().manual_seed(2), hflip=True)
+    a = transforms.augment(x, torch.Generator().manual_seed(1), hflip=False)
+    b = transforms.augment(x, torch.Generator().manual_seed(1), hflip=False)
+    c = transforms.augment(x, torch.Generator().manual_seed(2), hflip=True)
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.equal(a, x)
     # Small moves: the augmented digit still overlaps the original.
@@ -123,20 +123,20 @@ def test_augmentation_is_seeded_and_keeps_shapes(digits32) -> None:
 
 def test_model_batch_normalises_and_uses_channels_last(digits32) -> None:
     index = torch.arange(32)
-    x, y = data.model_batch(digits32, digits32.train, index, channels_last=True)
+    x, y = model_batch(digits32.train, index, digits32.preprocessing, channels_last=True)
     assert x.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(y, digits32.train.labels[:32])
-    expected = data.normalize(digits32.train.images[:32], digits32.mean, digits32.std)
+    expected = transforms.normalize(digits32.train.images[:32], digits32.mean, digits32.std)
     assert torch.allclose(x, expected)
 
 
 def test_large_sets_stay_uint8_and_resize_per_batch() -> None:
     images = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
-    resident = data.make_resident(images, 32, budget=10 * 32 * 32 * 4)
+    resident = transforms.make_resident(images, 32, budget=10 * 32 * 32 * 4)
     assert resident.dtype == torch.float32 and resident.shape[-1] == 32
-    native = data.make_resident(images, 32, budget=1000)
+    native = transforms.make_resident(images, 32, budget=1000)
     assert native.dtype == torch.uint8 and native.shape[-1] == 8
-    assert torch.equal(data.to_unit(native, 32), resident)
+    assert torch.equal(transforms.to_unit(native, 32), resident)
 
 
 # ---- downloads -----------------------------------------------------------------------------
@@ -164,11 +164,11 @@ def test_download_reports_progress_and_checks_the_checksum(tmp_path) -> None:
     seen: list[tuple[int, int | None]] = []
     target = tmp_path / "cache" / "file.bin"
     md5 = hashlib.md5(payload).hexdigest()
-    data.download_file(source.as_uri(), target, md5, lambda d, t, _: seen.append((d, t)), "x")
+    downloads.fetch(source.as_uri(), target, md5, lambda d, t, _: seen.append((d, t)), "x")
     assert target.read_bytes() == payload
     assert seen[0] == (0, len(payload)) and seen[-1] == (len(payload), len(payload))
     with pytest.raises(DatasetError, match="checksum"):
-        data.download_file(source.as_uri(), tmp_path / "bad.bin", "0" * 32, None, "x")
+        downloads.fetch(source.as_uri(), tmp_path / "bad.bin", "0" * 32, None, "x")
     assert not (tmp_path / "bad.bin").exists()
 
 
@@ -223,16 +223,18 @@ def test_a_folder_of_class_subfolders(tmp_path) -> None:
     assert got.class_names == ("0", "1", "2")
     assert len(got.train) + len(got.val) == 12 and len(got.val) >= 1
     assert got.skipped == {"not an image": 1, "outside a class folder": 1}
-    assert data.describe_skipped(got.skipped) == "1 not an image, 1 outside a class folder"
+    assert folders.describe_skipped(got.skipped) == "1 not an image, 1 outside a class folder"
 
 
 def test_digit_pngs_in_folders_equal_the_bundled_digits(tmp_path, digits32) -> None:
     """Saved as PNGs, the bundled digits come back as exactly the same tensors."""
     images, labels = load_digits()
     root = _digit_folder(tmp_path / "d", per_class=3, classes="0123456789")
-    found = data.read_labelled_images(root, input_size=32, in_channels=1)
+    found = folders.read_labelled_images(root, input_size=32, in_channels=1)
     first = {c: int(np.flatnonzero(labels == c)[0]) for c in range(10)}
-    bundled = data.to_unit(torch.from_numpy(images[list(first.values())].copy()).unsqueeze(1), 32)
+    bundled = transforms.to_unit(
+        torch.from_numpy(images[list(first.values())].copy()).unsqueeze(1), 32
+    )
     picked = torch.stack([found.images[found.labels.tolist().index(c)] for c in range(10)])
     # read_labelled_images sorts files by name, so each class's first file is the lowest index.
     assert torch.equal(picked, bundled)
@@ -302,14 +304,55 @@ def test_a_zip_entry_outside_the_archive_refuses_the_zip(bad) -> None:
 
 def test_zip_links_sizes_and_garbage_are_refused() -> None:
     with pytest.raises(DatasetError, match="symbolic link"):
-        data.read_labelled_images(archive=_zip(_digit_entries(), links=("0/link.png",)),
+        folders.read_labelled_images(archive=_zip(_digit_entries(), links=("0/link.png",)),
                                   input_size=32, in_channels=1)  # fmt: skip
     archive = _zip(_digit_entries())
     with pytest.raises(DatasetError, match="the zip is .* MB; the limit is 0 MB"):
-        data.read_labelled_images(archive=archive, input_size=32, in_channels=1,
+        folders.read_labelled_images(archive=archive, input_size=32, in_channels=1,
                                   limits=Limits(max_zip_bytes=100))  # fmt: skip
     with pytest.raises(DatasetError, match="unpacks to"):
-        data.read_labelled_images(archive=archive, input_size=32, in_channels=1,
+        folders.read_labelled_images(archive=archive, input_size=32, in_channels=1,
                                   limits=Limits(max_total_bytes=100))  # fmt: skip
     with pytest.raises(DatasetError, match="not a readable zip"):
-        data.read_labelled_images(archive=b"PK\x03\x04 garbage", input_size=32, in_channels=1)
+        folders.read_labelled_images(archive=b"PK\x03\x04 garbage", input_size=32, in_channels=1)
+
+
+def test_a_corrupt_zip_entry_is_skipped_and_counted() -> None:
+    """A bad CRC or an unsupported compression method loses one file, not the whole zip."""
+    entries = _digit_entries()
+    entries["1/broken.png"] = b"\x89PNG" + b"A" * 400
+    archive = bytearray(_zip(entries))
+    start = archive.find(b"A" * 400)
+    archive[start + 10] ^= 0xFF  # the stored bytes no longer match their CRC-32
+    for damaged in (bytes(archive), _with_method(bytes(archive), "1/broken.png", 99)):
+        got = folders.read_labelled_images(archive=damaged, input_size=32, in_channels=1)
+        assert got.skipped == {"unreadable zip entry": 1} and len(got.labels) == 6
+
+
+def _with_method(archive: bytes, name: str, method: int) -> bytes:
+    """The archive with one entry's compression method set to ``method`` in both headers."""
+    data = bytearray(archive)
+    encoded = name.encode()
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = 0
+        while (at := data.find(signature, at)) != -1:
+            header = 30 if signature == b"PK\x03\x04" else 46
+            if data[at + header : at + header + len(encoded)] == encoded:
+                data[at + offset : at + offset + 2] = method.to_bytes(2, "little")
+            at += 4
+    return bytes(data)
+
+
+def test_the_classes_of_a_folder_come_from_its_listing(tmp_path) -> None:
+    root = _digit_folder(tmp_path / "digits", classes="012")
+    (root / "3").mkdir()
+    (root / "3" / "notes.txt").write_text("a class folder whose only file is not an image")
+    assert folders.list_classes(root) == ("0", "1", "2", "3")
+    planned = folders.read_labelled_images(
+        root, input_size=16, in_channels=1, class_names=("0", "1", "2", "3")
+    )
+    assert planned.classes == ("0", "1", "2", "3") and planned.skipped == {"not an image": 1}
+    found = folders.read_labelled_images(root, input_size=16, in_channels=1)
+    assert found.classes == ("0", "1", "2")  # unplanned: the classes with images
+    with pytest.raises(DatasetError, match="appeared after the run was planned"):
+        folders.read_labelled_images(root, input_size=16, in_channels=1, class_names=("0", "1"))

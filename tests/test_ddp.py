@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from googlenet_core.runs import list_runs
+from googlenet_core.training.events import epochs_of, start_of
+from googlenet_core.training.runs import list_runs, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,11 +32,13 @@ def test_torchrun_two_processes_rank_zero_writes_the_run(tmp_path) -> None:
     assert len(runs) == 1, "rank 1 must not create a run of its own"
     run = runs[0]
     assert run.status == "completed" and run.has_checkpoint
-    events = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
-    start = events[0]
-    assert start["type"] == "start" and start["world_size"] == 2
+    events = open_run(run.id, out).events()
+    start = start_of(events)
+    assert start is not None and start.world_size == 2
     # 64 images, 32 per rank, batches of 16: two steps, each counted once.
-    assert start["steps_per_epoch"] == 2
-    epoch = next(e for e in events if e["type"] == "epoch")
-    assert epoch["step"] == 2 and 0.0 <= epoch["val_acc"] <= 1.0
+    assert start.steps_per_epoch == 2
+    (epoch,) = epochs_of(events)
+    # Validation is split between the ranks and summed: every held-out image counted once.
+    assert epoch.step == 2 and 0.0 <= epoch.val_acc <= 1.0
+    assert start.val_images == 64
     assert done.stdout.count("completed:") == 1  # rank 0 alone reports

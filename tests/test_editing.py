@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from googlenet_core import GoogLeNetConfig, analyze, get_preset, list_presets
-from googlenet_core.editing import (
+from googlenet_core.network.editing import (
     BLOCK_COLUMNS,
     MAX_CONFIG_JSON_BYTES,
     MAX_TOKEN_CHARS,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from googlenet_core.images import MAX_IMAGE_PIXELS, normalise_mode, sanitise_image
+from googlenet_core.data.images import MAX_IMAGE_PIXELS, normalise_mode, sanitise_image
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:

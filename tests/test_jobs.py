@@ -6,16 +6,19 @@ import threading
 
 import pytest
 import torch
-from test_train import tiny_config, tiny_train_config
+from tiny import tiny_config, tiny_train_config
 
-from googlenet_core.jobs import (
+from googlenet_core.training.events import EndEvent, EpochEvent, NoteEvent, StartEvent
+from googlenet_core.training.jobs import (
     MAX_JOBS_ENV,
     JobContext,
     JobRegistry,
     default_max_running,
     submit_training,
 )
-from googlenet_core.runs import Run
+from googlenet_core.training.plan import Choices, TrainPlan, plan_training
+from googlenet_core.training.runs import Run
+from googlenet_core.training.status import Outcome
 
 WAIT = 60.0  # seconds; generous for a busy shared machine
 
@@ -24,9 +27,9 @@ pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _blocking(release: threading.Event, started: list[str], name: str):
-    def work(ctx: JobContext) -> tuple[str, str]:
+    def work(ctx: JobContext) -> tuple[Outcome, str]:
         started.append(name)
-        ctx.emit({"type": "note", "message": f"{name} started"})
+        ctx.emit(NoteEvent(f"{name} started"))
         while not release.wait(0.01):
             if ctx.stop.is_set():
                 return "cancelled", f"{name} stopped"
@@ -50,7 +53,8 @@ def test_two_jobs_run_at_once_and_a_third_waits_its_turn() -> None:
         assert registry.wait(job, WAIT)
     assert [j.state for j in jobs] == ["completed"] * 3
     assert sorted(started[:2]) == ["a", "b"] and started[2] == "c"
-    assert registry.snapshot(jobs[2]).events[0]["message"] == "c started"
+    (note,) = registry.snapshot(jobs[2]).events
+    assert isinstance(note, NoteEvent) and note.message == "c started"
 
 
 def test_only_the_token_cancels_and_a_running_job_stops() -> None:
@@ -100,7 +104,7 @@ def test_a_page_reload_finds_its_job_by_token() -> None:
 def test_a_crashing_job_fails_without_taking_the_registry_down() -> None:
     registry = JobRegistry(max_running=1)
 
-    def broken(ctx: JobContext) -> tuple[str, str]:
+    def broken(ctx: JobContext) -> tuple[Outcome, str]:
         raise RuntimeError("boom")
 
     job = registry.submit(broken)
@@ -123,11 +127,13 @@ def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
 
 def test_a_training_job_writes_its_run_and_reports_events(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, tiny_config(), tiny_train_config(epochs=1), runs_dir=tmp_path)
+    plan = TrainPlan(tiny_config(), tiny_train_config(epochs=1))
+    job = submit_training(registry, plan, runs_dir=tmp_path)
     assert registry.wait(job, WAIT)
     assert job.state == "completed", job.message
-    kinds = [e["type"] for e in registry.snapshot(job).events]
-    assert kinds[0] == "start" and "epoch" in kinds and kinds[-1] == "end"
+    events = registry.snapshot(job).events
+    assert isinstance(events[0], StartEvent) and isinstance(events[-1], EndEvent)
+    assert any(isinstance(e, EpochEvent) for e in events)
     run = Run(tmp_path / job.id)
     assert run.status().status == "completed" and run.checkpoint("best") is not None
 
@@ -136,7 +142,8 @@ def test_a_training_job_cancelled_in_the_queue_marks_its_run(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
     release = threading.Event()
     blocker = registry.submit(_blocking(release, [], "blocker"))
-    job = submit_training(registry, tiny_config(), tiny_train_config(), runs_dir=tmp_path)
+    plan = TrainPlan(tiny_config(), tiny_train_config())
+    job = submit_training(registry, plan, runs_dir=tmp_path)
     assert Run(tmp_path / job.id).status().status == "queued"
     registry.cancel(job.id, job.token)
     assert Run(tmp_path / job.id).status().status == "cancelled"
@@ -145,7 +152,10 @@ def test_a_training_job_cancelled_in_the_queue_marks_its_run(tmp_path) -> None:
 
 
 def test_a_training_job_is_refused_before_queueing_when_it_cannot_train(tmp_path) -> None:
+    """A plan is one that can train: a refused pairing never reaches the queue or the store."""
     registry = JobRegistry(max_running=1)
     with pytest.raises(ValueError, match="batch size 1"):
-        submit_training(registry, tiny_config(), tiny_train_config(batch_size=1), runs_dir=tmp_path)
+        plan_training(tiny_config(), "digits", Choices(batch_size=1))
+    with pytest.raises(ValueError, match="batch size 1"):
+        TrainPlan(tiny_config(), tiny_train_config(batch_size=1))
     assert registry.jobs() == [] and list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.paper import compare
+from googlenet_core.network.paper import compare
 
 # Table 1, output size (H x W x C) of every Inception row.
 TABLE1_OUTPUTS = {

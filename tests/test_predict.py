@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +20,27 @@ from PIL import Image
 from torchvision.models import GoogLeNet_Weights
 
 from googlenet_core import build_model, get_preset
-from googlenet_core.checkpoints import (
-    Preprocessing,
-    load_checkpoint,
-    save_checkpoint,
-)
 from googlenet_core.cli import main
-from googlenet_core.data import to_model_input
-from googlenet_core.digits import DIGIT_CLASSES, load_digits
-from googlenet_core.images import sanitise_image
-from googlenet_core.predict import (
-    Predictor,
-    branch_feature_maps,
-    cam_stages,
-    display_image,
-    grad_cam,
-    predict_images,
+from googlenet_core.data.digits import DIGIT_CLASSES, load_digits
+from googlenet_core.data.images import sanitise_image
+from googlenet_core.data.samples import digit_samples, sample_photos, samples_for
+from googlenet_core.data.transforms import Preprocessing, to_model_input
+from googlenet_core.figures.prediction import (
+    branch_maps_figure,
+    grad_cam_figure,
+    heads_figure,
+    upscale,
 )
-from googlenet_core.pretrained import (
+from googlenet_core.figures.style import UNTRAINED_COLOR
+from googlenet_core.inference.checkpoints import load_checkpoint, save_checkpoint
+from googlenet_core.inference.explain import branch_feature_maps, cam_stages, grad_cam
+from googlenet_core.inference.predictor import Predictor, display_image, predict_images
+from googlenet_core.inference.pretrained import (
     PretrainedUnavailable,
     imagenet_categories,
     load_pretrained,
     weights_path,
 )
-from googlenet_core.sample_images import digit_samples, sample_photos, samples_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def png(image: Image.Image) -> bytes:
@@ -226,7 +219,7 @@ def test_extreme_shapes_predict_with_both_preprocessings(
 def test_a_digit_saved_as_png_predicts_like_its_training_tensor(mini: Predictor) -> None:
     images, _ = load_digits()
     batch = torch.from_numpy(np.array(images[:5])).unsqueeze(1)  # N x 1 x 8 x 8 uint8
-    training_view = to_model_input(batch, 32, (0.5,), (0.5,))
+    training_view = to_model_input(batch, Preprocessing(32, 1, (0.5,), (0.5,)))
     files = [(f"{i}.png", png(Image.fromarray(np.asarray(images[i])))) for i in range(5)]
     results = predict_images(mini, files)
     for i, result in enumerate(results):
@@ -382,46 +375,12 @@ def test_cli_exit_codes(
     assert code == 1 and len(records) == 2
 
 
-def test_cli_runs_as_a_module(tmp_path: Path, mini_checkpoint: Path) -> None:
-    image = tmp_path / "digit.png"
-    image.write_bytes(digit_samples()[7][1])
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "googlenet_core",
-            "predict",
-            str(image),
-            "--checkpoint",
-            str(mini_checkpoint),
-            "--top-k",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    [record] = [json.loads(line) for line in completed.stdout.splitlines()]
-    assert record["file"] == str(image) and len(record["predictions"]) == 3
-
-
 # ---- figures -----------------------------------------------------------------------------
 
 
 def test_figures_label_heads_by_position_and_grey_out_untrained_ones(
     mini: Predictor, pretrained: Predictor
 ) -> None:
-    from googlenet_core.predict_figures import (
-        UNTRAINED_COLOR,
-        branch_maps_figure,
-        grad_cam_figure,
-        heads_figure,
-        upscale,
-    )
-
     [digit] = predict_images(mini, digit_samples()[:1], top_k=3)
     fig = heads_figure(digit, mini.config)
     assert [a.text for a in fig.layout.annotations] == [

@@ -14,7 +14,7 @@ from googlenet_core import (
     matching_preset,
     network_name,
 )
-from googlenet_core.presets import PresetRegistry
+from googlenet_core.network.presets import PresetRegistry
 
 
 def test_registry_refuses_duplicates_and_unknown_names() -> None:

@@ -14,18 +14,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from test_train import tiny_config, tiny_data, tiny_train_config
+from tiny import tiny_config, tiny_data, tiny_train_config
 
-from googlenet_core.checkpoints import load_checkpoint
-from googlenet_core.runs import (
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.training.config import TrainConfig
+from googlenet_core.training.events import EpochEvent, NoteEvent, StartEvent, event_to_dict
+from googlenet_core.training.runs import (
     RUNS_DIR_ENV,
     Run,
+    RunFormatError,
     default_runs_dir,
     list_runs,
     open_run,
     runs_frame,
 )
-from googlenet_core.train import TrainConfig, train
+from googlenet_core.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +65,8 @@ def test_a_finished_run_on_disk(finished_run) -> None:
     assert run.status().status == "completed"
     lines = (run.path / "metrics.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
-    assert [e["type"] for e in events][0] == "start" and events[-1]["type"] == "end"
+    assert events[0]["type"] == "start" and events[-1]["type"] == "end"
+    assert {e["v"] for e in events} == {1}  # every line carries the schema version
     epochs = run.epochs_frame()
     assert list(epochs["epoch"]) == [1, 2]
     assert {"val_acc", "val_acc_aux1", "val_acc_aux2", "grad_norm.conv1", "grad_norm.fc"} <= set(
@@ -95,6 +99,7 @@ def test_listing_runs_newest_first(finished_run, tmp_path) -> None:
     summaries = list_runs(tmp_path)
     assert [s.id for s in summaries] == [newer.id, older.id]
     assert summaries[0].label.startswith("custom digits w0/0.3")
+    assert summaries[0].network == "custom"
     summary = list_runs(finished_run.path.parent)[0]
     assert summary.status == "completed" and summary.epochs_done == 2 and summary.has_checkpoint
     assert summary.best_val_acc == max(finished_run.epochs_frame()["val_acc"])
@@ -123,7 +128,7 @@ def test_the_store_follows_the_environment(monkeypatch, tmp_path) -> None:
 _WRITER = textwrap.dedent(
     """
     import sys, torch
-    from googlenet_core.atomic import atomic_torch_save
+    from googlenet_core._io import atomic_torch_save
     path = sys.argv[1]
     print("ready", flush=True)
     i = 0
@@ -158,9 +163,9 @@ def test_a_run_whose_process_died_reads_as_interrupted_not_running(tmp_path) -> 
     script = textwrap.dedent(
         """
         import sys, time
-        from googlenet_core.runs import Run
-        from googlenet_core.train import TrainConfig
-        from test_train import tiny_config
+        from googlenet_core.training.config import TrainConfig
+        from googlenet_core.training.runs import Run
+        from tiny import tiny_config
         run = Run.create(tiny_config(), TrainConfig(), sys.argv[1], status="running")
         run.set_status("running", "epoch 1 of 3")
         print(run.id, flush=True)
@@ -186,3 +191,65 @@ def test_a_run_whose_process_died_reads_as_interrupted_not_running(tmp_path) -> 
     data = json.loads((run.path / "status.json").read_text())
     (run.path / "status.json").write_text(json.dumps({**data, "host": "another-machine"}))
     assert run.status().status == "running"
+
+
+def test_metrics_are_appended_not_rewritten(tmp_path) -> None:
+    run = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    run.record(NoteEvent("first"))
+    run.flush()
+    path = run.path / "metrics.jsonl"
+    before, inode = path.read_bytes(), path.stat().st_ino
+    for i in range(50):
+        run.record(NoteEvent(f"note {i}"))
+    run.flush()
+    after = path.read_bytes()
+    assert after.startswith(before) and after.count(b"\n") == 51
+    assert path.stat().st_ino == inode  # the same file, appended to (os.replace makes a new one)
+    assert [e.message for e in run.events()][-1] == "note 49"  # type: ignore[union-attr]
+
+
+def test_a_torn_last_line_is_skipped(finished_run, tmp_path) -> None:
+    copy = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    text = (finished_run.path / "metrics.jsonl").read_text()
+    (copy.path / "metrics.jsonl").write_text(text + '{"v": 1, "type": "step", "st')
+    assert copy.events() == finished_run.events()
+
+
+def _v0_lines(run: Run) -> str:
+    """The run's events as the unversioned flat dicts written before the schema had a version."""
+    lines = []
+    for event in run.events():
+        data = event_to_dict(event)
+        del data["v"]
+        if isinstance(event, StartEvent):
+            heads = data.pop("aux_heads")
+            data["aux_present"] = {h: any(x["name"] == h for x in heads) for h in ("aux1", "aux2")}
+            data["aux_in_loss"] = {x["name"]: x["in_loss"] for x in heads}
+            data["aux_weights"] = {x["name"]: x["weight"] for x in heads}
+        if isinstance(event, EpochEvent):
+            for score in data.pop("val"):
+                suffix = "" if score["head"] == "main" else f"_{score['head']}"
+                data[f"val_loss{suffix}"] = score["loss"]
+                data[f"val_acc{suffix}"] = score["acc"]
+        lines.append(json.dumps(data))
+    return "\n".join(lines) + "\n"
+
+
+def test_an_unversioned_metrics_file_still_reads(finished_run, tmp_path) -> None:
+    old = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    (old.path / "metrics.jsonl").write_text(_v0_lines(finished_run))
+    assert old.events() == finished_run.events()
+    assert list(old.epochs_frame()["val_acc_aux1"]) == list(
+        finished_run.epochs_frame()["val_acc_aux1"]
+    )
+
+
+def test_a_newer_metrics_file_is_refused_with_a_sentence(tmp_path) -> None:
+    run = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    (run.path / "metrics.jsonl").write_text(
+        '{"v": 9, "type": "note", "message": "from the future"}\n'
+    )
+    with pytest.raises(RunFormatError, match="schema version 9, written by a newer googlenet_core"):
+        run.events()
+    (summary,) = list_runs(tmp_path)  # the list still shows the run, and why it has no curves
+    assert "newer googlenet_core" in summary.message and summary.epochs_done == 0

@@ -9,67 +9,36 @@ import threading
 
 import pytest
 import torch
+from tiny import tiny_config, tiny_data, tiny_train_config
 
 from googlenet_core import build_model, get_preset
-from googlenet_core.config import AuxSpec, ConvSpec, GoogLeNetConfig, InceptionSpec, PoolSpec
-from googlenet_core.data import load_dataset
-from googlenet_core.digits import load_digits
-from googlenet_core.model import Heads
-from googlenet_core.runs import Run
-from googlenet_core.train import (
-    TrainConfig,
-    aux_loss,
-    check_compatible,
-    estimate_seconds,
+from googlenet_core.data.digits import load_digits
+from googlenet_core.data.transforms import to_unit
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.network.model import Heads
+from googlenet_core.training import trainer as trainer_module
+from googlenet_core.training.config import TrainConfig, check_compatible
+from googlenet_core.training.distributed import (
     is_out_of_memory,
-    probe_macs_per_s,
-    quick_recipe,
     resolve_device,
     resolve_precision,
-    stage_names,
-    train,
 )
+from googlenet_core.training.estimate import estimate_seconds, probe_macs_per_s
+from googlenet_core.training.events import (
+    EndEvent,
+    EpochEvent,
+    Event,
+    StartEvent,
+    StepEvent,
+    epochs_of,
+    steps_of,
+)
+from googlenet_core.training.loss import aux_loss
+from googlenet_core.training.measure import stage_names
+from googlenet_core.training.runs import Run
+from googlenet_core.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
-def tiny_config(**changes) -> GoogLeNetConfig:
-    """A three-block GoogLeNet with both aux heads, 16 px grayscale: ~5k parameters."""
-    config = GoogLeNetConfig(
-        stem=(ConvSpec("conv1", 8, 3, padding=1),),
-        blocks=(
-            InceptionSpec("inception3a", 4, 4, 8, 2, 4, 4),
-            InceptionSpec("inception4a", 8, 4, 8, 2, 4, 4),
-            InceptionSpec("inception5a", 8, 4, 8, 2, 4, 4),
-        ),
-        pools=(PoolSpec("maxpool1", after="conv1"), PoolSpec("maxpool3", after="inception3a")),
-        aux_heads=(
-            AuxSpec("aux1", "inception3a", "adaptive", 2, conv_channels=8, fc_channels=16),
-            AuxSpec("aux2", "inception4a", "adaptive", 2, conv_channels=8, fc_channels=16),
-        ),
-        in_channels=1,
-        input_size=16,
-        num_classes=10,
-    )
-    return dataclasses.replace(config, **changes) if changes else config
-
-
-def tiny_train_config(**changes) -> TrainConfig:
-    base = dict(subset=64, batch_size=16, epochs=1, device="cpu", log_every=1, lr=0.01)
-    base.update(changes)
-    return TrainConfig(**base)
-
-
-_DATA_CACHE: dict[tuple[int, int, int], object] = {}
-
-
-def tiny_data(subset: int = 64, input_size: int = 16, in_channels: int = 1):
-    key = (subset, input_size, in_channels)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(
-            "digits", input_size=input_size, in_channels=in_channels, subset=subset
-        )
-    return _DATA_CACHE[key]
 
 
 # ---- the loss ------------------------------------------------------------------------------
@@ -97,8 +66,9 @@ def test_aux_loss_skips_a_zero_weight_head_entirely() -> None:
     out = aux_loss(heads, target, 0.0, 0.3)
     assert out.aux1 is None and out.aux2 is not None
     out.total.backward()
-    assert heads.aux1.grad is None  # not in the graph at all
-    assert heads.aux2.grad is not None and heads.logits.grad is not None
+    assert heads.aux1 is not None and heads.aux1.grad is None  # not in the graph at all
+    assert heads.aux2 is not None and heads.aux2.grad is not None
+    assert heads.logits.grad is not None
 
 
 def test_aux_loss_without_aux_heads_is_the_main_loss() -> None:
@@ -117,21 +87,22 @@ def test_aux_loss_without_aux_heads_is_the_main_loss() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("aux_weight1", 1.5, "aux_weight1 must be a number from 0 to 1"),
-        ("aux_weight2", -0.1, "aux_weight2"),
-        ("batch_size", 0, "batch_size must be a whole number from 1"),
-        ("epochs", 2.5, "epochs"),
-        ("lr", float("nan"), "lr"),
-        ("optimizer", "adam", "optimizer must be one of sgd, adamw"),
-        ("dataset", "imagenet", "dataset must be one of"),
-        ("device", "tpu", "device"),
-        ("augment", "yes", "augment must be true or false"),
-        ("subset", 3, "subset"),
+        ("aux_weight1", 1.5, "training: aux_weight1 must be between 0.0 and 1.0, got 1.5"),
+        ("aux_weight2", -0.1, "aux_weight2 must be between"),
+        ("batch_size", 0, "training: batch_size must be between 1 and 4096, got 0"),
+        ("epochs", 2.5, "epochs must be a whole number between 1 and 1000, got 2.5"),
+        ("lr", float("nan"), "lr must be a number between"),
+        ("optimizer", "adam", "optimizer must be one of sgd, adamw, got 'adam'"),
+        ("dataset", "imagenet", "dataset must be one of digits,"),
+        ("device", "tpu", "device must be one of"),
+        ("augment", "yes", "augment must be true or false, got 'yes'"),
+        ("subset", 3, "subset must be between 8 and"),
     ],
 )
 def test_train_config_refuses_bad_values_with_a_sentence(field, value, words) -> None:
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ValueError) as info:
         TrainConfig(**{field: value})
+    assert words in str(info.value)
 
 
 def test_train_config_round_trips_json_and_refuses_unknown_keys() -> None:
@@ -139,8 +110,10 @@ def test_train_config_round_trips_json_and_refuses_unknown_keys() -> None:
     assert TrainConfig.from_json(config.to_json()) == config
     data = json.loads(config.to_json())
     data["momentun"] = 0.9
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="training: unknown key.*momentun"):
         TrainConfig.from_dict(data)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TrainConfig.from_json("{")
     with pytest.raises(ValueError, match="needs data_path"):
         TrainConfig(dataset="folder")
 
@@ -168,12 +141,6 @@ def test_device_and_precision_resolution() -> None:
     assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16
 
 
-def test_quick_recipe_is_tuned_for_mini_on_digits() -> None:
-    recipe = quick_recipe("mini", "digits")
-    TrainConfig(**recipe)  # a valid config
-    assert recipe != quick_recipe("torchvision", "cifar10")
-
-
 def test_stage_names_are_the_stem_blocks_and_heads() -> None:
     names = stage_names(build_model(get_preset("mini")))
     assert names[0] == "conv1" and "inception3a" in names and names[-1] == "fc"
@@ -184,59 +151,65 @@ def test_stage_names_are_the_stem_blocks_and_heads() -> None:
 
 
 def test_a_tiny_run_emits_every_documented_field(tmp_path) -> None:
-    events: list[dict] = []
+    events: list[Event] = []
     run = Run.create(tiny_config(), tiny_train_config(epochs=2), tmp_path)
     result = train(
         tiny_config(), tiny_train_config(epochs=2), data=tiny_data(), callbacks=[events.append],
         run=run,
     )  # fmt: skip
     assert result.status == "completed", result.message
-    kinds = [e["type"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
+    assert isinstance(events[0], StartEvent) and isinstance(events[-1], EndEvent)
+    assert len(epochs_of(events)) == 2
     start = events[0]
-    assert start["aux_in_loss"] == {"aux1": True, "aux2": True}
-    assert start["train_images"] == 64 and start["val_images"] == 64
-    step = next(e for e in events if e["type"] == "step")
-    for key in ("step", "epoch", "loss", "loss_main", "loss_aux1", "loss_aux2", "lr"):
-        assert isinstance(step[key], (int, float)), key
-    assert step["images_per_s"] > 0
+    assert [(h.name, h.after, h.weight, h.in_loss) for h in start.aux_heads] == [
+        ("aux1", "inception3a", 0.3, True),
+        ("aux2", "inception4a", 0.3, True),
+    ]
+    assert start.train_images == 64 and start.val_images == 64
+    assert start.model_config == tiny_config() and start.train_config == tiny_train_config(epochs=2)
+    step = steps_of(events)[0]
+    assert step.loss_aux1 is not None and step.loss_aux2 is not None
+    assert step.images_per_s > 0 and step.lr > 0
     assert math.isclose(
-        step["loss"], step["loss_main"] + 0.3 * step["loss_aux1"] + 0.3 * step["loss_aux2"],
-        rel_tol=1e-4,
-    )  # fmt: skip
-    epoch = next(e for e in events if e["type"] == "epoch")
-    for key in ("val_loss", "val_acc", "val_loss_aux1", "val_acc_aux1", "val_acc_aux2"):
-        assert 0 <= epoch[key] <= 100, key
-    assert list(epoch["grad_norms"]) == stage_names(build_model(tiny_config()))
-    assert all(v > 0 for v in epoch["grad_norms"].values())
+        step.loss, step.loss_main + 0.3 * step.loss_aux1 + 0.3 * step.loss_aux2, rel_tol=1e-4
+    )
+    epoch = epochs_of(events)[0]
+    assert [s.head for s in epoch.val] == ["main", "aux1", "aux2"]
+    for score in epoch.val:
+        assert 0.0 <= score.acc <= 1.0 and score.loss > 0, score
+    assert epoch.val_acc == epoch.val[0].acc and epoch.best_val_acc >= epoch.val_acc
+    assert list(epoch.grad_norms) == stage_names(build_model(tiny_config()))
+    assert all(v > 0 for v in epoch.grad_norms.values())
     assert run.status().status == "completed"
     assert run.checkpoint("best") is not None and run.checkpoint("last") is not None
-    assert [e["type"] for e in run.events()] == [e for e in kinds if e != "download"]
+    assert run.events() == events  # the record is exactly what the callbacks saw
 
 
 def test_zero_aux_weights_leave_the_heads_out_but_still_measure_them() -> None:
-    events: list[dict] = []
+    events: list[Event] = []
     config = tiny_train_config(aux_weight1=0.0, aux_weight2=0.0)
     result = train(tiny_config(), config, data=tiny_data(), callbacks=[events.append])
     assert result.status == "completed"
     start = events[0]
-    assert start["aux_in_loss"] == {"aux1": False, "aux2": False}
-    step = next(e for e in events if e["type"] == "step")
-    assert step["loss_aux1"] is None and step["loss_aux2"] is None
-    assert step["loss"] == pytest.approx(step["loss_main"])
-    epoch = next(e for e in events if e["type"] == "epoch")
-    assert epoch["grad_norms"]["aux1"] == 0 and epoch["grad_norms"]["aux2"] == 0
-    assert epoch["val_acc_aux1"] is not None  # measured, though the head is untrained
+    assert isinstance(start, StartEvent)
+    assert [h.in_loss for h in start.aux_heads] == [False, False]
+    step = steps_of(events)[0]
+    assert step.loss_aux1 is None and step.loss_aux2 is None
+    assert step.loss == pytest.approx(step.loss_main)
+    epoch = epochs_of(events)[0]
+    assert epoch.grad_norms["aux1"] == 0 and epoch.grad_norms["aux2"] == 0
+    aux1 = epoch.score("aux1")
+    assert aux1 is not None and 0.0 <= aux1.acc <= 0.5  # measured, though untrained
 
 
 def test_same_seed_same_losses_on_cpu() -> None:
     def losses(seed: int) -> list[float]:
-        events: list[dict] = []
+        events: list[Event] = []
         train(
             tiny_config(), tiny_train_config(seed=seed), data=tiny_data(),
             callbacks=[events.append],
         )  # fmt: skip
-        return [e["loss"] for e in events if e["type"] == "step"]
+        return [e.loss for e in steps_of(events)]
 
     first, again, other = losses(7), losses(7), losses(8)
     assert len(first) == 4
@@ -252,16 +225,40 @@ def test_divergence_is_an_outcome_and_writes_no_bad_checkpoint(tmp_path) -> None
     assert "learning rate 1e+06 is probably too high" in result.message
     assert run.status().status == "diverged"
     assert run.checkpoint("last") is None  # the non-finite model was never saved
-    assert run.events()[-1]["type"] == "end"
+    assert isinstance(run.events()[-1], EndEvent)
+
+
+def test_non_finite_weights_from_a_finite_loss_are_never_saved(tmp_path, monkeypatch) -> None:
+    """A step can turn the weights to NaN although the loss that produced it was finite."""
+    built: list[torch.nn.Module] = []
+
+    def keep(config):  # the trainer's model, so the callback below can reach it
+        built.append(build_model(config))
+        return built[-1]
+
+    def poison(event: Event) -> None:
+        # Late in epoch 2, as a NaN gradient would: every loss so far was finite.
+        if isinstance(event, StepEvent) and event.epoch == 2:
+            with torch.no_grad():
+                next(built[0].parameters()).fill_(float("nan"))
+
+    monkeypatch.setattr(trainer_module, "build_model", keep)
+    config = tiny_train_config(epochs=2, log_every=4)  # one step event, the epoch's last
+    run = Run.create(tiny_config(), config, tmp_path)
+    result = train(tiny_config(), config, data=tiny_data(), run=run, callbacks=[poison])
+    assert result.status == "diverged", result.message
+    assert "weights became non-finite" in result.message and result.epochs_completed == 1
+    last = run.checkpoint("last")
+    assert last is not None and load_checkpoint(last).metrics["epoch"] == 1  # epoch 1's weights
 
 
 def test_cancel_stops_within_one_batch(tmp_path) -> None:
     stop = threading.Event()
     steps: list[int] = []
 
-    def on_event(event: dict) -> None:
-        if event["type"] == "step":
-            steps.append(event["step"])
+    def on_event(event: Event) -> None:
+        if isinstance(event, StepEvent):
+            steps.append(event.step)
             stop.set()  # as a Cancel button would, from another thread
 
     run = Run.create(tiny_config(), tiny_train_config(epochs=3), tmp_path)
@@ -288,18 +285,15 @@ def test_a_dataset_that_cannot_be_read_fails_with_its_message(tmp_path) -> None:
     assert result.status == "failed" and "is not a folder" in result.message
 
 
-def test_the_classifier_follows_the_data_sets_classes() -> None:
-    events: list[dict] = []
-    result = train(
-        tiny_config(num_classes=3), tiny_train_config(), data=tiny_data(),
-        callbacks=[events.append],
-    )  # fmt: skip
-    assert result.status == "completed"
-    assert any("set to the data set's 10 classes" in e.get("message", "") for e in events)
+def test_a_network_whose_outputs_do_not_match_the_classes_is_refused() -> None:
+    """The plan settles the outputs before a run; the trainer never changes them silently."""
+    result = train(tiny_config(num_classes=3), tiny_train_config(), data=tiny_data())
+    assert result.status == "failed"
+    assert "3 outputs for 10 classes" in result.message and "plan_training" in result.message
 
 
 def test_estimate_is_macs_over_the_probed_rate() -> None:
-    rate = probe_macs_per_s(tiny_config(), TrainConfig(device="cpu"))
+    rate = probe_macs_per_s(tiny_config(), TrainConfig(device="cpu"), min_seconds=0.1)
     assert rate > 0
     one = estimate_seconds(tiny_config(), TrainConfig(epochs=1), rate, 1000, 200)
     three = estimate_seconds(tiny_config(), TrainConfig(epochs=3), rate, 1000, 200)
@@ -312,10 +306,10 @@ def test_estimate_is_macs_over_the_probed_rate() -> None:
 def test_one_cycle_schedule_handles_very_short_runs(steps) -> None:
     data = tiny_data(subset=16 * steps)
     config = tiny_train_config(subset=16 * steps, schedule="onecycle")
-    events: list[dict] = []
+    events: list[Event] = []
     result = train(tiny_config(), config, data=data, callbacks=[events.append])
     assert result.status == "completed", result.message
-    lrs = [e["lr"] for e in events if e["type"] == "step"]
+    lrs = [e.lr for e in steps_of(events)]
     assert len(lrs) == steps and all(0 < lr <= config.lr for lr in lrs)
 
 
@@ -332,19 +326,24 @@ def test_a_set_kept_at_native_size_trains_exactly_like_a_resized_one() -> None:
     assert native.train.images.dtype == torch.uint8 and native.train.images.shape[-1] == 8
 
     def losses(data) -> list[float]:
-        events: list[dict] = []
+        events: list[Event] = []
         train(tiny_config(), tiny_train_config(augment=True), data=data, callbacks=[events.append])
-        return [e["loss"] for e in events if e["type"] == "step"]
+        return [e.loss for e in steps_of(events)]
 
     assert losses(native) == losses(resident)
 
 
 def _native_like(split, images) -> torch.Tensor:
     """The 8x8 uint8 originals of the digits in ``split`` (found by their resized pixels)."""
-    from googlenet_core.data import to_unit
-
     originals = torch.from_numpy(images.copy()).unsqueeze(1)
     resized = to_unit(originals, 16)
     flat = resized.flatten(1)
     picks = [int((flat == x.flatten()).all(dim=1).nonzero()[0]) for x in split.images]
     return originals[picks]
+
+
+def test_history_holds_the_epoch_events() -> None:
+    result = train(tiny_config(), tiny_train_config(epochs=2), data=tiny_data())
+    assert [e.epoch for e in result.history] == [1, 2]
+    assert all(isinstance(e, EpochEvent) for e in result.history)
+    assert result.best_val_acc == max(e.val_acc for e in result.history)

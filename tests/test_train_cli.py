@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_train import tiny_config
+from tiny import tiny_config
 
 from googlenet_core.cli import build_parser, main
-from googlenet_core.digits import load_digits
-from googlenet_core.presets import get_preset
-from googlenet_core.runs import list_runs
-from googlenet_core.train import quick_recipe
-from googlenet_core.train_cli import build_train_config, training_network
+from googlenet_core.cli.train import plan_from_args
+from googlenet_core.data.digits import load_digits
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.network.presets import get_preset
+from googlenet_core.training.plan import Choices, plan_training
+from googlenet_core.training.runs import list_runs, open_run
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
@@ -32,36 +33,30 @@ def _args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["train", *argv])
 
 
-def test_no_epochs_means_the_quick_recipe_and_flags_win() -> None:
-    config = build_train_config(_args("--preset", "mini"), "mini")
-    recipe = quick_recipe("mini", "digits")
-    assert config.epochs == recipe["epochs"] and config.lr == recipe["lr"]
-    mine = build_train_config(
-        _args("--epochs", "7", "--lr", "0.5", "--aux-weights", "0", "0.7", "--no-augment"), "mini"
-    )
-    assert (mine.epochs, mine.lr, mine.aux_weight1, mine.aux_weight2) == (7, 0.5, 0.0, 0.7)
-    assert mine.augment is False
-    assert build_train_config(_args("--augment"), "mini").augment is True
-    with pytest.raises(ValueError, match="--dataset or --data"):
-        build_train_config(_args("--dataset", "digits", "--data", "x"), None)
-
-
-def test_the_recipe_trains_mini_on_digits_at_16_px_unless_told_otherwise(tmp_path) -> None:
+def test_flags_are_choices_and_the_rest_is_the_plan(tmp_path) -> None:
     mini = get_preset("mini")
-
-    def side(*argv: str, config=mini, dataset="digits") -> int:
-        return training_network(config, _args(*argv), "mini", dataset).input_size
-
-    assert side() == 16  # the quick recipe: the 8x8 digits need no more
-    assert side(dataset="fashionmnist") == 32  # no recipe side: the network's own
-    assert side("--epochs", "3") == 32  # no recipe at all
-    assert side("--input-size", "24") == 24
-    assert side("--epochs", "3", "--input-size", "20") == 20
+    assert plan_from_args(_args("--preset", "mini")) == plan_training(mini, "digits")
+    assert plan_from_args(_args()) == plan_training(mini, "digits")  # mini is the default
+    mine = plan_from_args(
+        _args("--epochs", "7", "--lr", "0.5", "--aux-weights", "0", "0.7", "--no-augment")
+    )
+    assert mine == plan_training(
+        mini,
+        "digits",
+        Choices(epochs=7, lr=0.5, aux_weight1=0.0, aux_weight2=0.7, augment=False),
+    )
+    assert mine.config.input_size == 16  # --epochs no longer drops the recipe's side
+    assert plan_from_args(_args("--input-size", "24")).config.input_size == 24
+    assert plan_from_args(_args("--subset", "all", "--preset", "paper")).train_config.subset is None
     exported = tmp_path / "mini.json"
     exported.write_text(mini.to_json())
-    assert side("--config", str(exported)) == 32  # an exported design keeps its side
+    assert plan_from_args(_args("--config", str(exported))) == plan_training(mini, "digits")
     with pytest.raises(ValueError, match="input_size 2 is too small"):
-        side("--input-size", "2")
+        plan_from_args(_args("--input-size", "2"))
+    with pytest.raises(ValueError, match="--dataset or --data"):
+        plan_from_args(_args("--dataset", "digits", "--data", "x"))
+    with pytest.raises(SystemExit):
+        _args("--subset", "many")
 
 
 def test_train_writes_a_run_folder(tmp_path, tiny_json, capsys) -> None:
@@ -93,15 +88,16 @@ def test_bad_input_is_a_sentence_and_exit_code_2(tmp_path, capsys) -> None:
     assert main(["train", "--preset", "mini", "--batch-size", "1", "--out", str(tmp_path)]) == 2
     assert "batch size 1 cannot train a network with BatchNorm" in capsys.readouterr().err
     assert main(["train", "--preset", "mini", "--lr", "-1", "--out", str(tmp_path)]) == 2
-    assert "lr must be a number" in capsys.readouterr().err
+    assert "training: lr must be between" in capsys.readouterr().err
     assert list_runs(tmp_path) == []  # refused before any folder was made
 
 
-def test_a_missing_folder_fails_the_run(tmp_path, tiny_json, capsys) -> None:
+def test_a_missing_folder_is_refused_before_a_run_is_made(tmp_path, tiny_json, capsys) -> None:
     code = main(["train", "--config", str(tiny_json), "--data", str(tmp_path / "nope"),
                  "--epochs", "1", "--out", str(tmp_path / "runs"), "--quiet"])  # fmt: skip
-    assert code == 1
-    assert "is not a folder" in capsys.readouterr().out
+    assert code == 2
+    assert "nope is not a folder" in capsys.readouterr().err
+    assert list_runs(tmp_path / "runs") == []
 
 
 def _digit_pngs(root: Path, count: int = 30) -> Path:
@@ -143,3 +139,27 @@ def test_evaluate_refuses_unknown_classes_and_bad_files(tmp_path, tiny_json, cap
     junk.write_bytes(b"not a checkpoint")
     assert main(["evaluate", "--checkpoint", str(junk), "--data", str(data)]) == 2
     assert "not a readable PyTorch file" in capsys.readouterr().err
+
+
+def test_every_run_folder_agrees_with_its_checkpoints(tmp_path, capsys) -> None:
+    """model_config.json is the network the checkpoints hold, outputs and side included."""
+    five = tmp_path / "five.json"
+    five.write_text(tiny_config(num_classes=5).to_json())  # 5 outputs, 10 digit classes
+    data = _digit_pngs(tmp_path / "pngs", count=30)  # a folder of 10 classes
+    runs = tmp_path / "runs"
+    for argv in (
+        ["--config", str(five), "--epochs", "1", "--subset", "32", "--batch-size", "16"],
+        ["--config", str(five), "--data", str(data), "--epochs", "1", "--batch-size", "8"],
+        ["--preset", "mini", "--epochs", "1", "--subset", "32", "--batch-size", "16"],
+    ):
+        assert main(["train", *argv, "--out", str(runs), "--quiet"]) == 0, capsys.readouterr()
+    summaries = list_runs(runs)
+    assert len(summaries) == 3
+    for summary in summaries:
+        run = open_run(summary.id, runs)
+        for which in ("best", "last"):
+            checkpoint = run.checkpoint(which)
+            assert checkpoint is not None
+            assert load_checkpoint(checkpoint).config == run.model_config(), (summary.id, which)
+    networks = sorted(s.network for s in summaries)
+    assert networks == ["custom", "custom", "mini-16px"]

@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     labels = torch.tensor([index[found.classes[int(i)]] for i in found.labels])
     device = resolve_device(args.device)
     model = loaded.model.to(device)
-    result = evaluate(model, ImageSet(found.images, labels).to(device), prep, batch_size=args.batch_size)
+    result = evaluate(
+        model, ImageSet(found.images, labels).to(device), prep, batch_size=args.batch_size
+    )
     report: dict[str, Any] = {"accuracy": result.accuracy}
     for score in result.scores[1:]:
         report[f"accuracy_{score.head}"] = score.acc

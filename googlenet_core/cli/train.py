@@ -35,7 +35,7 @@ from ..training.distributed import distributed_from_env
 from ..training.events import DownloadEvent, EpochEvent, Event, NoteEvent, StartEvent, StepEvent
 from ..training.plan import Choices, Subset, TrainPlan, plan_training
 from ..training.runs import Run
-from ..training.trainer import train
+from ..training.train import train
 from .common import load_network
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "cancelled": 130}
@@ -107,7 +107,9 @@ def _subset(text: str) -> Subset:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of images or 'all', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of images or 'all', got {text!r}"
+        ) from None
 
 
 def plan_from_args(args: argparse.Namespace) -> TrainPlan:

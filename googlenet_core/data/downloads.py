@@ -45,9 +45,7 @@ SOURCES: dict[str, Source] = {
         "Fashion-MNIST (Zalando Research, MIT licence): 60,000 + 10,000 28x28 grayscale images",
     ),
     "mnist": Source("11 MB", "MNIST (LeCun, Cortes, Burges): 60,000 + 10,000 28x28 digits"),
-    "cifar10": Source(
-        "170 MB", "CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images"
-    ),
+    "cifar10": Source("170 MB", "CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images"),
 }
 DOWNLOADABLE: tuple[str, ...] = tuple(SOURCES)
 

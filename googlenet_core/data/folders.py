@@ -79,7 +79,9 @@ def list_classes(
     with _opened(path, archive, limits or Limits()) as (entries, _skipped, _read):
         classes = tuple(sorted({label for label, _, _ in entries}))
     if len(classes) > (limits or Limits()).max_classes:
-        raise DatasetError(f"{len(classes)} classes; the limit is {(limits or Limits()).max_classes}")
+        raise DatasetError(
+            f"{len(classes)} classes; the limit is {(limits or Limits()).max_classes}"
+        )
     return classes
 
 
@@ -182,7 +184,14 @@ def _opened(
             with zf.open(info) as fh:
                 # Read at most the cap: a forged size in the header cannot inflate past it.
                 data = fh.read(limits.max_file_bytes + 1)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, OSError):
+        except (
+            zipfile.BadZipFile,
+            NotImplementedError,
+            RuntimeError,
+            EOFError,
+            zlib.error,
+            OSError,
+        ):
             # A bad CRC, an encrypted entry, an unknown compression method, broken deflate.
             raise _Skip("unreadable zip entry") from None
         if len(data) > limits.max_file_bytes:

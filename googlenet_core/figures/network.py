@@ -28,6 +28,7 @@ from .style import (
     format_count,
 )
 
+
 class _Diagram:
     """Boxes, lines and labels collected as plain dicts, handed to plotly in one go.
 

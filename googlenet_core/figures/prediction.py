@@ -7,7 +7,6 @@ for the four branches), and nothing read from or written to any UI.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go

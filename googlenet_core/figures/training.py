@@ -55,7 +55,11 @@ def loss_figure(runs: Runs, height: int = 420) -> go.Figure:
                     y=[p[1] for p in points],
                     mode="lines",
                     name=head if single else f"{label} · {head}",
-                    line={"color": color, "dash": HEAD_DASH[head], "width": 3 if head == "total" else 2},
+                    line={
+                        "color": color,
+                        "dash": HEAD_DASH[head],
+                        "width": 3 if head == "total" else 2,
+                    },
                     opacity=1.0 if head == "total" or single else 0.6,
                 )
             )
@@ -80,7 +84,11 @@ def accuracy_figure(runs: Runs, height: int = 420) -> go.Figure:
                     y=[p[1] for p in points],
                     mode="lines+markers",
                     name=head if single else f"{label} · {head}",
-                    line={"color": color, "dash": HEAD_DASH[head], "width": 3 if head == "main" else 2},
+                    line={
+                        "color": color,
+                        "dash": HEAD_DASH[head],
+                        "width": 3 if head == "main" else 2,
+                    },
                     marker={"size": 9 if head == "main" else 6},
                 )
             )
@@ -130,7 +138,9 @@ def early_gradient_figure(runs: Runs, stage: str, height: int = 360) -> go.Figur
     """One stage's gradient norm per epoch for each run (e.g. the stem, ``conv1``)."""
     traces = []
     for i, (label, events) in enumerate(runs.items()):
-        points = [(e.epoch, e.grad_norms[stage]) for e in epochs_of(events) if stage in e.grad_norms]
+        points = [
+            (e.epoch, e.grad_norms[stage]) for e in epochs_of(events) if stage in e.grad_norms
+        ]
         if points:
             traces.append(
                 go.Scatter(

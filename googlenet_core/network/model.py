@@ -30,7 +30,6 @@ from .config import (
     spatial_sides,
 )
 
-
 HeadName = Literal["main", "aux1", "aux2"]
 #: The heads by position: the classifier, then the aux heads from the input side. Events,
 #: metrics, figures and the dashboard use these names; ``Heads.logits`` is "main".

@@ -80,6 +80,15 @@ class Distributed:
             return torch.device("cuda", self.local_rank)
         return device
 
+    def join_process_group(self, device: torch.device) -> bool:
+        """Join torchrun's process group when this process is one of several; True if it did."""
+        if not self.active or torch.distributed.is_initialized():
+            return False
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        return True
+
     def all_reduce(self, tensor: Tensor) -> Tensor:
         """Sum ``tensor`` over every rank in place (a no-op alone)."""
         if self.active:

@@ -58,9 +58,7 @@ def probe_macs_per_s(
     step = 0
     while step < 4 or (time.perf_counter() - started < min_seconds and step < 200):
         tick = time.perf_counter()
-        context = (
-            torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-        )
+        context = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         with context:
             loss = aux_loss(model.forward_heads(x), y, *train_config.aux_weights).total
         optimizer.zero_grad()

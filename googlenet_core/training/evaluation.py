@@ -43,7 +43,9 @@ class Evaluation:
         """Class index -> the main head's accuracy, for classes with at least one image."""
         return {
             i: right / total
-            for i, (right, total) in enumerate(zip(self.class_correct, self.class_total, strict=True))
+            for i, (right, total) in enumerate(
+                zip(self.class_correct, self.class_total, strict=True)
+            )
             if total
         }
 

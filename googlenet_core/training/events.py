@@ -282,7 +282,11 @@ def _upgrade_v0(old: Mapping[str, Any]) -> dict[str, Any]:
         ]
     elif kind == "epoch":
         data["val"] = [
-            {"head": head, "loss": data.pop(f"val_loss{suffix}"), "acc": data.pop(f"val_acc{suffix}")}
+            {
+                "head": head,
+                "loss": data.pop(f"val_loss{suffix}"),
+                "acc": data.pop(f"val_acc{suffix}"),
+            }
             for head, suffix in zip(HEAD_NAMES, ("", "_aux1", "_aux2"), strict=True)
             if data.get(f"val_acc{suffix}") is not None
         ]

@@ -32,7 +32,7 @@ from .events import Event
 from .plan import TrainPlan
 from .runs import Run
 from .status import FINISHED, OUTCOMES, Outcome, State
-from .trainer import train
+from .train import train
 
 log = logging.getLogger(__name__)
 

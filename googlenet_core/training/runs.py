@@ -219,8 +219,8 @@ class Run:
     # -- reading ----------------------------------------------------------------------------
     def status(self) -> RunStatus:
         data = self._read_json("status.json") or {}
-        status = data.get("status")
-        if status not in WRITTEN_STATES:
+        status: State | None = next((s for s in WRITTEN_STATES if s == data.get("status")), None)
+        if status is None:
             return RunStatus("failed", "the status file is missing or unreadable")
         acc = data.get("best_val_acc")
         message = str(data.get("message", ""))

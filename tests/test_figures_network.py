@@ -1,4 +1,4 @@
-"""The dashboard's figures say what the config and the calculator say (googlenet_core.figures)."""
+"""The network's figures say what the config and the calculator say (googlenet_core.figures)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import re
 import pytest
 
 from googlenet_core import analyze, get_preset, naive_vs_reduced
-from googlenet_core.config import conv_out
-from googlenet_core.editing import remove_block
-from googlenet_core.figures import (
-    AUX_COLOR,
-    FONT_SIZE,
-    HIGHLIGHT,
-    MAIN_COLOR,
+from googlenet_core.figures.network import (
     cost_figure,
-    format_count,
     inception_block_figure,
     naive_vs_reduced_frame,
     network_figure,
@@ -24,7 +17,16 @@ from googlenet_core.figures import (
     paper_table_style,
     shapes_figure,
 )
-from googlenet_core.paper import compare
+from googlenet_core.figures.style import (
+    AUX_COLOR,
+    FONT_SIZE,
+    HIGHLIGHT,
+    MAIN_COLOR,
+    format_count,
+)
+from googlenet_core.network.config import conv_out
+from googlenet_core.network.editing import remove_block
+from googlenet_core.network.paper import compare
 
 
 def _texts(fig) -> list[str]:  # type: ignore[no-untyped-def]

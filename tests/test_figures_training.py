@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_train import tiny_config, tiny_data, tiny_train_config
+from tiny import tiny_config, tiny_data, tiny_train_config
 
-from googlenet_core.train import progress_of, train
-from googlenet_core.train_figures import (
+from googlenet_core.figures.training import (
     accuracy_figure,
     early_gradient_figure,
     grad_norm_figure,
     loss_figure,
     throughput_figure,
 )
+from googlenet_core.training.events import Event, progress_of
+from googlenet_core.training.train import train
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, list[dict]]:
+def runs() -> dict[str, list[Event]]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     out = {}
     for label, w in (("w 0.3/0.3", 0.3), ("w 0/0", 0.0)):
-        events: list[dict] = []
+        events: list[Event] = []
         config = tiny_train_config(epochs=2, aux_weight1=w, aux_weight2=w)
-        assert train(tiny_config(), config, data=tiny_data(), callbacks=[events.append]).status
+        result = train(tiny_config(), config, data=tiny_data(), callbacks=[events.append])
+        assert result.status == "completed", result.message
         out[label] = events
     torch.set_num_threads(before)
     return out

@@ -1,0 +1,119 @@
+"""The one planner: what a run will train and why, for the CLI and the Train page alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import zipfile
+
+import pytest
+from tiny import tiny_config
+
+from googlenet_core import get_preset
+from googlenet_core.training.plan import (
+    CPU_DOWNLOAD_SUBSET,
+    CPU_SUBSET,
+    QUICK_RECIPES,
+    Choices,
+    TrainPlan,
+    heaviness,
+    plan_training,
+)
+
+
+def test_mini_on_the_digits_gets_the_quick_recipe_at_16_px() -> None:
+    plan = plan_training(get_preset("mini"), "digits", device_type="cpu")
+    config = plan.train_config
+    recipe = QUICK_RECIPES[("mini", "digits")]
+    assert {k: getattr(config, k) for k in recipe} == recipe
+    assert plan.config == dataclasses.replace(get_preset("mini"), input_size=16)
+    assert "trains at 16 px" in plan.reasons["input_size"]
+    assert "quick recipe for mini on the digits" in plan.reasons["epochs"]
+    assert plan.reasons["aux_weight1"].startswith("0.3, as in the paper")
+    assert config.subset is None and plan.heavy is None and plan.notes == ()
+
+
+def test_each_choice_overrides_one_value_and_the_rest_stays_planned() -> None:
+    mini = get_preset("mini")
+    choices = Choices(epochs=7, lr=0.5, aux_weight1=0.0, aux_weight2=0.7, augment=True)
+    plan = plan_training(mini, "digits", choices, device_type="cpu")
+    config = plan.train_config
+    assert (config.epochs, config.lr, config.aux_weights, config.augment) == (
+        7,
+        0.5,
+        (0.0, 0.7),
+        True,
+    )
+    assert config.batch_size == 64 and plan.config.input_size == 16  # still the recipe's
+    assert "epochs" not in plan.reasons and "lr" not in plan.reasons  # chosen, not planned
+    # The bug this planner fixes: choosing the epochs no longer drops the recipe's side.
+    assert plan_training(mini, "digits", Choices(epochs=3)).config.input_size == 16
+
+
+def test_the_input_side_is_a_choice_and_a_bad_one_is_refused() -> None:
+    mini = get_preset("mini")
+    assert plan_training(mini, "digits", Choices(input_size=24)).config.input_size == 24
+    assert "input_size" not in plan_training(mini, "digits", Choices(input_size=24)).reasons
+    assert plan_training(mini, "fashionmnist", device_type="cpu").config.input_size == 32
+    with pytest.raises(ValueError, match="input_size 2 is too small"):
+        plan_training(mini, "digits", Choices(input_size=2))
+
+
+def test_a_design_is_planned_by_what_it_is_not_by_where_it_came_from() -> None:
+    exported = get_preset("mini").to_json()  # a file from the Architect page
+    from googlenet_core import GoogLeNetConfig
+
+    assert plan_training(GoogLeNetConfig.from_json(exported), "digits") == plan_training(
+        get_preset("mini"), "digits"
+    )
+
+
+def test_a_cpu_gets_a_subset_where_the_full_run_would_take_hours() -> None:
+    paper = get_preset("paper")
+    assert heaviness(paper) > 4
+    heavy = plan_training(paper, "digits", device_type="cpu")
+    assert heavy.train_config.subset == CPU_SUBSET and heavy.heavy == pytest.approx(
+        heaviness(heavy.config)
+    )
+    assert "has no GPU" in heavy.reasons["subset"]
+    gpu = plan_training(paper, "digits", device_type="cuda")
+    assert gpu.train_config.subset is None and gpu.heavy is None
+    fashion = plan_training(get_preset("mini"), "fashionmnist", device_type="cpu")
+    assert fashion.train_config.subset == CPU_DOWNLOAD_SUBSET
+    assert plan_training(paper, "digits", Choices(subset="all")).train_config.subset is None
+    assert plan_training(paper, "digits", Choices(subset=100)).train_config.subset == 100
+
+
+def test_the_outputs_are_the_data_sets_classes_before_anything_is_written() -> None:
+    plan = plan_training(get_preset("paper"), "digits", device_type="cpu")
+    assert plan.config.num_classes == 10
+    assert plan.notes == ("the network's 1,000 outputs are set to the 10 classes of the digits",)
+    assert plan_training(tiny_config(num_classes=10), "digits").notes == ()
+
+
+def test_a_folder_or_zip_is_listed_for_its_classes(tmp_path) -> None:
+    for name in ("cat", "dog", "owl"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.png").write_bytes(b"listed, not decoded")
+    (tmp_path / "empty").mkdir()  # no file: not a class
+    plan = plan_training(tiny_config(), "folder", data_path=str(tmp_path))
+    assert plan.class_names == ("cat", "dog", "owl") and plan.config.num_classes == 3
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in ("pets/cat/1.png", "pets/dog/2.png"):
+            zf.writestr(path, b"x")
+    upload = plan_training(tiny_config(), "upload", data_path="pets.zip", archive=buffer.getvalue())
+    assert upload.class_names == ("cat", "dog") and upload.config.num_classes == 2
+    assert upload.train_config.data_path == "pets.zip"
+
+
+def test_a_plan_is_always_one_that_can_train() -> None:
+    with pytest.raises(ValueError, match="batch size 1 cannot train"):
+        plan_training(get_preset("mini"), "digits", Choices(batch_size=1))
+    with pytest.raises(ValueError, match="batch size 1 cannot train"):
+        TrainPlan(
+            tiny_config(),
+            dataclasses.replace(plan_training(tiny_config(), "digits").train_config, batch_size=1),
+        )
+    with pytest.raises(ValueError, match="lr must be between"):
+        plan_training(get_preset("mini"), "digits", Choices(lr=-1.0))
