@@ -2,7 +2,7 @@
 
 Both answer the same question for the "torchvision" preset at 224 px: every
 layer's output shape and parameter count. torchinfo (what users reach for today,
-seed 004 uses its predecessor torchsummary) builds the model and runs a forward
+tutorials use it or its predecessor torchsummary) builds the model and runs a forward
 pass; ``analyze`` walks the config. Timed in one run, median of repeats, with
 the parameter totals compared.
 

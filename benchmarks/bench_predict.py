@@ -29,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from googlenet_core.predict import predict_images  # noqa: E402
-from googlenet_core.pretrained import load_pretrained, weights_path  # noqa: E402
-from googlenet_core.sample_images import sample_photos  # noqa: E402
 from PIL import Image  # noqa: E402
 from torchvision.models import GoogLeNet_Weights  # noqa: E402
+
+from googlenet_core.data.samples import sample_photos  # noqa: E402
+from googlenet_core.inference.predictor import predict_images  # noqa: E402
+from googlenet_core.inference.pretrained import load_pretrained, weights_path  # noqa: E402
 
 
 def photo_224() -> bytes:

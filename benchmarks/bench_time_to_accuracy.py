@@ -1,9 +1,9 @@
 """Time to accuracy: the mini preset on the bundled digits with the quick recipe.
 
-The recipe (``googlenet_core.train.quick_recipe`` and ``recipe_input_size``) trains
-mini at 16 px: the digits are 8x8 scans, and 16 px reaches the same accuracy as
-mini's design side of 32 px with about a quarter of the compute
-(``--input-size 32`` measures the latter).
+The plan (``googlenet_core.training.plan.plan_training``, what the CLI and the
+Train page run) trains mini at 16 px: the digits are 8x8 scans, and 16 px
+reaches the same accuracy as mini's design side of 32 px with about a quarter
+of the compute (``--input-size 32`` measures the latter).
 
 Target: 98% or better on the held-out digits in under 20 s of training on a
 2-core CPU. "Training" is the optimisation time the engine reports
@@ -22,7 +22,6 @@ on a shared machine.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -31,14 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from googlenet_core.train import (  # noqa: E402
-    TrainConfig,
-    quick_recipe,
-    recipe_input_size,
-    train,
-)
 
 from googlenet_core import get_preset  # noqa: E402
+from googlenet_core.training.events import EpochEvent, Event  # noqa: E402
+from googlenet_core.training.plan import Choices, plan_training  # noqa: E402
+from googlenet_core.training.train import train  # noqa: E402
 
 
 def main() -> int:
@@ -59,43 +55,45 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_config = get_preset(args.preset)
-    side = args.input_size or recipe_input_size(args.preset, "digits")
-    if side:
-        model_config = dataclasses.replace(model_config, input_size=side)
-    recipe = quick_recipe(args.preset, "digits")
-    for key in ("epochs", "batch_size", "lr", "optimizer"):
-        if getattr(args, key) is not None:
-            recipe[key] = getattr(args, key)
-    if args.augment is not None:
-        recipe["augment"] = args.augment
-    config = TrainConfig(dataset="digits", device="cpu", seed=args.seed, **recipe)
+    choices = Choices(
+        input_size=args.input_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        augment=args.augment,
+        seed=args.seed,
+        device="cpu",
+    )
+    plan = plan_training(get_preset(args.preset), "digits", choices)
+    config = plan.train_config
     load_before = os.getloadavg()[0]
     print(
-        f"{args.preset} ({model_config.input_size} px) on digits, recipe {recipe}, "
-        f"{torch.get_num_threads()} thread(s), load average {load_before:.2f} on "
-        f"{os.cpu_count()} CPUs"
+        f"{args.preset} ({plan.config.input_size} px) on digits: {config.epochs} epochs, batch "
+        f"{config.batch_size}, {config.optimizer} lr {config.lr:g} {config.schedule}, augment "
+        f"{config.augment}; {torch.get_num_threads()} thread(s), load average "
+        f"{load_before:.2f} on {os.cpu_count()} CPUs"
     )
     reached: list[float] = []
 
-    def on_event(event: dict) -> None:
-        if event["type"] != "epoch":
+    def on_event(event: Event) -> None:
+        if not isinstance(event, EpochEvent):
             return
+        heads = ", ".join(f"{s.head} {s.acc:.4f}" for s in event.val)
         print(
-            f"  epoch {event['epoch']}: val_acc {event['val_acc']:.4f} "
-            f"(aux1 {event['val_acc_aux1']}, aux2 {event['val_acc_aux2']}), "
-            f"training {event['train_seconds']:.1f} s, epoch wall {event['epoch_seconds']:.1f} s",
+            f"  epoch {event.epoch}: validation {heads}, training {event.train_seconds:.1f} s, "
+            f"epoch wall {event.epoch_seconds:.1f} s",
             flush=True,
         )
-        if event["val_acc"] >= args.target and not reached:
-            reached.append(event["train_seconds"])
+        if event.val_acc >= args.target and not reached:
+            reached.append(event.train_seconds)
 
     wall = time.perf_counter()
-    result = train(model_config, config, callbacks=[on_event])
+    result = train(plan.config, config, callbacks=[on_event])
     wall = time.perf_counter() - wall
     load_after = os.getloadavg()[0]
     print(
-        f"status {result.status}: best {result.best_val_acc:.4f}; training "
+        f"status {result.status}: best {result.best_val_acc or 0:.4f}; training "
         f"{result.train_seconds:.1f} s, wall {wall:.1f} s (validation, data and checkpoints "
         f"included); load average {load_before:.2f} -> {load_after:.2f}"
     )
@@ -108,8 +106,8 @@ def main() -> int:
         )
     else:
         print(
-            f"time to {args.target:.0%}: not reached (best {result.best_val_acc:.4f}) / baseline "
-            f"{args.budget:.0f} s budget / ratio n/a (misses the target)"
+            f"time to {args.target:.0%}: not reached (best {result.best_val_acc or 0:.4f}) / "
+            f"baseline {args.budget:.0f} s budget / ratio n/a (misses the target)"
         )
     # A missed target is a figure to report, not a failure; a run that did not complete is.
     return 0 if result.status == "completed" else 1

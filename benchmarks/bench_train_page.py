@@ -20,7 +20,6 @@ viewer's machine, so this is the worst case.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import socket
@@ -34,15 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from googlenet_core.runs import RUNS_DIR_ENV, list_runs, open_run  # noqa: E402
-from googlenet_core.train import (  # noqa: E402
-    TrainConfig,
-    quick_recipe,
-    recipe_input_size,
-    train,
-)
-
 from googlenet_core import get_preset  # noqa: E402
+from googlenet_core.training.events import epochs_of  # noqa: E402
+from googlenet_core.training.plan import plan_training  # noqa: E402
+from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run  # noqa: E402
+from googlenet_core.training.train import train  # noqa: E402
 
 BROWSER_ARGS = [
     "--no-sandbox",
@@ -95,15 +90,14 @@ def watched(chromium: str, url: str, runs_dir: Path) -> float:
     (run,) = new
     if run.status != "completed":
         raise SystemExit(f"the run ended {run.status}: {run.message}")
-    epochs = [e for e in open_run(run.id, runs_dir).events() if e.get("type") == "epoch"]
-    return float(epochs[-1]["train_seconds"])
+    epochs = epochs_of(open_run(run.id, runs_dir).events())
+    return epochs[-1].train_seconds
 
 
 def unwatched() -> float:
-    config = get_preset("mini")
-    config = dataclasses.replace(config, input_size=recipe_input_size("mini", "digits") or 32)
-    recipe = TrainConfig(dataset="digits", **quick_recipe("mini", "digits"))
-    result = train(config, recipe)
+    """The same plan the page submits (mini, the digits), trained in this process."""
+    plan = plan_training(get_preset("mini"), "digits")
+    result = train(plan.config, plan.train_config)
     if result.status != "completed":
         raise SystemExit(f"baseline run {result.status}: {result.message}")
     return result.train_seconds

@@ -1,22 +1,23 @@
-"""Training throughput: this project's engine vs the loop the seeds show, same model and data.
+"""Training throughput: this project's engine vs a typical tutorial loop, same model and data.
 
-The baseline is seed 004's loop: a ``DataLoader`` (one worker) over a Dataset
-that turns each PIL image into a tensor with per-sample torchvision transforms
-(``Resize``, ``ToTensor``), fp32 in the default memory format, and a line
-printed for every step (here to /dev/null) with ``loss.item()`` and the batch
-accuracy. Both sides train the same network (``forward_heads`` and the same
+The baseline is the training loop of a typical GoogLeNet tutorial: a
+``DataLoader`` (one worker) over a Dataset that turns each PIL image into a
+tensor with per-sample torchvision transforms (``Resize``, ``ToTensor``), fp32
+in the default memory format, Adam, batches of 32, and a line printed for every
+step (here to /dev/null) with ``loss.item()`` and the batch accuracy. Both
+sides train the same network (``forward_heads`` and the same
 ``main + 0.3 aux1 + 0.3 aux2`` loss) on the same bundled digits.
 
-The engine is :func:`googlenet_core.train.train`: decoded tensors held in
-memory (on the GPU when training there), batched augmentation off, channels_last,
-bf16 autocast on CUDA, no per-step host sync.
+The engine is :func:`googlenet_core.training.train.train`: decoded tensors held
+in memory (on the GPU when training there), batched augmentation off,
+channels_last, bf16 autocast on CUDA, no per-step host sync.
 
 On the CPU both train what the quick recipe trains: mini on the digits at the
 recipe's 16 px (``--input-size 32`` for mini's design side). Each side trains
 ``--epochs`` epochs (default 3); the fastest epoch after the first is compared
 (the first carries one-off warm-up such as kernel selection, and on a shared
 machine other work only ever slows an epoch down). Two ratios are printed:
-each loop as shipped (the seed's batch of 32 against the recipe's batch), and
+each loop as shipped (the tutorial's batch of 32 against the recipe's batch), and
 at the same batch size (what the pipeline, memory format and fused optimiser
 are worth alone).
 
@@ -24,7 +25,7 @@ are worth alone).
     python benchmarks/bench_train_throughput.py --device cuda    # GPU: torchvision preset,
                                                                  # 224 px, bf16, channels_last
 
-Prints: engine images/s (measured) / seed-loop images/s (baseline) / ratio.
+Prints: engine images/s (measured) / tutorial-loop images/s (baseline) / ratio.
 Target on CPU: a ratio of at least 2.
 """
 
@@ -40,25 +41,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from googlenet_core.digits import load_digits  # noqa: E402
-from googlenet_core.train import (  # noqa: E402
-    TrainConfig,
-    aux_loss,
-    quick_recipe,
-    recipe_input_size,
-    train,
-)
 from PIL import Image  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
 from googlenet_core import build_model, get_preset  # noqa: E402
+from googlenet_core.data.digits import load_digits  # noqa: E402
+from googlenet_core.training.config import TrainConfig  # noqa: E402
+from googlenet_core.training.events import EpochEvent, Event, StartEvent  # noqa: E402
+from googlenet_core.training.loss import aux_loss  # noqa: E402
+from googlenet_core.training.plan import quick_recipe, recipe_input_size  # noqa: E402
+from googlenet_core.training.train import train  # noqa: E402
 
-SEED_BATCH = 32  # seed 004: batch_size = 32
+TUTORIAL_BATCH = 32  # the batch size of the typical tutorial loop
 
 
 class DigitImages(Dataset):
-    """The bundled digits as PIL images, transformed one by one (the seeds' way)."""
+    """The bundled digits as PIL images, transformed one by one (the tutorial way)."""
 
     def __init__(self, count: int, transform: transforms.Compose) -> None:
         images, labels = load_digits()
@@ -73,8 +72,8 @@ class DigitImages(Dataset):
         return self.transform(self.images[index]), self.labels[index]
 
 
-def seed_loop(config, args, device: torch.device, batch_size: int) -> float:
-    """Seed 004's training loop; returns the fastest later epoch's images per second."""
+def tutorial_loop(config, args, device: torch.device, batch_size: int) -> float:
+    """The tutorial's training loop; returns the fastest later epoch's images per second."""
     steps = [transforms.Resize(size=(config.input_size, config.input_size))]
     if config.in_channels == 3:
         steps.append(transforms.Grayscale(num_output_channels=3))
@@ -112,7 +111,7 @@ def seed_loop(config, args, device: torch.device, batch_size: int) -> float:
             rate = seen / (time.perf_counter() - tick)
             rates.append(rate)
             print(
-                f"  seed loop (batch {batch_size}), epoch {epoch + 1}: {rate:.1f} images/s",
+                f"  tutorial loop (batch {batch_size}), epoch {epoch + 1}: {rate:.1f} images/s",
                 flush=True,
             )
     return max(rates[1:] or rates)
@@ -122,14 +121,14 @@ def engine(config, args) -> float:
     rates: list[float] = []
     images = [0]
 
-    def on_event(event: dict) -> None:
-        if event["type"] == "start":
-            images[0] = event["train_images"]
-        if event["type"] == "epoch":
-            rate = images[0] / event["epoch_seconds"]
+    def on_event(event: Event) -> None:
+        if isinstance(event, StartEvent):
+            images[0] = event.train_images
+        if isinstance(event, EpochEvent):
+            rate = images[0] / event.epoch_seconds
             rates.append(rate)
             print(
-                f"  engine (batch {args.batch_size}), epoch {event['epoch']}: {rate:.1f} images/s",
+                f"  engine (batch {args.batch_size}), epoch {event.epoch}: {rate:.1f} images/s",
                 flush=True,
             )
 
@@ -140,7 +139,7 @@ def engine(config, args) -> float:
         batch_size=args.batch_size,
         optimizer="adamw",
         lr=1e-3,
-        augment=False,  # the seed loop has no augmentation either
+        augment=False,  # the tutorial loop has no augmentation either
         device=args.device,
         val_fraction=0.05,
     )
@@ -185,20 +184,22 @@ def main() -> int:
         f"{args.preset} at {config.input_size} px, batch {args.batch_size}, {args.subset} digits "
         f"per epoch, {args.epochs} epochs, on {what}; load average {os.getloadavg()[0]:.2f}"
     )
-    baseline = seed_loop(config, args, device, args.batch_size)
+    baseline = tutorial_loop(config, args, device, args.batch_size)
     as_shown = (
-        seed_loop(config, args, device, SEED_BATCH) if args.batch_size != SEED_BATCH else None
+        tutorial_loop(config, args, device, TUTORIAL_BATCH)
+        if args.batch_size != TUTORIAL_BATCH
+        else None
     )
     measured = engine(config, args)
     print(
         f"training throughput, same batch ({args.batch_size}): engine {measured:.1f} images/s "
-        f"(measured) / seed-004 loop {baseline:.1f} images/s (baseline) / ratio "
+        f"(measured) / tutorial loop {baseline:.1f} images/s (baseline) / ratio "
         f"{measured / baseline:.2f}x"
     )
     if as_shown is not None:
         print(
             f"training throughput, each as shipped: engine at batch {args.batch_size} "
-            f"{measured:.1f} images/s (measured) / seed-004 loop at its batch {SEED_BATCH} "
+            f"{measured:.1f} images/s (measured) / tutorial loop at its batch {TUTORIAL_BATCH} "
             f"{as_shown:.1f} images/s (baseline) / ratio {measured / as_shown:.2f}x"
         )
     print(f"target >= 2x on CPU; load average now {os.getloadavg()[0]:.2f}")

@@ -40,7 +40,7 @@ from googlenet_core.figures.training import (
 from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
 from googlenet_core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from googlenet_core.training.estimate import estimate_seconds, probe_macs_per_s
+from googlenet_core.training.estimate import estimate_seconds, machine_rate
 from googlenet_core.training.events import (
     DownloadEvent,
     Event,
@@ -88,16 +88,6 @@ _NOTICE = "train_notice"
 def job_registry() -> JobRegistry:
     """One registry per server process: every session's jobs, with their lock."""
     return JobRegistry()
-
-
-# Re-measured after ten minutes: a shared host's load changes, and one unlucky probe
-# should not set every estimate for the life of the server.
-@st.cache_data(max_entries=32, ttl=600, show_spinner="Measuring this machine's training speed…")
-def machine_rate(model_json: str, device: str, precision: str, batch_size: int) -> float:
-    """Forward MACs per second while training this network here (a probe of about a second)."""
-    config = GoogLeNetConfig.from_json(model_json)
-    probe = TrainConfig(device=device, precision=precision, batch_size=batch_size)
-    return probe_macs_per_s(config, probe)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -390,9 +380,8 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
 def estimate_ui(plan: TrainPlan) -> None:
     """Time before starting: the MAC count over a measured training rate."""
     config, train_config = plan.config, plan.train_config
-    rate = machine_rate(
-        config.to_json(), train_config.device, train_config.precision, train_config.batch_size
-    )
+    with st.spinner("Measuring this machine's training speed…"):
+        rate = machine_rate(config, train_config)
     if train_config.dataset == "upload":
         per_1000 = estimate_seconds(config, train_config, rate, 1000, 250)
         st.caption(

@@ -4,10 +4,10 @@ AppTest modules build their app with :func:`app_test` (``from conftest import ap
 
 Browser tests (``@pytest.mark.browser``) use three fixtures and three helpers:
 
-* ``streamlit_server`` (session): ``streamlit run app.py`` on a free loopback
-  port, the repository root as working directory; yields the base URL
-  (``http://127.0.0.1:PORT``) once ``/_stcore/health`` answers, stops it after.
-  ``serve_app(log_dir)`` starts another, for a test that needs a fresh server.
+* ``streamlit_server``: ``streamlit run app.py`` on a free loopback port, the
+  repository root as working directory, one for the whole session; the base URL
+  (``http://127.0.0.1:PORT``) once ``/_stcore/health`` answers. ``fresh_streamlit_server``:
+  a server nobody has visited yet (the session's, when its first user asks for it).
 * ``browser`` (session) / ``browser_page`` (function): Debian's Chromium driven
   by Playwright's sync API (no browser can be downloaded here); the tests are
   skipped with a clear message when no Chromium is installed.
@@ -134,18 +134,54 @@ def serve_app(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
                 time.sleep(0.3)
             yield url
         finally:
+            # A test server holds nothing worth a graceful shutdown (Streamlit takes ~4 s).
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
 
 
+class _SharedServer:
+    """The session's server, started on first use; remembers whether anyone has used it."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.stack = contextlib.ExitStack()
+        self.url: str | None = None
+        self.used = False
+
+    def start(self) -> str:
+        if self.url is None:
+            self.url = self.stack.enter_context(serve_app(self.factory.mktemp("streamlit-server")))
+        return self.url
+
+
 @pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``streamlit run app.py`` shared by the browser tests of the session."""
-    with serve_app(tmp_path_factory.mktemp("streamlit-server")) as url:
+def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_SharedServer]:
+    shared = _SharedServer(tmp_path_factory)
+    with shared.stack:
+        yield shared
+
+
+@pytest.fixture
+def streamlit_server(_shared_server: _SharedServer) -> str:
+    """Base URL of ``streamlit run app.py``, one server for the browser tests of the session."""
+    url = _shared_server.start()
+    _shared_server.used = True
+    return url
+
+
+@pytest.fixture
+def fresh_streamlit_server(_shared_server: _SharedServer, tmp_path: Path) -> Iterator[str]:
+    """A server no browser has visited yet: the session's while unused, else a new one."""
+    if not _shared_server.used:
+        url = _shared_server.start()
+        _shared_server.used = True
+        yield url
+        return
+    with serve_app(tmp_path) as url:
         yield url
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import assert_no_exception, screenshot, serve_app, wait_for_app_idle
+from conftest import assert_no_exception, screenshot, wait_for_app_idle
 from playwright.sync_api import expect
 
 from googlenet_core import analyze, get_preset
@@ -81,28 +81,29 @@ def _edit_cell(page: Any, grid: Any, column: int, row: int, value: str) -> None:
     editor.press("Enter")
 
 
-def test_every_page_opens_by_deep_link_on_a_fresh_server(browser: Any, tmp_path) -> None:
+def test_every_page_opens_by_deep_link_on_a_fresh_server(
+    fresh_streamlit_server: str, browser: Any
+) -> None:
     """A link straight to any page works on a server nobody has visited yet.
 
     Streamlit's pages-directory app needs no first visit to app.py: every page
     draws the shared frame itself. Nobody opens the root here, so each link is
     what a fresh server's first visitor would see.
     """
-    with serve_app(tmp_path) as url:
-        context = browser.new_context(viewport={"width": 1280, "height": 720})  # a projector
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            for script, heading in HEADINGS.items():
-                path = script.removeprefix("pages/").removesuffix(".py")
-                _open(page, f"{url}/{path}?preset=mini")
-                assert _heading(page) == heading, script
-                assert _navigation(page) == [label for _, label, _ in PAGES], script
-                expect(_metric(page, "Input")).to_have_text("1 × 32 × 32")
-                expect(_sidebar(page)).to_contain_text("Current network: mini")
-                assert "preset=mini" in page.url
-        finally:
-            context.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # a projector
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        for script, heading in HEADINGS.items():
+            path = script.removeprefix("pages/").removesuffix(".py")
+            _open(page, f"{fresh_streamlit_server}/{path}?preset=mini")
+            assert _heading(page) == heading, script
+            assert _navigation(page) == [label for _, label, _ in PAGES], script
+            expect(_metric(page, "Input")).to_have_text("1 × 32 × 32")
+            expect(_sidebar(page)).to_contain_text("Current network: mini")
+            assert "preset=mini" in page.url
+    finally:
+        context.close()
 
 
 def test_every_page_renders_and_an_edit_changes_the_totals(

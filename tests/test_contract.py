@@ -1,8 +1,11 @@
 """The calculator is checked against the real thing.
 
 For every preset and for randomly perturbed valid configs, ``analyze`` must give
-exactly the parameter count of the built ``nn.Module`` and, for every stage and
-every named layer, the output shape a forward hook sees.
+exactly the parameter count of the built ``nn.Module``, for every stage and
+every named layer the output shape a forward hook sees, and exactly half the
+FLOPs PyTorch's own ``FlopCounterMode`` counts (FLOPs = 2 x MACs for convolutions
+and linear layers). Models are built on the meta device: shapes, counts and
+FLOPs without allocating a single weight, so a 224 px network costs nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from googlenet_core import (
     CHANNEL_FIELDS,
@@ -57,10 +61,14 @@ CASES = [pytest.param(get_preset(name), id=name) for name in list_presets()]
 CASES += [pytest.param(perturbed(seed), id=f"random-{seed}") for seed in range(10)]
 
 
+def _on_meta(config: GoogLeNetConfig) -> nn.Module:
+    with torch.device("meta"):
+        return build_model(config).eval()
+
+
 @pytest.mark.parametrize("config", CASES)
 def test_calculator_matches_the_model(config: GoogLeNetConfig) -> None:
-    torch.manual_seed(0)
-    model = build_model(config).eval()
+    model = _on_meta(config)
     result = analyze(config)
 
     assert result.total_params == sum(p.numel() for p in model.parameters())
@@ -81,11 +89,14 @@ def test_calculator_matches_the_model(config: GoogLeNetConfig) -> None:
     ]
     handles = [model.get_submodule(n).register_forward_hook(record(n)) for n in names]
     side = config.input_size
-    with torch.no_grad():
-        heads = model.forward_heads(torch.randn(2, config.in_channels, side, side))
+    batch = 2
+    x = torch.empty(batch, config.in_channels, side, side, device="meta")
+    with FlopCounterMode(display=False) as flops:
+        heads = model.forward_heads(x)
     for handle in handles:
         handle.remove()
 
+    assert flops.get_total_flops() == 2 * batch * result.total_macs  # FLOPs = 2 x MACs
     for row in result.rows:
         assert seen[row.name] == row.out_shape, row.name
         # Per-stage parameters too, so a wrong row cannot hide behind a right total.
@@ -93,7 +104,7 @@ def test_calculator_matches_the_model(config: GoogLeNetConfig) -> None:
     for layer in result.layers:
         if layer.name in seen:
             assert seen[layer.name] == layer.out_shape, layer.name
-    assert heads.logits.shape == (2, config.num_classes)
+    assert heads.logits.shape == (batch, config.num_classes)
     assert (heads.aux1 is not None) == (config.aux_logits and len(config.aux_heads) >= 1)
 
 
@@ -105,21 +116,11 @@ def _is_module(model: nn.Module, name: str) -> bool:
     return True
 
 
-def test_every_conv_and_linear_layer_is_counted() -> None:
-    """MACs: weights x output positions, summed over every conv and linear layer."""
-    config = get_preset("torchvision")
-    model = build_model(config).eval()
-    macs = 0
-
-    def count(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-        nonlocal macs
-        weight = module.weight  # type: ignore[union-attr]
-        positions = output.shape[2] * output.shape[3] if output.dim() == 4 else 1
-        macs += weight.numel() * positions
-
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            module.register_forward_hook(count)
-    with torch.no_grad():
-        model.forward_heads(torch.randn(1, 3, 224, 224))
-    assert analyze(config).total_macs == macs
+@pytest.mark.parametrize("name", list_presets())
+def test_the_main_head_alone_costs_macs_without_aux(name: str) -> None:
+    """Deployment: ``model(x)`` skips the aux heads, and so does ``macs_without_aux``."""
+    config = get_preset(name)
+    side = config.input_size
+    with FlopCounterMode(display=False) as flops:
+        _on_meta(config)(torch.empty(1, config.in_channels, side, side, device="meta"))
+    assert flops.get_total_flops() == 2 * analyze(config).macs_without_aux

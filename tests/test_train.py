@@ -16,6 +16,7 @@ from googlenet_core.data.digits import load_digits
 from googlenet_core.data.transforms import to_unit
 from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.network.model import Heads
+from googlenet_core.training import estimate as estimate_module
 from googlenet_core.training import trainer as trainer_module
 from googlenet_core.training.config import TrainConfig, check_compatible
 from googlenet_core.training.distributed import (
@@ -347,3 +348,21 @@ def test_history_holds_the_epoch_events() -> None:
     assert [e.epoch for e in result.history] == [1, 2]
     assert all(isinstance(e, EpochEvent) for e in result.history)
     assert result.best_val_acc == max(e.val_acc for e in result.history)
+
+
+def test_the_measured_rate_is_remembered_per_network(monkeypatch) -> None:
+    probes: list[int] = []
+
+    def probe(config, train_config, *args, **kwargs) -> float:
+        probes.append(train_config.batch_size)
+        return 1e9 * len(probes)
+
+    monkeypatch.setattr(estimate_module, "probe_macs_per_s", probe)
+    monkeypatch.setattr(estimate_module, "_rates", {})
+    first = estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16))
+    assert estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16)) == first
+    assert estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=32)) != first
+    assert probes == [16, 32]
+    monkeypatch.setattr(estimate_module, "RATE_TTL_S", 0.0)  # expired: measured again
+    estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16))
+    assert probes == [16, 32, 16]

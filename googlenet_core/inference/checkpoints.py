@@ -147,7 +147,7 @@ def safe_torch_load(data: bytes) -> Any:
                 "(only weights_only files are accepted)"
             ) from None
         detail = re.search(r"WeightsUnpickler error: \s*(.+)", text)
-        reason = detail.group(1) if detail else text.strip().split("\n")[0]
+        reason = detail.group(1) if detail else first_line(exc)
         raise CheckpointError(
             f"not a readable PyTorch file (truncated, corrupt, or another kind of file): "
             f"{reason[:200] or type(exc).__name__}"

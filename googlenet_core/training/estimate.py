@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 
 import torch
@@ -70,6 +71,33 @@ def probe_macs_per_s(
             seconds = min(seconds, time.perf_counter() - tick)
         step += 1
     return 3 * macs * batch / max(seconds, 1e-9)
+
+
+#: How long a measured rate is trusted: a shared host's load changes, and one unlucky
+#: probe should not set every estimate for the life of a server.
+RATE_TTL_S = 600.0
+_rates: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # key -> (rate, measured at)
+_rates_lock = threading.Lock()
+
+
+def machine_rate(config: GoogLeNetConfig, train_config: TrainConfig) -> float:
+    """:func:`probe_macs_per_s`, remembered per network and device for ``RATE_TTL_S``.
+
+    Process-wide: every session of a dashboard server, and every caller in one
+    process, shares one probe per network instead of paying about a second each.
+    """
+    key = (config.to_json(), train_config.device, train_config.precision, train_config.batch_size)
+    now = time.monotonic()
+    with _rates_lock:
+        cached = _rates.get(key)
+        if cached is not None and now - cached[1] < RATE_TTL_S:
+            return cached[0]
+    rate = probe_macs_per_s(config, train_config)
+    with _rates_lock:
+        _rates[key] = (rate, time.monotonic())
+        for stale in [k for k, (_, at) in _rates.items() if now - at >= RATE_TTL_S]:
+            del _rates[stale]
+    return rate
 
 
 def estimate_seconds(
