@@ -71,13 +71,41 @@ def app_test(path: str = "app.py", **query: str) -> Any:
     return at
 
 
-@pytest.fixture
-def one_cpu_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from a second thread, and lose much on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+@pytest.fixture(scope="session")
+def torchvision_googlenet() -> Any:
+    """torchvision's own googlenet, random weights and BN statistics, eval mode; built once.
+
+    Shared by every test that needs the reference network at 224 px: treat it as
+    read-only (``copy.deepcopy`` it to train or change it).
+    """
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    # Random BN statistics, so that a load that skipped buffers could not pass.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def torchvision_weights_file(
+    tmp_path_factory: pytest.TempPathFactory, torchvision_googlenet: Any
+) -> Path:
+    """That network's state dict saved the way torchvision's weights files are."""
+    path = tmp_path_factory.mktemp("tv") / "googlenet_state_dict.pth"
+    torch.save(torchvision_googlenet.state_dict(), path)
+    return path
+
+
+# One CPU thread for torch in the tests and in every process they start (the Streamlit
+# server, the CLI, torchrun's workers). The tests' networks are tiny and gain nothing
+# from a second thread, while torch's spinning threads lose much on a shared CPU: with
+# the machine busy, a run that takes 5 s on one thread took minutes on two.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 def _free_port() -> int:

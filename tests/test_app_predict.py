@@ -185,20 +185,13 @@ def test_plain_state_dict_with_a_chosen_network_and_drop_aux() -> None:
 
 
 def test_imagenet_pretrained_from_the_torch_hub_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torchvision_weights_file: Path
 ) -> None:
     # A torchvision state dict stands in for the ImageNet file, where torch hub keeps it.
-    import torchvision
-
     hub = tmp_path / "hub"
     target = weights_path(hub)
     target.parent.mkdir(parents=True)
-    torch.save(
-        torchvision.models.googlenet(
-            weights=None, aux_logits=True, init_weights=False
-        ).state_dict(),
-        target,
-    )
+    target.write_bytes(torchvision_weights_file.read_bytes())
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
     at = app_test(PAGE, preset="mini").run()

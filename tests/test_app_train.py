@@ -24,7 +24,7 @@ WAIT_S = 120.0
 
 
 @pytest.fixture(autouse=True)
-def run_store(monkeypatch, tmp_path, one_cpu_thread):
+def run_store(monkeypatch, tmp_path):
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
     return tmp_path / "runs"
 

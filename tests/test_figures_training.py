@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from tiny import tiny_config, tiny_data, tiny_train_config
 
 from googlenet_core.figures.training import (
@@ -19,8 +18,6 @@ from googlenet_core.training.train import train
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, list[Event]]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = {}
     for label, w in (("w 0.3/0.3", 0.3), ("w 0/0", 0.0)):
         events: list[Event] = []
@@ -28,7 +25,6 @@ def runs() -> dict[str, list[Event]]:
         result = train(tiny_config(), config, data=tiny_data(), callbacks=[events.append])
         assert result.status == "completed", result.message
         out[label] = events
-    torch.set_num_threads(before)
     return out
 
 

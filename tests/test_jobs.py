@@ -23,9 +23,6 @@ from googlenet_core.training.status import Outcome
 WAIT = 60.0  # seconds; generous for a busy shared machine
 
 
-pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
 def _blocking(release: threading.Event, started: list[str], name: str):
     def work(ctx: JobContext) -> tuple[Outcome, str]:
         started.append(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -14,11 +15,11 @@ from googlenet_core.training.loss import LossBreakdown, aux_loss
 
 
 @pytest.fixture(scope="module")
-def torchvision_pair() -> tuple[nn.Module, nn.Module]:
-    torch.manual_seed(0)
-    reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
-    ours = build_model(get_preset("torchvision"))
-    return reference, ours
+def torchvision_pair(torchvision_googlenet) -> tuple[nn.Module, nn.Module]:
+    # Ours on the meta device: every weight comes from torchvision's, so none is initialised.
+    with torch.device("meta"):
+        ours = build_model(get_preset("torchvision"))
+    return torchvision_googlenet, ours
 
 
 def test_torchvision_state_dict_loads_strictly_with_identical_keys(torchvision_pair) -> None:
@@ -27,16 +28,17 @@ def test_torchvision_state_dict_loads_strictly_with_identical_keys(torchvision_p
     assert list(theirs) == list(ours.state_dict())  # same keys, same order
     for key, tensor in ours.state_dict().items():
         assert tensor.shape == theirs[key].shape, key
-    result = ours.load_state_dict(theirs, strict=True)
+    result = ours.load_state_dict(theirs, strict=True, assign=True)
     assert not result.missing_keys and not result.unexpected_keys
 
 
 def test_torchvision_outputs_are_identical(torchvision_pair) -> None:
     reference, ours = torchvision_pair
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 224, 224)
-    reference.eval()
+    # Copies: training mode below updates BN statistics, and the reference is shared.
+    reference = copy.deepcopy(reference).eval()
+    ours.load_state_dict(copy.deepcopy(reference.state_dict()), strict=True, assign=True)
     ours.eval()
+    x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), rtol=0, atol=1e-6)
     # In training mode torchvision returns (logits, aux_logits2, aux_logits1): the later

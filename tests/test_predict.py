@@ -50,24 +50,13 @@ def png(image: Image.Image) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def torchvision_model() -> torchvision.models.GoogLeNet:
-    torch.manual_seed(0)
-    model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
-    # Random BN statistics, so that a load that skipped buffers could not pass.
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
+def torchvision_model(torchvision_googlenet: torch.nn.Module) -> torch.nn.Module:
+    return torchvision_googlenet
 
 
 @pytest.fixture(scope="module")
-def torchvision_file(
-    tmp_path_factory: pytest.TempPathFactory, torchvision_model: torch.nn.Module
-) -> Path:
-    path = tmp_path_factory.mktemp("tv") / "googlenet_state_dict.pth"
-    torch.save(torchvision_model.state_dict(), path)
-    return path
+def torchvision_file(torchvision_weights_file: Path) -> Path:
+    return torchvision_weights_file
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,6 @@ from googlenet_core.training.train import train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Run:
     root = tmp_path_factory.mktemp("runs")

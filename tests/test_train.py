@@ -39,9 +39,6 @@ from googlenet_core.training.measure import stage_names
 from googlenet_core.training.runs import Run
 from googlenet_core.training.train import train
 
-pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
 # ---- the loss ------------------------------------------------------------------------------
 
 

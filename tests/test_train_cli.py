@@ -19,8 +19,6 @@ from googlenet_core.network.presets import get_preset
 from googlenet_core.training.plan import Choices, plan_training
 from googlenet_core.training.runs import list_runs, open_run
 
-pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
 
 @pytest.fixture
 def tiny_json(tmp_path) -> Path:
