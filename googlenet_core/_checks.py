@@ -21,43 +21,62 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as a message may quote it: short, whatever it is.
+
+    Values can come from a file, a link or a form, so nothing is formatted whole:
+    a pickle of a few kilobytes can hold a list whose ``repr`` is 100 GB, and a
+    huge integer refuses ``str`` altogether. Text is cut at ``limit`` characters;
+    containers and other objects are named by type.
+    """
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= 128 else f"a {value.bit_length()}-bit number"
+    return f"a {type(value).__name__}"
+
+
 def check_int(owner: str, name: str, value: object, lo: int, hi: int) -> None:
     """Raise a ValueError naming ``owner: name`` unless ``value`` is a whole number in [lo, hi]."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(
-            f"{owner}: {name} must be a whole number between {lo} and {hi}, got {value!r}"
+            f"{owner}: {name} must be a whole number between {lo} and {hi}, got {shown(value)}"
         )
     if not lo <= value <= hi:
-        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {value}")
+        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {shown(value)}")
 
 
 def check_float(owner: str, name: str, value: object, lo: float, hi: float) -> None:
     """Raise a ValueError unless ``value`` is a finite number in [lo, hi] (ints allowed)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{owner}: {name} must be a number between {lo} and {hi}, got {value!r}")
+        raise ValueError(
+            f"{owner}: {name} must be a number between {lo} and {hi}, got {shown(value)}"
+        )
     if not lo <= value <= hi:
-        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {value}")
+        raise ValueError(f"{owner}: {name} must be between {lo} and {hi}, got {shown(value)}")
 
 
 def check_choice(owner: str, name: str, value: object, allowed: Iterable[str]) -> None:
     options = tuple(allowed)
-    if value not in options:
-        raise ValueError(f"{owner}: {name} must be one of {', '.join(options)}, got {value!r}")
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(options)}, got {shown(value)}")
 
 
 def check_bool(owner: str, name: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"{owner}: {name} must be true or false, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be true or false, got {shown(value)}")
 
 
 def refuse_unknown(owner: str, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    """A ValueError listing keys of ``data`` that are not in ``allowed``."""
+    """A ValueError listing (the first few) keys of ``data`` that are not in ``allowed``."""
     known = tuple(allowed)
-    unknown = sorted(str(k) for k in data if k not in known)
+    unknown = [k for k in data if k not in known]
     if unknown:
-        raise ValueError(
-            f"{owner}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(known)}"
-        )
+        listed = ", ".join(shown(k, 40) for k in unknown[:8])
+        more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+        raise ValueError(f"{owner}: unknown key(s) {listed}{more}; allowed: {', '.join(known)}")
 
 
 def parse_json(text: str | bytes) -> Any:

@@ -143,7 +143,7 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], bytes], str]] = [
         lambda p: to_bytes({**p, "state_dict": {"fc.weight": [1.0, 2.0]}}),
         "state_dict values must be tensors: fc.weight",
     ),
-    ("not a mapping", lambda p: to_bytes(torch.zeros(3)), "holds a tensor of shape 3"),
+    ("not a mapping", lambda p: to_bytes(torch.zeros(3)), "the file holds a Tensor"),
     (
         "another format",
         lambda p: to_bytes({**p, "format": "someone.else"}),
@@ -177,7 +177,7 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], bytes], str]] = [
     (
         "malformed preprocessing",
         lambda p: to_bytes({**p, "preprocessing": {"input_size": 32}}),
-        "preprocessing is malformed",
+        "preprocessing lacks in_channels",
     ),
     (
         "preprocessing for the wrong channels",

@@ -140,7 +140,7 @@ def test_from_dict_refuses_unknown_keys() -> None:
         GoogLeNetConfig.from_dict(data)
     data = get_preset("mini").to_dict()
     data["blocks"][0]["ch7x7"] = 3
-    with pytest.raises(ValueError, match=r"blocks entry 'inception3a': unknown key\(s\) ch7x7"):
+    with pytest.raises(ValueError, match=r"blocks entry 'inception3a': unknown key\(s\) 'ch7x7'"):
         GoogLeNetConfig.from_dict(data)
     with pytest.raises(ValueError, match="not valid JSON"):
         GoogLeNetConfig.from_json("{nope")

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import shown
 from . import DatasetError
 from .images import sanitise_image
 from .transforms import pil_to_tensor, to_unit
@@ -120,8 +121,13 @@ def read_labelled_images(
                 _count(skipped, skip.reason)
                 continue
             clean = sanitise_image(
-                data, display, max_pixels=limits.max_pixels, max_bytes=limits.max_file_bytes
+                data,
+                display,
+                max_pixels=limits.max_pixels,
+                max_bytes=limits.max_file_bytes,
+                target_side=input_size,
             )
+            del data  # the file's bytes go before the next is read
             if clean.image is None:
                 reason = "not an image" if "not an image" in (clean.error or "") else None
                 _count(skipped, reason or "unreadable image")
@@ -257,7 +263,7 @@ def _zip_entries(zf: zipfile.ZipFile, limits: Limits) -> tuple[list[_Entry], dic
         if info.is_dir() or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise DatasetError(f"zip entry {info.filename!r} is a symbolic link; refused")
+            raise DatasetError(f"zip entry {shown(info.filename)} is a symbolic link; refused")
         files.append((parts, info))
     # A zip of the folder itself ("pets/cat/1.png") or of its contents ("cat/1.png").
     tops = {parts[0] for parts, _ in files}
@@ -289,7 +295,7 @@ def _safe_parts(name: str) -> tuple[str, ...]:
     parts = tuple(p for p in PurePosixPath(path).parts if p not in ("", "."))
     if path.startswith("/") or (len(path) > 1 and path[1] == ":") or ".." in parts or not parts:
         raise DatasetError(
-            f"zip entry {name!r} points outside the archive (absolute path or '..'); "
+            f"zip entry {shown(name)} points outside the archive (absolute path or '..'); "
             "the zip was refused"
         )
     return parts

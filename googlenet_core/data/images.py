@@ -11,6 +11,11 @@ file gives nine results and one message.
 - Size is checked from the header before any pixel is decoded, with a cap far
   below Pillow's decompression-bomb limit, and Pillow's
   ``DecompressionBombWarning`` is turned into an error.
+- Memory stays bounded by what the network needs, not by the file: given the
+  side the model will see (``target_side``), JPEGs are decoded at a reduced
+  scale (libjpeg's ``draft``) and any larger image is box-averaged down by a
+  whole factor right after decoding, keeping at least twice that side for the
+  final antialiased resize. A 40 MP photo never becomes a 40 MP float tensor.
 - EXIF orientation is applied, animations give their first frame, and every
   mode is normalised by what it means: transparency is composited on a
   background (pixels hidden under alpha 0 never show), 16-bit and 32-bit
@@ -77,8 +82,13 @@ def sanitise_image(
     max_pixels: int = MAX_IMAGE_PIXELS,
     max_bytes: int = MAX_IMAGE_BYTES,
     background: tuple[int, int, int] = BACKGROUND,
+    target_side: int | None = None,
 ) -> SanitisedImage:
-    """Decode untrusted image bytes (or a file) into an 8-bit L/RGB image; never raises."""
+    """Decode untrusted image bytes (or a file) into an 8-bit L/RGB image; never raises.
+
+    ``target_side``: the side the image will be resized to; a larger image is
+    decoded and kept only at about twice that (see the module docstring).
+    """
     if name is None:
         name = "image" if isinstance(source, bytes) else Path(source).name
     if isinstance(source, bytes):
@@ -95,7 +105,7 @@ def sanitise_image(
         # Pillow only warns between 89.5 M and 179 M pixels; here that is an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            return _decode(data, name, max_pixels, background)
+            return _decode(data, name, max_pixels, background, target_side)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             return SanitisedImage(name, error=f"refused as a decompression bomb: {exc}")
 
@@ -141,7 +151,11 @@ def _too_big(size: int, max_bytes: int) -> str:
 
 
 def _decode(
-    data: bytes, name: str, max_pixels: int, background: tuple[int, int, int]
+    data: bytes,
+    name: str,
+    max_pixels: int,
+    background: tuple[int, int, int],
+    target_side: int | None,
 ) -> SanitisedImage:
     try:
         image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
@@ -179,15 +193,21 @@ def _decode(
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         notes.append(f"first of {frames} frames")
+    if target_side is not None and fmt == "JPEG":
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale for free; never below twice the target.
+        image.draft(None, (2 * target_side, 2 * target_side))
     try:
         image.load()  # a truncated or corrupt file fails here, not in open() or verify()
     except Exception as exc:  # noqa: BLE001 - plugins raise OSError, SyntaxError, ValueError...
         return refuse(f"the {fmt} file is truncated or corrupt: {first_line(exc)}")
     orientation = _orientation(image)
+    decoded: Image.Image = image
+    if decoded.mode in _SHRINK_BEFORE_CONVERTING:
+        decoded = _shrink(decoded, target_side)
     try:
-        upright = ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(decoded)
     except Exception as exc:  # noqa: BLE001 - a malformed EXIF block must not lose the image
-        upright = image
+        upright = decoded
         notes.append(f"EXIF orientation unreadable ({first_line(exc)}); shown as stored")
     else:
         if orientation not in (None, 1):
@@ -195,7 +215,7 @@ def _decode(
     if upright.mode not in ("L", "RGB"):
         notes.append(_mode_note(upright))
     try:
-        clean = normalise_mode(upright, background)
+        clean = _shrink(normalise_mode(upright, background), target_side)
     except Exception as exc:  # noqa: BLE001 - e.g. a palette Pillow cannot convert
         return refuse(f"cannot convert a {upright.mode} image: {first_line(exc)}")
     if clean is image:
@@ -208,6 +228,28 @@ def _decode(
         original_size=(width, height),
         notes=tuple(notes),
     )
+
+
+# Modes averaged down before their conversion to L/RGB. Not those with transparency: their
+# hidden colours must be composited away first, not averaged into visible pixels.
+_SHRINK_BEFORE_CONVERTING = frozenset({"L", "RGB", "I", "F", "CMYK", "YCbCr"})
+
+
+def _shrink(image: Image.Image, target_side: int | None) -> Image.Image:
+    """Box-average by a whole factor while the short side stays at least twice the target.
+
+    Modes ``reduce`` does not take (palette, 1-bit, 16-bit) are left for after
+    their conversion to L/RGB, which calls this again.
+    """
+    if target_side is None:
+        return image
+    factor = min(image.size) // (2 * target_side)
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:
+        return image
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from .._checks import check_float, check_int, refuse_unknown, shown
+from ..network.config import MAX_IN_CHANNELS, MAX_INPUT_SIZE
 from . import DatasetError
 
 RESIDENT_BYTES = 256 * 2**20  # resize once when the resized floats fit in this; else per batch
@@ -37,22 +39,41 @@ class Preprocessing:
     std: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
-            raise ValueError("preprocessing: mean and std need one value per input channel")
-        if any(s <= 0 for s in self.std):
-            raise ValueError("preprocessing: std must be positive")
+        check_int("preprocessing", "input_size", self.input_size, 1, MAX_INPUT_SIZE)
+        check_int("preprocessing", "in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple) or len(values) != self.in_channels:
+                raise ValueError(
+                    f"preprocessing: {name} needs one value per input channel "
+                    f"({self.in_channels}), got {shown(values)}"
+                )
+            for value in values:
+                # Images are scaled to [0, 1] first: a mean outside [-1, 2] or a std
+                # outside [1e-4, 10] is no normalisation anyone trained with.
+                lo, hi = (-1.0, 2.0) if name == "mean" else (1e-4, 10.0)
+                check_float("preprocessing", name, value, lo, hi)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
-        try:
-            return cls(
-                input_size=int(data["input_size"]),
-                in_channels=int(data["in_channels"]),
-                mean=tuple(float(v) for v in data["mean"]),
-                std=tuple(float(v) for v in data["std"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"preprocessing is malformed: {exc}") from None
+        """From a checkpoint's dict; every field type-checked before it is used."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"preprocessing must be a mapping, got {shown(data)}")
+        refuse_unknown("preprocessing", data, ("input_size", "in_channels", "mean", "std"))
+        values: dict[str, Any] = {}
+        for name in ("input_size", "in_channels", "mean", "std"):
+            if name not in data:
+                raise ValueError(f"preprocessing lacks {name}")
+            value = data[name]
+            if name in ("mean", "std"):
+                if not isinstance(value, (list, tuple)) or len(value) > MAX_IN_CHANNELS:
+                    raise ValueError(
+                        f"preprocessing: {name} must be a list of at most {MAX_IN_CHANNELS} "
+                        f"numbers, got {shown(value)}"
+                    )
+                value = tuple(value)
+            values[name] = value
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -2,6 +2,7 @@
 
 ::
 
+    safe_load.py    reading an untrusted .pt without running code or exhausting memory
     checkpoints.py  the checkpoint format; the only way a file becomes a model
     pretrained.py   torchvision's ImageNet weights, downloaded once
     predictor.py    Predictor and predict_images: top-k of every head

@@ -7,13 +7,16 @@ A checkpoint is one ``torch.save`` file holding plain data only::
      "preprocessing": {"input_size", "in_channels", "mean", "std"},
      "metrics": {...}, "state_dict": {name: tensor}}
 
-It is read with ``torch.load(weights_only=True)`` and nothing else: no pickle
-fallback, ever, so a file cannot run code.
+It is read by :mod:`.safe_load` (size cap, the archive checked before
+``torch.load(weights_only=True)``, every tensor owning its storage) and
+nothing else: no pickle fallback, ever, so a file cannot run code.
 
 :func:`load_checkpoint` is the whole path from a file to a model, and every
 step refuses with a sentence (a :class:`CheckpointError`) instead of a
-traceback: size cap before reading, restricted unpickling, the schema, the
-config re-validated by :class:`GoogLeNetConfig`, a strict key and shape match
+traceback: the schema (every field type-checked and bounded before it is
+quoted), the config re-validated by :class:`GoogLeNetConfig` and its size
+capped from the analysis before any weight is touched, the preprocessing
+bounded and tied to the network's input side, a strict key and shape match
 (every missing, unexpected and mis-shaped key listed), every tensor finite, and
 a forward pass on a dummy batch. Nothing is returned until all of them pass,
 so a caller that keeps its previous model until then never loses it.
@@ -27,9 +30,8 @@ reports them, and loads the rest strictly.
 from __future__ import annotations
 
 import dataclasses
-import io
+import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,23 +39,45 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_torch_save, first_line, megabytes
+from .._checks import shown
+from .._io import atomic_torch_save, first_line
 from ..data.transforms import Preprocessing
+from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.model import HEAD_NAMES, GoogLeNet, build_model
+from .safe_load import (
+    MAX_CHECKPOINT_BYTES,
+    CheckpointError,
+    _listed,
+    check_tensors,
+    read_checkpoint_bytes,
+    safe_torch_load,
+)
 
 FORMAT = "googlenet_core.checkpoint"
 FORMAT_VERSION = 1
-MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024  # the torchvision preset with aux heads is ~52 MB
 AUX_HEAD_NAMES = HEAD_NAMES[1:]  # the aux heads' module names: "aux1", "aux2"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _REQUIRED_FIELDS = ("format", "format_version", "config", "class_names", "preprocessing")
-_LISTED = 8  # keys named in an error message before "... and N more"
+#: The largest network a file may hold: a float32 model of the largest file accepted.
+MAX_PARAMS = MAX_CHECKPOINT_BYTES // 4
+#: Memory one image may need on its way through the network (the dry run, prediction).
+MAX_ACTIVATION_BYTES = 512 * 2**20
+MAX_METRICS = 64  # entries in a checkpoint's metrics
+MAX_TEXT = 200  # characters in a class name or a metric's text value
 
-
-class CheckpointError(ValueError):
-    """A file that is not a loadable checkpoint; the message says exactly why."""
+__all__ = [
+    "FORMAT",
+    "MAX_CHECKPOINT_BYTES",
+    "CheckpointError",
+    "LoadedCheckpoint",
+    "MissingConfigError",
+    "checkpoint_payload",
+    "load_checkpoint",
+    "model_from_state_dict",
+    "save_checkpoint",
+]
 
 
 class MissingConfigError(CheckpointError):
@@ -81,7 +105,8 @@ def checkpoint_payload(
         raise ValueError(
             f"{len(class_names)} class names for a network with {config.num_classes} outputs"
         )
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    # Contiguous copies on the CPU: each tensor owns exactly its storage, as loading demands.
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -107,53 +132,6 @@ def save_checkpoint(
     atomic_torch_save(checkpoint_payload(inner, config, class_names, preprocessing, metrics), path)
 
 
-def read_checkpoint_bytes(
-    source: str | os.PathLike[str] | bytes, max_bytes: int = MAX_CHECKPOINT_BYTES
-) -> bytes:
-    """The file's bytes, refusing anything over ``max_bytes`` before reading it."""
-    if isinstance(source, bytes):
-        data = source
-    else:
-        try:
-            size = os.path.getsize(source)
-        except OSError as exc:
-            raise CheckpointError(f"cannot read {os.fspath(source)}: {exc.strerror}") from None
-        if size > max_bytes:
-            raise CheckpointError(
-                f"the file is {megabytes(size)}; the limit is {megabytes(max_bytes)}"
-            )
-        with open(source, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise CheckpointError(
-            f"the file is {megabytes(len(data))}; the limit is {megabytes(max_bytes)}"
-        )
-    if not data:
-        raise CheckpointError("the file is empty")
-    return data
-
-
-def safe_torch_load(data: bytes) -> Any:
-    """``torch.load`` restricted to tensors and plain containers. No fallback."""
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
-        text = str(exc)
-        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if refused:
-            raise CheckpointError(
-                f"the file contains Python objects other than tensors and plain data "
-                f"({refused.group(1)}); it was refused without running anything "
-                "(only weights_only files are accepted)"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error: \s*(.+)", text)
-        reason = detail.group(1) if detail else first_line(exc)
-        raise CheckpointError(
-            f"not a readable PyTorch file (truncated, corrupt, or another kind of file): "
-            f"{reason[:200] or type(exc).__name__}"
-        ) from None
-
-
 # ---- loading -------------------------------------------------------------------------------
 
 
@@ -163,6 +141,7 @@ def load_checkpoint(
     drop_aux: bool = False,
     max_bytes: int = MAX_CHECKPOINT_BYTES,
     config: GoogLeNetConfig | None = None,
+    fallback_config: GoogLeNetConfig | None = None,
     class_names: Sequence[str] | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> LoadedCheckpoint:
@@ -171,12 +150,14 @@ def load_checkpoint(
     A file in this project's format carries its own config, class names and
     preprocessing. A plain torchvision-format state_dict (``torch.save(
     model.state_dict(), f)``) needs ``config``, the network it was saved from;
-    without one a :class:`MissingConfigError` says so. Its class names default to
-    ImageNet's categories for 1000 outputs and to "0", "1", ... otherwise, its
-    preprocessing to the config's input size with ImageNet (RGB) or 0.5 (other)
-    mean and std.
+    without one a :class:`MissingConfigError` says so. ``fallback_config`` is
+    that network when the caller does not know which kind of file it has (a
+    project checkpoint then ignores it), so the file is read once. A plain
+    state_dict's class names default to ImageNet's categories for 1000 outputs
+    and to "0", "1", ... otherwise, its preprocessing to the config's input size
+    with ImageNet (RGB) or 0.5 (other) mean and std.
     """
-    payload = safe_torch_load(read_checkpoint_bytes(source, max_bytes))
+    payload = safe_torch_load(read_checkpoint_bytes(source, max_bytes), max_bytes)
     if isinstance(payload, Mapping) and "format" in payload:
         if config is not None:
             raise CheckpointError(
@@ -185,6 +166,7 @@ def load_checkpoint(
             )
         return _load_project_checkpoint(payload, drop_aux)
     if isinstance(payload, Mapping) and payload and all(isinstance(k, str) for k in payload):
+        config = config or fallback_config
         if config is None:
             raise MissingConfigError(
                 "this file is a plain state_dict with no network config; choose the network "
@@ -199,7 +181,7 @@ def load_checkpoint(
             drop_aux=drop_aux,
         )
     raise CheckpointError(
-        f"not a checkpoint: the file holds {_describe(payload)}, not a googlenet_core "
+        f"not a checkpoint: the file holds {shown(payload)}, not a googlenet_core "
         "checkpoint or a state_dict"
     )
 
@@ -217,7 +199,8 @@ def model_from_state_dict(
 
     The one path every set of weights takes (files, runs, torchvision's download).
     """
-    state = _check_state_dict(state_dict)
+    _check_size(config)
+    state = check_tensors(state_dict)
     dropped: list[str] = []
     if drop_aux:
         dropped = [k for k in state if k.split(".", 1)[0] in AUX_HEAD_NAMES]
@@ -228,6 +211,11 @@ def model_from_state_dict(
         raise CheckpointError(
             f"preprocessing gives {preprocessing.in_channels}-channel images to a network "
             f"that takes {config.in_channels}"
+        )
+    if preprocessing.input_size != config.input_size:
+        raise CheckpointError(
+            f"preprocessing resizes images to {preprocessing.input_size} px for a network "
+            f"built for {config.input_size} px; a checkpoint records the side it was trained at"
         )
     # Built on the meta device: no time spent on a random init that the weights replace.
     with torch.device("meta"):
@@ -241,7 +229,7 @@ def model_from_state_dict(
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:  # _check_fit should have caught it; never a traceback
-        raise CheckpointError(f"the weights do not load: {str(exc)[:500]}") from None
+        raise CheckpointError(f"the weights do not load: {first_line(exc, 300)}") from None
     model.eval()
     _dry_run(model, preprocessing.input_size)
     return LoadedCheckpoint(model, config, names, preprocessing, dict(metrics or {}), dropped)
@@ -267,14 +255,14 @@ def default_preprocessing(config: GoogLeNetConfig) -> Preprocessing:
 def _load_project_checkpoint(payload: Mapping[str, Any], drop_aux: bool) -> LoadedCheckpoint:
     if payload.get("format") != FORMAT:
         raise CheckpointError(
-            f"not a googlenet_core checkpoint: format is {str(payload.get('format'))[:60]!r}"
+            f"not a googlenet_core checkpoint: format is {shown(payload.get('format'))}"
         )
     missing = [k for k in (*_REQUIRED_FIELDS, "state_dict") if k not in payload]
     if missing:
         raise CheckpointError(f"the checkpoint lacks {', '.join(missing)}")
     version = payload["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"format_version must be a positive integer, got {version!r}")
+        raise CheckpointError(f"format_version must be a positive integer, got {shown(version)}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"the checkpoint has format_version {version}; this version of googlenet_core "
@@ -288,9 +276,7 @@ def _load_project_checkpoint(payload: Mapping[str, Any], drop_aux: bool) -> Load
         preprocessing = Preprocessing.from_dict(payload["preprocessing"])
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
-    metrics = payload.get("metrics") or {}
-    if not isinstance(metrics, Mapping):
-        raise CheckpointError(f"metrics must be a mapping, got {_describe(metrics)}")
+    metrics = _check_metrics(payload.get("metrics") or {})
     return model_from_state_dict(
         payload["state_dict"],
         config,
@@ -309,32 +295,59 @@ def _validated(make: Any) -> GoogLeNetConfig:
     return config
 
 
-def _check_state_dict(state_dict: Any) -> dict[str, torch.Tensor]:
-    if not isinstance(state_dict, Mapping):
-        raise CheckpointError(f"state_dict must be a mapping, got {_describe(state_dict)}")
-    if not state_dict:
-        raise CheckpointError("state_dict is empty")
-    bad = [str(k)[:60] for k, v in state_dict.items() if not isinstance(k, str)]
-    if bad:
-        raise CheckpointError(f"state_dict keys must be strings: {_listed(bad)}")
-    not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        raise CheckpointError(f"state_dict values must be tensors: {_listed(not_tensors)}")
-    odd = [k for k, v in state_dict.items() if v.layout != torch.strided]
-    if odd:
-        raise CheckpointError(f"sparse or other non-dense tensors: {_listed(odd)}")
-    return dict(state_dict)
+def _check_size(config: GoogLeNetConfig) -> None:
+    """Refuse, from the analysis alone, a network too big to build or to run one image."""
+    analysis = analyze(config)
+    if analysis.total_params > MAX_PARAMS:
+        raise CheckpointError(
+            f"the network has {analysis.total_params:,} parameters; a checkpoint may hold at "
+            f"most {MAX_PARAMS:,} (the largest file accepted, in float32)"
+        )
+    needed = analysis.activation_bytes()
+    if needed > MAX_ACTIVATION_BYTES:
+        raise CheckpointError(
+            f"one {config.input_size} px image needs about {needed / 2**20:,.0f} MB to pass "
+            f"through this network; the limit is {MAX_ACTIVATION_BYTES // 2**20} MB"
+        )
+
+
+def _check_metrics(metrics: Any) -> dict[str, Any]:
+    """A flat mapping of short names to numbers or short text, nothing that could grow."""
+    if not isinstance(metrics, Mapping):
+        raise CheckpointError(f"metrics must be a mapping, got {shown(metrics)}")
+    if len(metrics) > MAX_METRICS:
+        raise CheckpointError(f"metrics has {len(metrics):,} entries; at most {MAX_METRICS}")
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or len(key) > 64:
+            raise CheckpointError(f"metrics names must be short text, got {shown(key)}")
+        ok = value is None or isinstance(value, (bool, int)) and not _huge(value)
+        ok = ok or isinstance(value, float) and math.isfinite(value)
+        ok = ok or isinstance(value, str) and len(value) <= MAX_TEXT
+        if not ok:
+            raise CheckpointError(
+                f"metrics[{shown(key)}] must be a finite number or short text, got {shown(value)}"
+            )
+        out[key] = value
+    return out
+
+
+def _huge(value: int) -> bool:
+    return value.bit_length() > 63
 
 
 def _check_class_names(class_names: Any, num_classes: int) -> list[str]:
-    if not isinstance(class_names, (list, tuple)) or not all(
-        isinstance(c, str) for c in class_names
-    ):
-        raise CheckpointError("class_names must be a list of strings")
+    if not isinstance(class_names, (list, tuple)):
+        raise CheckpointError(f"class_names must be a list of text, got {shown(class_names)}")
     if len(class_names) != num_classes:
         raise CheckpointError(
-            f"{len(class_names)} class names for a network with {num_classes} outputs"
+            f"{len(class_names):,} class names for a network with {num_classes:,} outputs"
         )
+    for name in class_names:
+        if not isinstance(name, str) or len(name) > MAX_TEXT:
+            raise CheckpointError(
+                f"class names must be text of at most {MAX_TEXT} characters, got {shown(name)}"
+            )
     return list(class_names)
 
 
@@ -392,7 +405,7 @@ def _dry_run(model: GoogLeNet, input_size: int) -> None:
     try:
         with torch.no_grad():
             heads = model.forward_heads(x)
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the weights do, one sentence
         raise CheckpointError(
             f"the network fails on a {input_size} px input: {first_line(exc, 300)}"
         ) from None
@@ -425,17 +438,3 @@ def _is_aux(key: str) -> bool:
 
 def _shape(t: torch.Tensor) -> str:
     return "x".join(str(d) for d in t.shape) or "a scalar"
-
-
-def _listed(items: Sequence[str], sep: str = ", ") -> str:
-    shown = sep.join(items[:_LISTED])
-    more = len(items) - _LISTED
-    return f"{shown} ... and {more} more" if more > 0 else shown
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {_shape(value)}"
-    if isinstance(value, Mapping):
-        return "an empty mapping" if not value else "a mapping"
-    return f"a {type(value).__name__}"

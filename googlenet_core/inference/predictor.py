@@ -24,8 +24,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .._io import first_line
 from ..data.images import SanitisedImage, sanitise_image
 from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
+from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.model import GoogLeNet, HeadName, Heads
 from .checkpoints import LoadedCheckpoint
@@ -41,6 +43,7 @@ class ImagePreprocessor(Protocol):
 
     in_channels: int
     input_size: int
+    decode_side: int  # the side a decoder may shrink an image to (about half its keep)
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
@@ -67,6 +70,7 @@ class ResizeNormalize:
         self.preprocessing = preprocessing
         self.in_channels = preprocessing.in_channels
         self.input_size = preprocessing.input_size
+        self.decode_side = preprocessing.input_size
         self.mean = preprocessing.mean
         self.std = preprocessing.std
 
@@ -86,6 +90,7 @@ class WeightsTransforms:
         self.in_channels = 3
         self.input_size = int(transforms.crop_size[0])
         self.resize_size = int(transforms.resize_size[0])
+        self.decode_side = self.resize_size  # the shorter side is resized to this first
         self.mean = tuple(float(m) for m in transforms.mean)
         self.std = tuple(float(s) for s in transforms.std)
 
@@ -239,57 +244,78 @@ def predict_images(
     """Every head's top-k for each image, in order; a bad file gives an error, not an exception.
 
     ``sources`` are raw bytes, paths, ``(name, bytes_or_path)`` pairs or
-    already sanitised images.
+    already sanitised images. Images are decoded one at a time, shrunk to what
+    the network needs and released before the next (only the small model input
+    is kept), and forwarded in batches no larger than ``batch_size`` nor than
+    :data:`PREDICT_MEMORY_BYTES` allows at this network's input side.
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    prepared: list[tuple[SanitisedImage, Tensor | None, str | None, float]] = []
+    per_image = analyze(predictor.config).activation_bytes()
+    batch_size = max(1, min(batch_size, PREDICT_MEMORY_BYTES // per_image))
+    prepared: list[_Prepared] = []
     for index, item in enumerate(sources):
         started = time.perf_counter()
-        clean = _sanitised(item, index)
+        clean = _sanitised(item, index, predictor.preprocess.decode_side)
         tensor, problem = None, clean.error
         if clean.image is not None:
             try:
                 tensor = predictor.preprocess(clean.image)
-            except (ValueError, RuntimeError, OSError) as exc:
-                problem = f"preprocessing failed: {exc}"
-        prepared.append((clean, tensor, problem, (time.perf_counter() - started) * 1e3))
+            except (ValueError, RuntimeError, OSError, MemoryError) as exc:
+                problem = f"preprocessing failed: {first_line(exc)}"
+        elapsed = (time.perf_counter() - started) * 1e3
+        prepared.append(_Prepared(clean.name, clean.notes, tensor, problem, elapsed))
+        del clean  # the decoded picture goes now; only the model input stays
 
     results: dict[int, ImageResult] = {}
-    good = [i for i, (_, tensor, _, _) in enumerate(prepared) if tensor is not None]
+    good = [i for i, p in enumerate(prepared) if p.tensor is not None]
     for start in range(0, len(good), batch_size):
         chunk = good[start : start + batch_size]
-        batch = torch.stack([prepared[i][1] for i in chunk])  # type: ignore[misc]
+        batch = torch.stack([prepared[i].tensor for i in chunk])  # type: ignore[misc]
         heads, forward_ms = _forward(predictor, batch)
         for row, i in enumerate(chunk):
-            clean, tensor, _, prep_ms = prepared[i]
+            ready = prepared[i]
             results[i] = ImageResult(
-                name=clean.name,
+                name=ready.name,
                 heads=tuple(_top_k(predictor, name, probs[row], top_k) for name, probs in heads),
-                model_input=tensor,
-                preprocess_ms=prep_ms,
+                model_input=ready.tensor,
+                preprocess_ms=ready.preprocess_ms,
                 forward_ms=forward_ms / len(chunk),
-                notes=clean.notes,
+                notes=ready.notes,
             )
     return [
-        results.get(i) or ImageResult(name=clean.name, error=problem, notes=clean.notes)
-        for i, (clean, _, problem, _) in enumerate(prepared)
+        results.get(i) or ImageResult(name=p.name, error=p.problem, notes=p.notes)
+        for i, p in enumerate(prepared)
     ]
 
 
+#: Memory the forward pass of one batch may take: 32 photos at 224 px fit in a tenth of it;
+#: a 1024 px network gets one image at a time.
+PREDICT_MEMORY_BYTES = 384 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    name: str
+    notes: tuple[str, ...]
+    tensor: Tensor | None
+    problem: str | None
+    preprocess_ms: float
+
+
 def _sanitised(
-    item: ImageSource | SanitisedImage | tuple[str, ImageSource], index: int
+    item: ImageSource | SanitisedImage | tuple[str, ImageSource], index: int, side: int
 ) -> SanitisedImage:
     if isinstance(item, SanitisedImage):
         return item
     if isinstance(item, tuple):
         name, source = item
-        return sanitise_image(source, name)
+        return sanitise_image(source, name, target_side=side)
     if isinstance(item, bytes):
-        return sanitise_image(item, f"image {index + 1}")
-    return sanitise_image(item)
+        return sanitise_image(item, f"image {index + 1}", target_side=side)
+    return sanitise_image(item, target_side=side)
 
 
 def _forward(predictor: Predictor, batch: Tensor) -> tuple[list[tuple[HeadName, Tensor]], float]:

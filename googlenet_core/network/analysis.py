@@ -15,6 +15,7 @@ pool uses ``ceil_mode``), and each count from the layer's arithmetic:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Literal
@@ -93,6 +94,17 @@ class Analysis:
     @property
     def aux_params(self) -> int:
         return self.total_params - self.params_without_aux
+
+    def activation_bytes(self, batch: int = 1, bytes_per_value: int = 4) -> int:
+        """Roughly the memory ``batch`` images need on their way through, without gradients.
+
+        Three times the largest tensor along the way: a block's input stays alive
+        while its four branch outputs and their concatenation are made.
+        """
+        side = self.config.input_size
+        shapes: list[Shape] = [(self.config.in_channels, side, side)]
+        shapes += [layer.out_shape for layer in self.layers]
+        return 3 * max(math.prod(shape) for shape in shapes) * bytes_per_value * batch
 
     def row(self, name: str) -> StageRow:
         for row in self.rows:

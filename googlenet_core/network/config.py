@@ -25,6 +25,7 @@ from .._checks import (
     check_float,
     check_int,
     refuse_unknown,
+    shown,
 )
 
 #: Caps that keep a typed number from building a network that cannot fit in memory.
@@ -43,11 +44,20 @@ MAX_AUX_FC = 4096
 NetworkKind = Literal["conv", "maxpool", "inception", "aux", "classifier"]
 
 
+MAX_NAME = 64  # characters in a stage name
+
+
 def _check_name(owner: str, value: object) -> None:
-    """Stage names become module attributes: they must be identifiers."""
-    if not isinstance(value, str) or not value.isidentifier() or value.startswith("_"):
+    """Stage names become module attributes: they must be (short) identifiers."""
+    if (
+        not isinstance(value, str)
+        or not value.isidentifier()
+        or value.startswith("_")
+        or len(value) > MAX_NAME
+    ):
         raise ValueError(
-            f"{owner}: name must be a Python identifier such as 'inception3a', got {value!r}"
+            f"{owner}: name must be a Python identifier of at most {MAX_NAME} characters "
+            f"such as 'inception3a', got {shown(value)}"
         )
 
 
@@ -108,7 +118,7 @@ class InceptionSpec:
             check_int(self.name, f, getattr(self, f), 1, MAX_CHANNELS)
         if self.branch3_kernel not in (3, 5):
             raise ValueError(
-                f"{self.name}: branch3_kernel must be 3 or 5, got {self.branch3_kernel!r}"
+                f"{self.name}: branch3_kernel must be 3 or 5, got {shown(self.branch3_kernel)}"
             )
         if self.out_channels > MAX_BLOCK_OUT:
             raise ValueError(
@@ -143,10 +153,14 @@ class AuxSpec:
 
     def __post_init__(self) -> None:
         if self.name not in ("aux1", "aux2"):
-            raise ValueError(f"auxiliary head: name must be 'aux1' or 'aux2', got {self.name!r}")
+            raise ValueError(
+                f"auxiliary head: name must be 'aux1' or 'aux2', got {shown(self.name)}"
+            )
         _check_name(self.name, self.after)
         if self.pool not in ("avg", "adaptive"):
-            raise ValueError(f"{self.name}: pool must be 'avg' or 'adaptive', got {self.pool!r}")
+            raise ValueError(
+                f"{self.name}: pool must be 'avg' or 'adaptive', got {shown(self.pool)}"
+            )
         check_int(self.name, "pool_size", self.pool_size, 1, MAX_KERNEL)
         check_int(self.name, "pool_stride", self.pool_stride, 1, MAX_KERNEL)
         check_int(self.name, "conv_channels", self.conv_channels, 1, MAX_CHANNELS)
@@ -316,11 +330,12 @@ class GoogLeNetConfig(JsonRecord):
 def _item_from_dict(cls: type, label: str, data: object) -> Any:
     if not isinstance(data, Mapping):
         raise ValueError(f"{label}: every entry must be a JSON object")
-    refuse_unknown(f"{label} entry {data.get('name', '?')!r}", data, [f.name for f in fields(cls)])
+    owner = f"{label} entry {shown(data.get('name', '?'))}"
+    refuse_unknown(owner, data, [f.name for f in fields(cls)])
     try:
         return cls(**data)
     except TypeError as exc:
-        raise ValueError(f"{label} entry {data.get('name', '?')!r}: {exc}") from None
+        raise ValueError(f"{owner}: {exc}") from None
 
 
 # ---- the walk ----------------------------------------------------------------

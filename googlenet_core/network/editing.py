@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._checks import shown
 from .analysis import Analysis, analyze
 from .config import CHANNEL_FIELDS, MAX_CHANNELS, GoogLeNetConfig, InceptionSpec, spatial_sides
 from .presets import get_preset, matching_preset, with_blocks
@@ -110,7 +111,7 @@ def _blocks_from_frame(config: GoogLeNetConfig, frame: pd.DataFrame) -> tuple[In
     for record in frame.to_dict("records"):
         name = record["name"]
         if name not in by_name:
-            raise ValueError(f"the blocks table has a row {name!r} that is not a block")
+            raise ValueError(f"the blocks table has a row {shown(name)} that is not a block")
         # Any: the values are whatever was typed; InceptionSpec's validation sorts them out.
         channels: dict[str, Any] = {f: _whole_number(record[f]) for f in CHANNEL_FIELDS}
         for field_name, value in channels.items():

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeAlias
 
+from .._checks import shown
 from ..network.config import GoogLeNetConfig
 from ..network.model import HEAD_NAMES
 from .config import TrainConfig
@@ -225,12 +226,12 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         data = _upgrade_v0(data)
     elif version != SCHEMA_VERSION:
         raise ValueError(
-            f"this event has schema version {version!r}; this googlenet_core reads "
+            f"this event has schema version {shown(version)}; this googlenet_core reads "
             f"versions up to {SCHEMA_VERSION} (update it)"
         )
     cls = _KINDS.get(str(data.get("type")))
     if cls is None:
-        raise ValueError(f"unknown event type {data.get('type')!r}")
+        raise ValueError(f"unknown event type {shown(data.get('type'))}")
     values: dict[str, Any] = {}
     try:
         for f in fields(cls):
@@ -241,7 +242,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
     except (TypeError, KeyError, ValueError) as exc:
         raise ValueError(f"a malformed {cls.kind} event: {exc}") from None
     if isinstance(event, EndEvent) and event.status not in OUTCOMES:
-        raise ValueError(f"an end event with the unknown status {event.status!r}")
+        raise ValueError(f"an end event with the unknown status {shown(event.status)}")
     return event
 
 
