@@ -79,8 +79,15 @@ def refuse_unknown(owner: str, data: Mapping[str, Any], allowed: Iterable[str]) 
         raise ValueError(f"{owner}: unknown key(s) {listed}{more}; allowed: {', '.join(known)}")
 
 
-def parse_json(text: str | bytes) -> Any:
-    """``json.loads`` whose every failure is a ValueError with a sentence."""
+#: The most JSON text the package parses at once (a design is under 10 KB; a run's files
+#: are written by the package itself).
+MAX_JSON_BYTES = 4 * 2**20
+
+
+def parse_json(text: str | bytes, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The one JSON reader: size-capped, depth-safe, every failure a ValueError with a sentence."""
+    if len(text) > max_bytes:
+        raise ValueError(f"the JSON is {len(text):,} bytes; the limit is {max_bytes:,}")
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

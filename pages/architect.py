@@ -24,6 +24,7 @@ from googlenet_core import (
     network_name,
 )
 from googlenet_core.figures.style import format_count
+from googlenet_core.network.config import CHANNEL_FIELDS
 from googlenet_core.network.editing import (
     COMPUTED_COLUMNS,
     add_block,
@@ -38,6 +39,7 @@ from pages.common import (
     config_version,
     current_config,
     flash,
+    literal,
     reject_edit,
     run_page,
     set_config,
@@ -46,17 +48,19 @@ from pages.common import (
 #: Column headers of the blocks table, in the paper's Table 1 wording.
 BLOCK_COLUMN_CONFIG = {
     "name": st.column_config.TextColumn("block"),
-    "ch1x1": st.column_config.NumberColumn("#1×1", help="branch 1: 1×1 conv filters", step=1),
+    # Float columns shown with "%g": an integer column would truncate a typed 2.5 to 2 in
+    # the browser, before the validation that explains why 2.5 is no channel count.
+    "ch1x1": st.column_config.NumberColumn("#1×1", help="branch 1: 1×1 conv filters", format="%g"),
     "ch3x3red": st.column_config.NumberColumn(
-        "#3×3 reduce", help="branch 2: 1×1 conv before the 3×3", step=1
+        "#3×3 reduce", help="branch 2: 1×1 conv before the 3×3", format="%g"
     ),
-    "ch3x3": st.column_config.NumberColumn("#3×3", help="branch 2: 3×3 conv filters", step=1),
+    "ch3x3": st.column_config.NumberColumn("#3×3", help="branch 2: 3×3 conv filters", format="%g"),
     "ch5x5red": st.column_config.NumberColumn(
-        "#5×5 reduce", help="branch 3: 1×1 conv before the 5×5", step=1
+        "#5×5 reduce", help="branch 3: 1×1 conv before the 5×5", format="%g"
     ),
-    "ch5x5": st.column_config.NumberColumn("#5×5", help="branch 3: 5×5 conv filters", step=1),
+    "ch5x5": st.column_config.NumberColumn("#5×5", help="branch 3: 5×5 conv filters", format="%g"),
     "pool_proj": st.column_config.NumberColumn(
-        "pool proj", help="branch 4: 1×1 conv after the 3×3 max-pool", step=1
+        "pool proj", help="branch 4: 1×1 conv after the 3×3 max-pool", format="%g"
     ),
     "in_channels": st.column_config.NumberColumn("in depth", help="computed"),
     "out_channels": st.column_config.NumberColumn("out depth", help="computed: the four sums"),
@@ -143,14 +147,28 @@ def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
     version = config_version()
     cols = st.columns(4, vertical_alignment="bottom")
     return {
+        # Float inputs shown as whole numbers: an integer input would round a typed 2.5
+        # away before the validation could say what is wrong with it.
         "input_size": cols[0].number_input(
-            "Input size (pixels)", value=config.input_size, step=1, key=f"arch_size_{version}"
+            "Input size (pixels)",
+            value=float(config.input_size),
+            step=1.0,
+            format="%g",
+            key=f"arch_size_{version}",
         ),
         "in_channels": cols[1].number_input(
-            "Input channels", value=config.in_channels, step=1, key=f"arch_channels_{version}"
+            "Input channels",
+            value=float(config.in_channels),
+            step=1.0,
+            format="%g",
+            key=f"arch_channels_{version}",
         ),
         "num_classes": cols[2].number_input(
-            "Classes", value=config.num_classes, step=1, key=f"arch_classes_{version}"
+            "Classes",
+            value=float(config.num_classes),
+            step=1.0,
+            format="%g",
+            key=f"arch_classes_{version}",
         ),
         "aux_logits": cols[3].toggle(
             "Auxiliary heads",
@@ -169,8 +187,10 @@ def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
         "One row per Inception block, as in the paper's Table 1. Edit the six channel "
         "numbers (the columns with a pencil); the columns from *in depth* on are computed."
     )
+    frame = blocks_frame(config)
+    frame[list(CHANNEL_FIELDS)] = frame[list(CHANNEL_FIELDS)].astype("float64")  # see above
     edited: pd.DataFrame = st.data_editor(
-        blocks_frame(config),
+        frame,
         hide_index=True,
         num_rows="fixed",
         disabled=["name", *COMPUTED_COLUMNS],
@@ -231,7 +251,7 @@ def json_ui(config: GoogLeNetConfig) -> None:
             except ValueError as exc:
                 reject_edit(f"{upload.name}: {exc}")
             else:
-                _apply(lambda: imported, f"Loaded {upload.name}.")
+                _apply(lambda: imported, f"Loaded {literal(upload.name, 80)}.")
 
 
 def main() -> None:

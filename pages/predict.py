@@ -21,6 +21,7 @@ from typing import Any
 import streamlit as st
 
 from googlenet_core import get_preset, list_presets, network_name
+from googlenet_core._io import first_line
 from googlenet_core.data.images import MAX_IMAGE_BYTES
 from googlenet_core.data.samples import samples_for
 from googlenet_core.figures.prediction import (
@@ -31,7 +32,6 @@ from googlenet_core.figures.prediction import (
 )
 from googlenet_core.inference.checkpoints import (
     CheckpointError,
-    MissingConfigError,
     load_checkpoint,
 )
 from googlenet_core.inference.explain import (
@@ -58,7 +58,7 @@ from googlenet_core.inference.pretrained import (
 )
 from googlenet_core.network.config import GoogLeNetConfig
 from googlenet_core.training.runs import default_runs_dir, list_runs
-from pages.common import current_config, run_page, set_config
+from pages.common import current_config, literal, run_page, set_config
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
 SOURCES = ("ImageNet-pretrained", "A training run", "Upload a checkpoint")
@@ -85,13 +85,17 @@ def run_predictor(path: str, run_id: str, mtime_ns: int, drop_aux: bool) -> Pred
 
 @st.cache_resource(max_entries=4, show_spinner="Checking the uploaded checkpoint…")
 def upload_predictor(
-    digest: str, name: str, config_json: str | None, drop_aux: bool, _data: bytes | None
+    digest: str, name: str, network: str, network_json: str, drop_aux: bool, _data: bytes | None
 ) -> Predictor:
+    """The uploaded file as a model; a plain state_dict goes into ``network`` (read once)."""
     if _data is None:
         raise CheckpointError(f"{name} is no longer in memory; upload it again")
-    config = GoogLeNetConfig.from_json(config_json) if config_json else None
-    loaded = load_checkpoint(_data, drop_aux=drop_aux, config=config)
-    return Predictor.from_checkpoint(loaded, source=f"uploaded {name}")
+    fallback = GoogLeNetConfig.from_json(network_json)
+    loaded = load_checkpoint(_data, drop_aux=drop_aux, fallback_config=fallback)
+    source = f"uploaded {name}" + (
+        f" (a state_dict, as {network})" if loaded.plain_state_dict else ""
+    )
+    return Predictor.from_checkpoint(loaded, source=source)
 
 
 def predictor_for(choice: dict[str, Any], data: bytes | None = None) -> Predictor:
@@ -104,11 +108,17 @@ def predictor_for(choice: dict[str, Any], data: bytes | None = None) -> Predicto
             choice["path"], choice["run_id"], choice["mtime_ns"], choice["drop_aux"]
         )
     return upload_predictor(
-        choice["digest"], choice["name"], choice["config_json"], choice["drop_aux"], data
+        choice["digest"],
+        choice["name"],
+        choice["network"],
+        choice["network_json"],
+        choice["drop_aux"],
+        data,
     )
 
 
-@st.cache_resource(max_entries=16, show_spinner="Predicting…")
+# Few entries: each holds a batch's model inputs (32 images at 224 px: about 19 MB).
+@st.cache_resource(max_entries=4, show_spinner="Predicting…")
 def cached_predictions(
     model_key: str, digests: tuple[str, ...], top_k: int, _predictor: Predictor, _files: Any
 ) -> list[ImageResult]:
@@ -133,11 +143,20 @@ def cached_branch_maps(
 
 
 def try_load(choice: dict[str, Any], data: bytes | None = None) -> None:
-    """Make ``choice`` the session's model if it loads; otherwise keep the previous one."""
+    """Make ``choice`` the session's model if it loads; otherwise keep the previous one.
+
+    Whatever goes wrong becomes one sentence: a file must never show a visitor a traceback.
+    """
     try:
         predictor_for(choice, data)
     except (CheckpointError, PretrainedUnavailable, ValueError) as exc:
         st.session_state[_LOAD_ERROR] = (choice["label"], str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - anything a hostile file provokes
+        st.session_state[_LOAD_ERROR] = (
+            choice["label"],
+            f"{type(exc).__name__}: {first_line(exc)}",
+        )
         return
     st.session_state[_MODEL] = choice
     st.session_state[_LOAD_ERROR] = None
@@ -260,30 +279,25 @@ def upload_ui() -> None:
     ):
         return
     data = upload.getvalue()
-    choice = {
-        "kind": "upload",
-        "digest": hashlib.sha256(data).hexdigest(),
-        "name": upload.name,
-        "config_json": None,
-        "drop_aux": drop_aux,
-        "label": upload.name,
-    }
-    try:
-        predictor_for(choice, data)
-    except MissingConfigError:
-        # A plain state_dict: load it into the network chosen above.
-        if network == "the current network":
-            chosen = config
-        elif network == TORCHVISION_IMAGENET:
-            chosen = imagenet_network()
-        else:
-            chosen = get_preset(network)
-        choice = {**choice, "config_json": chosen.to_json(), "label": f"{upload.name} as {network}"}
-        try_load(choice, data)
-    except (CheckpointError, ValueError) as exc:
-        st.session_state[_LOAD_ERROR] = (choice["label"], str(exc))
+    # A plain state_dict goes into the network chosen above; a checkpoint brings its own.
+    if network == "the current network":
+        chosen = config
+    elif network == TORCHVISION_IMAGENET:
+        chosen = imagenet_network()
     else:
-        try_load(choice, data)  # already in the cache: this only makes it current
+        chosen = get_preset(network)
+    try_load(
+        {
+            "kind": "upload",
+            "digest": hashlib.sha256(data).hexdigest(),
+            "name": upload.name,
+            "network": network,
+            "network_json": chosen.to_json(),
+            "drop_aux": drop_aux,
+            "label": upload.name,
+        },
+        data,
+    )
 
 
 def model_ui() -> Predictor | None:
@@ -301,15 +315,22 @@ def model_ui() -> Predictor | None:
     choice = st.session_state.get(_MODEL)
     if error:
         label, message = error
-        kept = f"The previous model ({choice['label']}) is still in use." if choice else ""
-        st.error(f"**Could not load {label}.** {message}\n\n{kept}", icon=":material/error:")
+        kept = (
+            f"The previous model ({literal(choice['label'], 80)}) is still in use."
+            if choice
+            else ""
+        )
+        st.error(
+            f"**Could not load** {literal(label, 80)}: {literal(message, 800)}\n\n{kept}",
+            icon=":material/error:",
+        )
     if choice is None:
         return None
     try:
         return predictor_for(choice)
-    except (CheckpointError, PretrainedUnavailable, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - evicted and unloadable now: one sentence
         st.session_state[_MODEL] = None
-        st.warning(f"The model is no longer available ({exc}); load it again.")
+        st.warning(f"The model is no longer available: {literal(exc)}. Load it again.")
         return None
 
 
@@ -317,7 +338,7 @@ def model_summary_ui(predictor: Predictor) -> None:
     config = predictor.config
     heads = ", ".join(predictor.heads)
     st.success(
-        f"**Using:** {predictor.source} — {config.num_classes:,} classes, "
+        f"**Using:** {literal(predictor.source, 120)} — {config.num_classes:,} classes, "
         f"network `{network_name(config)}`, heads: {heads}.",
         icon=":material/check_circle:",
     )
@@ -376,7 +397,10 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
     )
     for index, result in enumerate(results):
         if not result.ok:
-            st.error(f"**{result.name}**: {result.error}", icon=":material/broken_image:")
+            st.error(
+                f"{literal(result.name, 80)}: {literal(result.error)}",
+                icon=":material/broken_image:",
+            )
             continue
         with st.container(border=True):
             left, right = st.columns([1, 4], vertical_alignment="center")
@@ -392,7 +416,7 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
                 f"{result.forward_ms:.0f} ms forward"
             )
             for note in result.notes:
-                left.caption(f"· {note}")
+                left.caption(literal(note))
             right.plotly_chart(heads_figure(result, predictor.config), key=f"predict_heads_{index}")
 
 
@@ -416,15 +440,21 @@ def inside_ui(
         try:
             cam = cached_grad_cam(model_key, digest, stage, head, predictor, result.model_input)
         except ValueError as exc:
-            st.info(str(exc), icon=":material/info:")
+            st.info(literal(exc), icon=":material/info:")
+        except Exception as exc:  # noqa: BLE001 - out of memory on a huge network, say
+            st.error(f"Grad-CAM failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
         else:
             image = display_image(result.model_input, predictor.preprocess)
             st.plotly_chart(grad_cam_figure(image, cam), key="predict_cam")
     with right:
         blocks = inception_blocks(predictor.config)
         block = st.selectbox("Inception block", blocks, key="predict_block")
-        maps = cached_branch_maps(model_key, digest, block, predictor, result.model_input)
-        st.plotly_chart(branch_maps_figure(maps), key="predict_branches")
+        try:
+            maps = cached_branch_maps(model_key, digest, block, predictor, result.model_input)
+        except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
+            st.error(f"The branches failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
+        else:
+            st.plotly_chart(branch_maps_figure(maps), key="predict_branches")
 
 
 def main() -> None:
@@ -449,7 +479,14 @@ def main() -> None:
     digests = tuple(
         hashlib.sha256(name.encode() + b"\0" + data).hexdigest() for name, data in files
     )
-    results = cached_predictions(model_key, digests, 5, predictor, files)
+    try:
+        results = cached_predictions(model_key, digests, 5, predictor, files)
+    except Exception as exc:  # noqa: BLE001 - whatever the files provoke: one sentence
+        st.error(
+            f"Prediction failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}",
+            icon=":material/error:",
+        )
+        return
     results_ui(predictor, results)
     inside_ui(predictor, results, model_key, digests)
 

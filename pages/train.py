@@ -59,7 +59,7 @@ from googlenet_core.training.runs import (
     open_run,
     runs_frame,
 )
-from pages.common import config_version, current_config, run_page, set_config
+from pages.common import config_version, current_config, literal, run_page, set_config
 
 JOBS_PARAM = "jobs"  # the session's job tokens, in the URL so a refresh finds them
 PLAN_KEY = "train_plan"  # the plan the Start button would submit (tests read it)
@@ -358,7 +358,10 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
     try:
         proposal = plan_training(config, dataset, data_path=data_path, archive=archive)
     except (ValueError, DatasetError) as exc:
-        st.error(f"**Cannot train this network on this data:** {exc}", icon=":material/error:")
+        st.error(
+            f"**Cannot train this network on this data:** {literal(exc)}",
+            icon=":material/error:",
+        )
         st.session_state[PLAN_KEY] = None
         return None, archive
     heavy_ui(proposal)
@@ -366,7 +369,7 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
     try:
         plan = plan_training(config, dataset, choices, data_path=data_path, archive=archive)
     except ValueError as exc:
-        st.error(f"**Cannot train with these settings:** {exc}", icon=":material/error:")
+        st.error(f"**Cannot train with these settings:** {literal(exc)}", icon=":material/error:")
         st.session_state[PLAN_KEY] = None
         return None, archive
     if choices.subset != "all" and "subset" in proposal.reasons:
@@ -419,7 +422,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
         try:
             job = submit_training(registry, plan, runs_dir=default_runs_dir(), archive=archive)
         except (ValueError, OSError) as exc:
-            st.error(f"Could not start: {exc}")
+            st.error(f"Could not start: {literal(exc)}")
             return
         remember(job.token)
         st.rerun()
@@ -516,10 +519,10 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
             )
         notes = [e.message for e in events if isinstance(e, NoteEvent)]
         if notes and not snapshot.done:
-            st.caption(notes[-1])
+            st.caption(literal(notes[-1]))
         if snapshot.done:
             kind = {"completed": st.success, "cancelled": st.info}.get(state, st.error)
-            kind(snapshot.message or state)
+            kind(snapshot.message if state == "completed" else literal(snapshot.message or state))
 
 
 def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:

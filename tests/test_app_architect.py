@@ -164,7 +164,7 @@ def test_json_export_then_import_round_trips() -> None:
     at.file_uploader[0].set_value(("my-net.json", exported.encode(), "application/json")).run()
     assert not at.exception
     assert at.session_state["config"] == custom
-    assert any("Loaded my-net.json" in s.value for s in at.success)
+    assert any("Loaded `my-net.json`" in s.value for s in at.success)
 
 
 def test_a_bad_json_upload_is_refused() -> None:

@@ -105,3 +105,24 @@ def test_an_edit_on_one_page_is_seen_on_another() -> None:
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Parameters, all heads"] == f"{analyze(edited).total_params:,}"
     assert at.query_params == {TOKEN_PARAM: encode_token(edited)}
+
+
+def test_markdown_in_a_link_is_shown_as_text_not_rendered() -> None:
+    """A crafted link cannot put a live link or a remote image into the app's own warning."""
+    import base64
+    import zlib
+
+    payloads = {
+        "preset": "[Session expired: log in again](https://evil.example/login)",
+        TOKEN_PARAM: "v1."
+        + base64.urlsafe_b64encode(zlib.compress(b'{"![x](https://evil.example/pixel.png)": 1}'))
+        .decode()
+        .rstrip("="),
+    }
+    for key, value in payloads.items():
+        at = app_test("app.py", **{key: value}).run()
+        assert not at.exception
+        (warning,) = [w.value for w in at.warning]
+        quoted = warning.split("`")
+        assert len(quoted) == 3, warning  # the link's text sits inside one code span
+        assert "evil.example" in quoted[1] and "evil.example" not in quoted[0] + quoted[2]

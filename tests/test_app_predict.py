@@ -137,7 +137,7 @@ def test_uploads_a_checkpoint_and_images_one_bad_file_one_message(checkpoint_byt
     at.file_uploader(key="predict_images_files").set_value(files).run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "**holiday.jpg**: the image header is truncated or corrupt: Truncated File Read"
+        "`holiday.jpg`: `the image header is truncated or corrupt: Truncated File Read`"
     ]
     assert sum(t.startswith("Top 5 · digit-") for t in chart_titles(at)) == 4
     assert any("4 of 5 images predicted" in c.value for c in at.caption)
@@ -158,9 +158,9 @@ def test_a_failed_load_keeps_the_previous_model(checkpoint_bytes: bytes) -> None
         at = load_upload(at, name, data)
         assert not at.exception
         [error] = [e.value for e in at.error]
-        assert error.startswith(f"**Could not load {name}.**")
+        assert error.startswith(f"**Could not load** `{name}`: `")  # names shown as code
         assert reason in error
-        assert "The previous model (best.pt) is still in use." in error
+        assert "The previous model (`best.pt`) is still in use." in error
         assert "uploaded best.pt" in using(at)
         assert chart_titles(at) == before
 

@@ -158,6 +158,14 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     expect(_metric(page, "Input")).to_have_text("3 × 224 × 224")
     screenshot(page, "architect-refused")
 
+    # 3b. A fractional channel count reaches the validation as typed (no silent 2.5 -> 2).
+    _edit_cell(page, grid, column=1, row=0, value="2.5")
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    expect(page.locator('[data-testid="stAlertContentError"]').first).to_contain_text(
+        "inception3a: ch1x1 must be a whole number between 1 and 2048, got 2.5"
+    )
+
     # 4. The other pages show the edited network.
     _sidebar(page).locator('[data-testid="stPageLink"]', has_text="Shapes & parameters").click()
     wait_for_app_idle(page)

@@ -1,16 +1,20 @@
 """The command line: ``python -m googlenet_core {summary,train,evaluate,predict}``.
 
 One module per command, each with ``register(subparsers)`` and ``run(args)``;
-this file is the table of contents. A ``ValueError`` from anywhere below ends
-the command with one ``error:`` line and exit status 2, never a traceback.
+this file is the table of contents. Anything that goes wrong below (a bad
+flag, file or link: a ``ValueError``; anything else a hostile file might
+provoke) ends the command with one ``error:`` line and exit status 2, never a
+traceback. ``GOOGLENET_DEBUG=1`` shows the traceback instead, for developers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from .._io import first_line
 from . import evaluate, predict, summary, train
 
 COMMANDS = (summary, train, evaluate, predict)
@@ -33,5 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - whatever a file provokes: one line, no traceback
+        if os.environ.get("GOOGLENET_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {first_line(exc, 300)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(text: str) -> str:
+    """A multi-line message (a checkpoint's key listing) on one line for the terminal."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -76,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
     report["data"] = os.path.abspath(args.data)
     if loaded.metrics:
         report["checkpoint_metrics"] = loaded.metrics
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2, allow_nan=False))
     return 0

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     files = _expand(args.images)
     results = predict_images(predictor, [(str(f), f) for f in files], top_k=args.top_k)
     for result in results:
-        print(json.dumps(result.to_json()), flush=True)
+        # allow_nan=False: never print the invalid JSON token NaN (a ValueError instead).
+        print(json.dumps(result.to_json(), allow_nan=False), flush=True)
     return 0 if any(r.ok for r in results) else 1
 
 

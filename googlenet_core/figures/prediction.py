@@ -6,6 +6,7 @@ for the four branches), and nothing read from or written to any UI.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,7 +60,7 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
                 marker_color=color,
                 text=[f"{p:.1%}" for p in head.probs],
                 textposition="auto",
-                hovertext=list(head.labels),
+                hovertext=[_short(label, 200) for label in head.labels],
                 hovertemplate="%{hovertext}: %{x:.2%}<extra>" + head.head + "</extra>",
                 name=head.head,
                 showlegend=False,
@@ -70,7 +71,7 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
         fig.update_yaxes(autorange="reversed", row=1, col=col)
         fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
     k = max(len(h.probs) for h in heads)
-    apply_style(fig, f"Top {k} · {result.name}", height=150 + 42 * k, top_margin=95)
+    apply_style(fig, f"Top {k} · {_short(result.name, 60)}", height=150 + 42 * k, top_margin=95)
     return fig
 
 
@@ -182,4 +183,10 @@ def upscale(image: np.ndarray, min_side: int = 160) -> np.ndarray:
 
 
 def _short(label: str, limit: int = 28) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+    """A class or file name as figure text: cut, and escaped.
+
+    Plotly renders some HTML in text (``<a href>`` among it), and names come
+    from checkpoints and uploads: ``<`` and ``&`` are shown, never interpreted.
+    """
+    cut = label if len(label) <= limit else label[: limit - 1] + "…"
+    return html.escape(cut, quote=False)

@@ -92,6 +92,7 @@ class LoadedCheckpoint:
     preprocessing: Preprocessing
     metrics: dict[str, Any] = field(default_factory=dict)
     dropped_keys: list[str] = field(default_factory=list)  # aux-head keys removed by drop_aux
+    plain_state_dict: bool = False  # a bare state_dict, loaded into a network the caller chose
 
 
 def checkpoint_payload(
@@ -173,13 +174,14 @@ def load_checkpoint(
                 "it was saved from (e.g. the torchvision preset for torchvision's googlenet)"
             )
         state = _strip_prefix(payload, "module.")  # saved from a DataParallel wrapper
-        return model_from_state_dict(
+        loaded = model_from_state_dict(
             state,
             config,
             class_names if class_names is not None else default_class_names(config),
             preprocessing if preprocessing is not None else default_preprocessing(config),
             drop_aux=drop_aux,
         )
+        return dataclasses.replace(loaded, plain_state_dict=True)
     raise CheckpointError(
         f"not a checkpoint: the file holds {shown(payload)}, not a googlenet_core "
         "checkpoint or a state_dict"

@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from .._checks import parse_json
 from .._io import atomic_write_text
 from ..data.transforms import Preprocessing
 from ..inference.checkpoints import save_checkpoint
@@ -260,7 +261,7 @@ class Run:
         events: list[Event] = []
         for line in [*text.splitlines(), *pending]:
             try:
-                data = json.loads(line)
+                data = parse_json(line)
             except ValueError:
                 continue  # a line torn by a kill mid-append
             if isinstance(data, dict) and data.get("v", 0) not in (0, 1):
@@ -295,10 +296,12 @@ class Run:
         status = self.status()
         message = status.message
         try:
-            train: dict[str, Any] = json.loads(
+            train: dict[str, Any] = parse_json(
                 (self.path / "train_config.json").read_text(encoding="utf-8")
             )
         except (OSError, ValueError):
+            train = {}
+        if not isinstance(train, dict):
             train = {}
         try:
             network = network_name(self.model_config())
@@ -326,7 +329,7 @@ class Run:
 
     def _read_json(self, name: str) -> dict[str, Any] | None:
         try:
-            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+            data = parse_json((self.path / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None

@@ -16,6 +16,11 @@ with ``run_page(title, main)``, which
 * writes the current design back to the URL on every run, so a refresh, a
   bookmark or a link sent to students shows the same network.
 
+Text that came from a file, a link or a form (a file name, a class name, a
+key in a JSON file, an error that quotes one) is shown through :func:`literal`,
+as code, never as markdown: a link's ``?preset=[Log in again](https://…)`` must
+not become a live link inside the app's own warning.
+
 Pages read the network with :func:`current_config`, replace it with
 :func:`set_config` and report a refused edit with :func:`reject_edit`; the
 sidebar shows :func:`config_error` as a warning badge. Widgets that display the
@@ -60,6 +65,18 @@ _FLASH = "flash_message"
 
 
 # ---- the frame -----------------------------------------------------------------------------
+
+
+def literal(text: object, limit: int = 300) -> str:
+    """Untrusted text as an inline code span: shown as typed, never parsed as markdown.
+
+    Whitespace (newlines included) is folded to single spaces, the text cut at
+    ``limit`` characters, and backticks, which would end the span, replaced.
+    """
+    folded = " ".join(str(text).split())
+    if len(folded) > limit:
+        folded = folded[: limit - 1] + "…"
+    return "`" + (folded.replace("`", "'") or " ") + "`"
 
 
 def run_page(title: str, body: Callable[[], None]) -> None:
@@ -117,7 +134,7 @@ def sidebar_summary_ui() -> None:
     error = config_error()
     if error:
         st.badge("Last edit refused", icon=":material/warning:", color="orange")
-        st.caption(error)
+        st.caption(literal(error))
     st.caption("The page URL holds this design: bookmark it or send it to students.")
 
 
@@ -134,7 +151,7 @@ def _initialise() -> None:
     except ValueError as exc:
         config = None
         notice = (
-            f"The link's network could not be read ({exc}). "
+            f"The link's network could not be read: {literal(exc)}. "
             f"Showing the default network ({DEFAULT_PRESET}) instead."
         )
     st.session_state[_CONFIG] = config or get_preset(DEFAULT_PRESET)
@@ -190,7 +207,7 @@ def reject_edit(message: str) -> None:
     _initialise()
     st.session_state[_ERROR] = message
     st.error(
-        f"**Not applied:** {message}\n\nThe last valid network is still active.",
+        f"**Not applied:** {literal(message)}\n\nThe last valid network is still active.",
         icon=":material/error:",
     )
 
