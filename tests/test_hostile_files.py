@@ -270,3 +270,38 @@ def test_memory_bombs_and_huge_photos_stay_within_budget(
     assert out["checkpoints_mb"] < 100, out  # no bomb got to allocate what it stands for
     assert out["jpeg_ok"] and out["jpeg_mb"] < 60, out  # decoded at 1/8 scale
     assert out["predicted"] == 32 and out["photos_mb"] < 300, out
+
+
+def test_the_predict_page_refuses_every_one_and_keeps_its_model(
+    hostile_files: dict[str, Path],
+) -> None:
+    """Each hostile upload: one error naming the file, no traceback, the model kept."""
+    from conftest import app_test
+
+    at = app_test("pages/predict.py", preset="mini").run()
+    at.radio(key="predict_source").set_value("Upload a checkpoint").run()
+    at.file_uploader(key="predict_checkpoint_file").set_value(
+        ("good.pt", to_bytes(good_payload()), "application/octet-stream")
+    )
+    at.run().button(key="predict_load_upload").click().run()
+    assert "uploaded good.pt" in " ".join(s.value for s in at.success)
+    for name, path in hostile_files.items():
+        at.file_uploader(key="predict_checkpoint_file").set_value(
+            ("[click me](https://evil.example).pt", path.read_bytes(), "application/octet-stream")
+        )
+        at.run().button(key="predict_load_upload").click().run()
+        assert not at.exception, name
+        (error,) = [e.value for e in at.main.error]
+        assert "`[click me](https://evil.example).pt`" in error, error  # the name as code
+        assert "The previous model (`good.pt`) is still in use." in error, name
+        assert "uploaded good.pt" in " ".join(s.value for s in at.success), name
+
+
+def test_evaluate_refuses_them_too(hostile_files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    for digit in "01":
+        (tmp_path / digit).mkdir()
+        Image.new("L", (8, 8), 40 * int(digit)).save(tmp_path / digit / "a.png")
+    for name, path in hostile_files.items():
+        code = main(["evaluate", "--checkpoint", str(path), "--data", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (name, err)
