@@ -10,9 +10,10 @@ size, because one upload reaches a server that a whole class shares:
    else sees it. The records' declared sizes are capped too;
 3. ``torch.load(weights_only=True)`` unpickles tensors and plain containers
    only, never a Python object that could run code; there is no fallback;
-4. every tensor must be dense and own exactly its storage (as many bytes as
-   its elements): a view that expands one number to a billion (stride 0) is
-   refused before anything touches its elements.
+4. no tensor may stand for more elements than its storage holds: a view that
+   expands one number to a billion (stride 0) is refused before anything
+   touches its elements. (The total is bounded later: every tensor's shape must
+   match a network whose size the analysis has capped.)
 
 Everything wrong is a :class:`CheckpointError` with a sentence, whatever the
 file holds: messages quote values through :func:`googlenet_core._checks.shown`.
@@ -134,24 +135,31 @@ def check_tensors(state_dict: Any) -> dict[str, torch.Tensor]:
     odd = [k for k, v in state_dict.items() if v.layout != torch.strided]
     if odd:
         raise CheckpointError(f"sparse or other non-dense tensors: {_listed(odd)}")
-    views = [k for k, v in state_dict.items() if not _owns_its_storage(v)]
+    views = [k for k, v in state_dict.items() if not _within_storage(v)]
     if views:
         raise CheckpointError(
-            f"tensors that are views of other or smaller storage ({_listed(views)}): a saved "
-            "weight owns its numbers; a view can stand for far more memory than the file has"
+            f"tensors that are views of other or smaller storage ({_listed(views)}): they "
+            "stand for more numbers than the file holds, and were refused before being read"
         )
     return dict(state_dict)
 
 
-def _owns_its_storage(tensor: torch.Tensor) -> bool:
-    """From the start of a storage exactly as large as its elements (any dense layout).
+def _within_storage(tensor: torch.Tensor) -> bool:
+    """No more elements than its storage holds, none repeated by a zero stride.
 
-    Copying a tensor costs its element count; a storage of that size is what the
-    file paid for. Layout is free: channels_last weights pass.
+    Copying a tensor costs its element count; its storage is what the file paid
+    for. Any layout passes (channels_last weights, slices of a shared buffer).
     """
-    offset = int(tensor.storage_offset())
-    size = int(tensor.untyped_storage().nbytes())
-    return offset == 0 and size == tensor.numel() * tensor.element_size()
+    if tensor.numel() == 0:
+        return True
+    available = int(tensor.untyped_storage().nbytes()) // tensor.element_size()
+    shape, strides = tuple(tensor.shape), tuple(tensor.stride())
+    if any(stride == 0 and size > 1 for size, stride in zip(shape, strides, strict=True)):
+        return False
+    extent = int(tensor.storage_offset()) + sum(
+        (size - 1) * stride for size, stride in zip(shape, strides, strict=True)
+    )
+    return tensor.numel() <= available and extent < available
 
 
 def _listed(items: Sequence[str], sep: str = ", ") -> str:
