@@ -49,7 +49,9 @@ def _metric(page: Any, label: str) -> Any:
 
 
 def _navigation(page: Any) -> list[str]:
+    """The sidebar's page links, once all of them are drawn."""
     links = _sidebar(page).locator('[data-testid="stPageLink"]')
+    expect(links).to_have_count(len(PAGES))
     return [text.split("\n")[-1].strip() for text in links.all_inner_texts()]
 
 
