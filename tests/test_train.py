@@ -230,8 +230,8 @@ def test_non_finite_weights_from_a_finite_loss_are_never_saved(tmp_path, monkeyp
     """A step can turn the weights to NaN although the loss that produced it was finite."""
     built: list[torch.nn.Module] = []
 
-    def keep(config):  # the trainer's model, so the callback below can reach it
-        built.append(build_model(config))
+    def keep(config, seed=None):  # the trainer's model, so the callback below can reach it
+        built.append(build_model(config, seed=seed))
         return built[-1]
 
     def poison(event: Event) -> None:

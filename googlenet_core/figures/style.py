@@ -44,8 +44,9 @@ AUX_COLOR = "#d97706"
 AUX2_COLOR = "#b45309"
 DEPTH_COLOR = "#94a3b8"
 UNTRAINED_COLOR = "#9ca3af"
-#: One colour per run when runs are overlaid (the first is the main-head blue).
-RUN_COLORS = ("#2563eb", "#dc2626", "#059669", "#7c3aed", "#d97706", "#0891b2", "#db2777")
+#: One colour per run when runs are overlaid: Okabe and Ito's palette (without its yellow),
+#: told apart by everyone, colour-blind viewers and washed-out projectors included.
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: A table cell that disagrees (the paper's Table 1 against arithmetic).
 HIGHLIGHT = "background-color: #fde2e2; color: #991b1b; font-weight: 600"
 

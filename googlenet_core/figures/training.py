@@ -14,6 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..training.compare import GradientRatio
 from ..training.events import Event, epochs_of, steps_of
 from .style import AUX2_COLOR, AUX_COLOR, MAIN_COLOR, RUN_COLORS, TEXT, figure
 
@@ -172,3 +173,64 @@ def throughput_figure(runs: Runs, height: int = 320) -> go.Figure:
             )
     layout = _axes("step", "images / s", yaxis={"rangemode": "tozero"})
     return figure(traces, layout, "Throughput", height)
+
+
+def gradient_ratio_figure(
+    rows: Sequence[GradientRatio], aux_after: Mapping[str, str], height: int = 460
+) -> go.Figure:
+    """Per stage, input on the left: gradient norm with the aux losses / without; linear axis.
+
+    One line per epoch (darker later). 1.0 (dashed) means the aux heads change
+    nothing; the dotted lines mark where each aux head joins the trunk, and the
+    shaded stages before the first one are those the heads reach only through
+    the trunk, as the paper's section 5 argues.
+    """
+    stages = list(dict.fromkeys(r.stage for r in rows))
+    epochs = sorted({r.epoch for r in rows})
+    traces: list[go.Scatter] = []
+    for n, epoch in enumerate(epochs):
+        mine = {r.stage: r.ratio for r in rows if r.epoch == epoch}
+        shade = 0.35 + 0.65 * (n + 1) / len(epochs)
+        traces.append(
+            go.Scatter(
+                x=stages,
+                y=[mine.get(s) for s in stages],
+                mode="lines+markers",
+                name=f"epoch {epoch}",
+                line={"color": MAIN_COLOR, "width": 3},
+                marker={"size": 9},
+                opacity=shade,
+                hovertemplate="%{x}: %{y:.2f}x<extra>epoch " + str(epoch) + "</extra>",
+            )
+        )
+    shapes: list[dict[str, Any]] = [
+        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1}
+        | {"line": {"color": TEXT, "dash": "dash", "width": 1.5}}
+    ]
+    annotations: list[dict[str, Any]] = []
+    joins = [(name, block) for name, block in aux_after.items() if block in stages]
+    if joins:
+        first = min(stages.index(block) for _, block in joins)
+        shapes.append(
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": -0.5, "x1": first + 0.5}
+            | {"y0": 0, "y1": 1, "fillcolor": AUX_COLOR, "opacity": 0.08, "line": {"width": 0}}
+        )
+    for name, block in joins:
+        at = stages.index(block)
+        shapes.append(
+            {"type": "line", "xref": "x", "yref": "paper", "x0": at, "x1": at, "y0": 0, "y1": 1}
+            | {"line": {"color": AUX_COLOR, "dash": "dot", "width": 2}}
+        )
+        annotations.append(
+            {"x": at, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom"}
+            | {"text": f"{name} joins", "showarrow": False, "font": {"color": AUX_COLOR}}
+        )
+    layout = _axes(
+        "stage (input → output)",
+        "gradient norm, with ÷ without aux heads",
+        xaxis={"categoryorder": "array", "categoryarray": stages, "tickangle": -40},
+        yaxis={"rangemode": "tozero"},
+    )
+    layout |= {"shapes": shapes, "annotations": annotations, "hovermode": "closest"}
+    title = "How much more gradient each stage gets with the aux heads in the loss"
+    return figure(traces, layout, title, height)

@@ -5,6 +5,14 @@ its share under ``torchrun``, summed across ranks), and ``python -m
 googlenet_core evaluate`` runs it on a folder of class subfolders. Every head
 the network has is scored: an aux head left out of the loss is still measured,
 as an untrained baseline.
+
+Before the trainer evaluates, :func:`recalibrate_batchnorm` recomputes every
+BatchNorm layer's running statistics from training images ("precise BN", as
+in pycls and Detectron2). Evaluation normalises with those statistics, which
+training only updates as a moving average (momentum 0.1): after a short run
+of a dozen steps they still half remember their initial values, and a deep
+network evaluated with them can answer the same class for every image (7.8 %
+on the digits, below chance) while its batch statistics already give 40 %.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..data.batches import ImageSet, iterate_batches
 from ..data.transforms import Preprocessing
@@ -48,6 +57,69 @@ class Evaluation:
             )
             if total
         }
+
+
+#: Training batches that set the BatchNorm statistics before an evaluation.
+PRECISE_BN_BATCHES = 32
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: GoogLeNet,
+    split: ImageSet,
+    preprocessing: Preprocessing,
+    *,
+    batches: int = PRECISE_BN_BATCHES,
+    batch_size: int = 64,
+    channels_last: bool = False,
+    autocast: torch.dtype | None = None,
+    dist: Distributed | None = None,
+) -> int:
+    """Set every BatchNorm's running mean and variance to their average over training batches.
+
+    Up to ``batches`` unaugmented batches of ``split``, every head run (the aux
+    heads have BatchNorm too); under ``dist`` the statistics are averaged over
+    the ranks. Returns how many images were used (0 for a network without BN).
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return 0
+    dist = dist or Distributed()
+    device = next(model.parameters()).device
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the batches below
+    was_training = model.training
+    model.train()
+    seen = 0
+    try:
+        for i, (x, _) in enumerate(
+            iterate_batches(split, preprocessing, batch_size, channels_last=channels_last)
+        ):
+            if i >= batches:
+                break
+            if len(x) < 2:
+                continue  # BatchNorm cannot take the statistics of one image
+            context = (
+                torch.autocast(device_type=device.type, dtype=autocast)
+                if autocast is not None
+                else contextlib.nullcontext()
+            )
+            with context:
+                model.forward_heads(x.to(device))
+            seen += len(x)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+        model.train(was_training)
+    if dist.active:
+        for layer in layers:
+            for buffer in (layer.running_mean, layer.running_var):
+                if buffer is not None:
+                    dist.all_reduce(buffer)
+                    buffer /= dist.world_size
+    return seen
 
 
 @torch.no_grad()

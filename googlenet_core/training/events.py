@@ -79,6 +79,7 @@ class StartEvent:
     macs: int
     model_config: GoogLeNetConfig
     train_config: TrainConfig
+    init_fingerprint: str = ""  # digest of the initial weights: equal means the same start
     time: float = field(default_factory=_now)
 
 
@@ -168,6 +169,7 @@ class EndEvent:
     steps: int
     train_seconds: float
     elapsed: float  # everything: loading, training, evaluation, checkpoints
+    at_chance: bool = False  # the best accuracy is no better than guessing
     time: float = field(default_factory=_now)
 
 

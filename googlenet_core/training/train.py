@@ -79,6 +79,7 @@ def train(
                 steps=result.steps,
                 train_seconds=round(result.train_seconds, 3),
                 elapsed=round(result.elapsed_seconds, 3),
+                at_chance=result.at_chance,
             )
         )
         if main_run is not None:

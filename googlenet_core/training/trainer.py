@@ -18,6 +18,7 @@ Under ``torchrun`` the same code trains with DistributedDataParallel (see
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import threading
@@ -42,7 +43,7 @@ from .distributed import (
     resolve_precision,
     uses_channels_last,
 )
-from .evaluation import evaluate
+from .evaluation import evaluate, recalibrate_batchnorm
 from .events import (
     AuxHead,
     EpochEvent,
@@ -60,10 +61,24 @@ log = logging.getLogger(__name__)
 Callback = Callable[[Event], None]
 
 
+#: A best accuracy within this of chance (1 / classes) is reported as chance level.
+CHANCE_MARGIN = 0.02
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short digest of every parameter and buffer: equal fingerprints, equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass
 class TrainResult:
     status: Outcome
     message: str
+    at_chance: bool = False  # ended no better than guessing (the message says why)
     best_val_acc: float | None = None
     best_epoch: int | None = None
     epochs_completed: int = 0
@@ -115,7 +130,9 @@ class Trainer:
         self.channels_last = uses_channels_last(device)
         self.autocast = resolve_precision(train_config.precision, device)
 
-        model = build_model(config).to(device)
+        model = build_model(config, seed=train_config.seed)  # its own generator: repeatable
+        self.init_fingerprint = weights_fingerprint(model)
+        model = model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         weights = dict(zip(("aux1", "aux2"), train_config.aux_weights, strict=True))
@@ -160,9 +177,12 @@ class Trainer:
 
     # -- outcome --------------------------------------------------------------------------
     def result(self, status: Outcome, message: str) -> TrainResult:
+        chance = 1 / self.config.num_classes
+        at_chance = self.best_val_acc is not None and self.best_val_acc <= chance + CHANCE_MARGIN
         return TrainResult(
             status=status,
             message=message,
+            at_chance=at_chance,
             best_val_acc=self.best_val_acc,
             best_epoch=self.best_epoch,
             epochs_completed=self.epochs_completed,
@@ -202,6 +222,7 @@ class Trainer:
                 macs=analysis.total_macs,
                 model_config=self.config,
                 train_config=train_config,
+                init_fingerprint=self.init_fingerprint,
             )
         )
         if self.run is not None:
@@ -263,6 +284,15 @@ class Trainer:
         epoch_seconds = time.perf_counter() - epoch_start
         self._check_weights_finite()
         train_loss, train_acc = self._reduce_train(epoch_loss, correct, seen)
+        recalibrate_batchnorm(
+            self.model,
+            data.train,
+            self.preprocessing,
+            batch_size=max(train_config.batch_size, 32),
+            channels_last=self.channels_last,
+            autocast=self.autocast,
+            dist=dist,
+        )
         evaluation = evaluate(
             self.model,
             data.val,
@@ -362,7 +392,15 @@ class Trainer:
 
     def _summary(self) -> str:
         acc = self.best_val_acc if self.best_val_acc is not None else float("nan")
-        return (
+        text = (
             f"{self.epochs_completed} epoch(s), best validation accuracy {acc:.2%} "
             f"(epoch {self.best_epoch}), {self.train_seconds:.1f} s of training"
         )
+        chance = 1 / self.config.num_classes
+        if acc <= chance + CHANCE_MARGIN:
+            text += (
+                f". That is chance level ({chance:.0%} for {self.config.num_classes} classes): "
+                f"{self.step} optimiser steps are too few for this network to learn; "
+                "give it more epochs or more images (the plan's defaults do)"
+            )
+        return text

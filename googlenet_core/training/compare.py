@@ -1,0 +1,147 @@
+"""Comparing runs fairly: the A/B pair for the aux heads, what else differs, gradient ratios.
+
+The experiment the Train page exists for trains the same network twice, with
+the auxiliary losses weighted (0.3/0.3, section 5 of the paper) and without
+(0/0), and compares the gradient that reaches the early layers. It is only a
+lesson if nothing else differs: :func:`ab_pair` makes the two plans identical
+in everything but the aux weights (same seed, hence the same initial weights,
+data order and augmentation), and :func:`differences` lists every setting in
+which overlaid runs do differ, so an unfair comparison is never silent.
+:func:`gradient_ratios` turns two runs' per-stage gradient norms into "conv1
+receives 20 % more gradient with the aux heads".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..network.presets import network_name
+from .events import Event, StartEvent, epochs_of, start_of
+from .plan import TrainPlan
+
+#: The weights the "with aux heads" side of a pair gets when the plan has them at 0.
+PAPER_AUX_WEIGHT = 0.3
+
+
+def ab_pair(plan: TrainPlan) -> tuple[TrainPlan, TrainPlan]:
+    """(with the aux losses, without): ``plan`` with its aux weights, and with 0/0.
+
+    A plan whose weights are already 0/0 gets the paper's 0.3/0.3 on the
+    "with" side. Everything else is the same plan, seed included.
+    """
+    train_config = plan.train_config
+    if train_config.aux_weight1 == 0 and train_config.aux_weight2 == 0:
+        with_aux = dataclasses.replace(
+            train_config, aux_weight1=PAPER_AUX_WEIGHT, aux_weight2=PAPER_AUX_WEIGHT
+        )
+    else:
+        with_aux = train_config
+    without = dataclasses.replace(train_config, aux_weight1=0.0, aux_weight2=0.0)
+    return (
+        dataclasses.replace(plan, train_config=with_aux),
+        dataclasses.replace(plan, train_config=without),
+    )
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One setting that is not the same in every run of a comparison."""
+
+    setting: str  # "training images", "epochs", "aux weights", ...
+    values: tuple[str, ...]  # one per run, in the runs' order
+    expected: bool = False  # the difference the comparison is about (the aux weights)
+
+
+def _settings(start: StartEvent) -> dict[str, str]:
+    c = start.train_config
+    return {
+        "network": network_name(start.model_config),
+        "data set": start.dataset,
+        "training images": f"{start.train_images:,}",
+        "validation images": f"{start.val_images:,}",
+        "input side": f"{start.model_config.input_size} px",
+        "epochs": str(c.epochs),
+        "batch size": str(c.batch_size),
+        "optimiser": f"{c.optimizer} {c.lr:g}, {c.schedule}",
+        "weight decay": f"{c.weight_decay:g}",
+        "augmentation": "on" if c.augment else "off",
+        "seed": str(c.seed),
+        "initial weights": start.init_fingerprint or "?",
+        "device": f"{start.device} {start.precision}",
+        "aux weights": f"{c.aux_weight1:g}/{c.aux_weight2:g}",
+    }
+
+
+def differences(runs: Mapping[str, Sequence[Event]]) -> list[Difference]:
+    """Every setting in which any two of ``runs`` differ (runs not started yet are skipped).
+
+    The aux weights come last and are marked ``expected``: they are what an A/B
+    pair compares. Everything else that differs makes the comparison unfair.
+    """
+    starts = [s for events in runs.values() if (s := start_of(events)) is not None]
+    if len(starts) < 2:
+        return []
+    table = [_settings(s) for s in starts]
+    found = []
+    for setting in table[0]:
+        values = tuple(row[setting] for row in table)
+        if len(set(values)) > 1:
+            found.append(Difference(setting, values, expected=setting == "aux weights"))
+    return sorted(found, key=lambda d: d.expected)
+
+
+@dataclass(frozen=True)
+class GradientRatio:
+    """One stage in one epoch: the gradient norm with the aux losses over that without."""
+
+    epoch: int
+    stage: str
+    with_aux: float
+    without: float
+
+    @property
+    def ratio(self) -> float:
+        return self.with_aux / self.without if self.without > 0 else float("inf")
+
+
+def gradient_ratios(with_aux: Sequence[Event], without: Sequence[Event]) -> list[GradientRatio]:
+    """Per epoch both runs finished, per trunk stage: the two runs' gradient norms.
+
+    The aux heads and the classifier are left out: the "without" run's heads
+    get no gradient at all, and the classifier gets the main loss in both.
+    """
+    start = start_of(with_aux)
+    heads = {h.name for h in start.aux_heads} if start is not None else set()
+    skip = heads | {"fc"}
+    by_epoch = {e.epoch: e for e in epochs_of(without)}
+    rows = []
+    for event in epochs_of(with_aux):
+        other = by_epoch.get(event.epoch)
+        if other is None:
+            continue
+        for stage, norm in event.grad_norms.items():
+            if stage in skip or stage not in other.grad_norms:
+                continue
+            rows.append(GradientRatio(event.epoch, stage, norm, other.grad_norms[stage]))
+    return rows
+
+
+def ratio_sentence(rows: Sequence[GradientRatio], epoch: int | None = None) -> str:
+    """The lesson in numbers, for the first stage: "conv1 receives 20 % more gradient ..."."""
+    if not rows:
+        return ""
+    epoch = epoch if epoch is not None else min(r.epoch for r in rows)
+    first = next(r for r in rows if r.epoch == epoch)
+    change = first.ratio - 1
+    if abs(change) < 0.005:
+        how = "the same gradient"
+    elif change > 0:
+        how = f"{change:.0%} more gradient"
+    else:
+        how = f"{-change:.0%} less gradient"
+    return (
+        f"{first.stage} receives {how} with the aux heads in the loss in epoch {epoch} "
+        f"({first.with_aux:.3g} vs {first.without:.3g})"
+    )
