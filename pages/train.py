@@ -19,6 +19,7 @@ metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
@@ -34,15 +35,24 @@ from googlenet_core.figures.training import (
     accuracy_figure,
     early_gradient_figure,
     grad_norm_figure,
+    gradient_ratio_figure,
     loss_figure,
     throughput_figure,
 )
 from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
-from googlenet_core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from googlenet_core.training.compare import (
+    ab_pair,
+    differences,
+    fair_pair,
+    gradient_ratios,
+    ratio_sentence,
+)
+from googlenet_core.training.config import OPTIMIZERS, SCHEDULES
 from googlenet_core.training.estimate import estimate_seconds, machine_rate
 from googlenet_core.training.events import (
     DownloadEvent,
+    EndEvent,
     Event,
     NoteEvent,
     epochs_of,
@@ -59,7 +69,8 @@ from googlenet_core.training.runs import (
     open_run,
     runs_frame,
 )
-from pages.common import config_version, current_config, literal, run_page, set_config
+from googlenet_core.training.status import FINISHED
+from pages.common import current_config, literal, run_page, set_config
 
 JOBS_PARAM = "jobs"  # the session's job tokens, in the URL so a refresh finds them
 PLAN_KEY = "train_plan"  # the plan the Start button would submit (tests read it)
@@ -79,6 +90,8 @@ BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 _TOKENS = "train_tokens"
 _NOTICE = "train_notice"
+_PROPOSAL = "train_proposal"  # the plan's proposal the recipe widgets were last set from
+_FINISHED = "train_finished"  # ids of the finished runs the run list has shown
 
 
 # ---- shared, process-wide ------------------------------------------------------------------
@@ -204,14 +217,59 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
     return dataset, archive, archive_name
 
 
+def recipe_values(proposal: TrainPlan) -> dict[str, object]:
+    """What each recipe widget starts at: the plan's proposal, by widget key."""
+    proposed = proposal.train_config
+    return {
+        "train_use_subset": proposed.subset is not None,
+        "train_subset": proposed.subset or 1000,
+        "train_side": proposal.config.input_size,
+        "train_epochs": proposed.epochs,
+        "train_batch": proposed.batch_size,
+        "train_optimizer": proposed.optimizer,
+        "train_lr": proposed.lr,
+        "train_schedule": proposed.schedule,
+        "train_augment": proposed.augment,
+        "train_seed": proposed.seed,
+        "train_w1": proposed.aux_weight1,
+        "train_w2": proposed.aux_weight2,
+    }
+
+
+def follow_plan(dataset: str, proposal: TrainPlan) -> None:
+    """Set the recipe widgets to the plan's proposal whenever the proposal changes.
+
+    A widget keeps its value across reruns, in Session State and in the browser,
+    whatever its ``value=`` says: "Use the mini preset" on the paper network kept the
+    paper's 256-image subset and 3 epochs, and mini trained below chance. Removing the
+    keys is not enough (the browser sends its old value back with the next click);
+    writing the new values through Session State updates the widgets on screen too.
+    A key the page dropped while another page was open starts at the proposal again.
+    """
+    identity = (
+        dataset,
+        proposal.config,
+        dataclasses.replace(proposal.train_config, data_path=None),
+    )
+    changed = st.session_state.get(_PROPOSAL) != identity
+    for key, value in recipe_values(proposal).items():
+        if changed or key not in st.session_state:
+            st.session_state[key] = value
+    st.session_state[_PROPOSAL] = identity
+
+
+def _proposed(proposal: TrainPlan, name: str) -> None:
+    """The plan's reason for one widget's starting value, as a one-line caption."""
+    if name in proposal.reasons:  # the planner's own sentence (no file or class names)
+        st.caption(f"Proposed: {proposal.reasons[name]}.")
+
+
 def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Choices:
     """Every setting, starting at the plan's proposal; what the widgets say is the choice."""
     proposed = proposal.train_config
     left, right = st.columns(2, gap="large")
     with left:
-        use_subset = st.toggle(
-            "Train on a subset", value=proposed.subset is not None, key="train_use_subset"
-        )
+        use_subset = st.toggle("Train on a subset", key="train_use_subset")
         subset = None
         if use_subset:
             subset = int(
@@ -219,21 +277,20 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
                     "Training images",
                     min_value=8,
                     max_value=60_000,
-                    value=proposed.subset or 1000,
                     step=64,
                     key="train_subset",
                 )
             )
-        side = input_side_ui(config, dataset, proposal)
-        epochs = st.slider("Epochs", 1, 30, proposed.epochs, key="train_epochs")
-        batch = st.select_slider(
-            "Batch size", BATCH_SIZES, value=proposed.batch_size, key="train_batch"
-        )
+        if use_subset == (proposed.subset is not None):
+            _proposed(proposal, "subset")
+        side = input_side_ui(config, proposal)
+        epochs = st.slider("Epochs", 1, 30, key="train_epochs")
+        batch = st.select_slider("Batch size", BATCH_SIZES, key="train_batch")
+        _proposed(proposal, "epochs")
     with right:
         optimizer = st.radio(
             "Optimizer",
             list(OPTIMIZERS),
-            index=OPTIMIZERS.index(proposed.optimizer),
             format_func=lambda o: OPTIMIZER_LABELS[o],
             horizontal=True,
             key="train_optimizer",
@@ -242,26 +299,25 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
             "Peak learning rate",
             min_value=1e-6,
             max_value=1e6,
-            value=proposed.lr,
             format="%.4g",
             key="train_lr",
             help="One-cycle warms up to this rate and anneals from it. Try 1e6 to watch a "
             "run diverge: it stops at the first non-finite loss and keeps its last checkpoint.",
         )
+        if "lr" in proposal.reasons and proposal.reasons["lr"] != proposal.reasons.get("epochs"):
+            _proposed(proposal, "lr")
         schedule = st.selectbox(
             "Schedule",
             list(SCHEDULES),
-            index=SCHEDULES.index(proposed.schedule),
             format_func=lambda s: SCHEDULE_LABELS[s],
             key="train_schedule",
         )
         augment = st.toggle(
             "Augmentation (small shifts, rotations, scalings)",
-            value=proposed.augment,
             key="train_augment",
         )
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, proposed.seed, key="train_seed"))
-    w1, w2 = aux_weights_ui(config, proposed)
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, key="train_seed"))
+    w1, w2 = aux_weights_ui(config)
     return Choices(
         subset=subset if use_subset else "all",
         input_size=side,
@@ -277,7 +333,7 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
     )
 
 
-def input_side_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> int:
+def input_side_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> int:
     """The side images are resized to for training, starting at the plan's."""
     proposed = proposal.config.input_size
     smallest = minimum_input_size(config) or config.input_size
@@ -286,29 +342,24 @@ def input_side_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) ->
             "Input side (px)",
             min_value=min(smallest, proposed),
             max_value=MAX_INPUT_SIZE,
-            value=proposed,
             step=1,
-            # One value per network and dataset: switching back finds the one set before.
-            key=f"train_side_{dataset}_{config_version()}",
+            key="train_side",
             help=f"Images are resized to this side; the smallest this network takes is "
             f"{smallest} px. Compute grows with its square.",
         )
     )
-    if side == proposed and "input_size" in proposal.reasons:
-        st.caption(f"Proposed: {proposal.reasons['input_size']}.")
+    if side == proposed:
+        _proposed(proposal, "input_size")
     return side
 
 
-def aux_weights_ui(config: GoogLeNetConfig, proposed: TrainConfig) -> tuple[float, float]:
+def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
     """The two sliders and the formula they make, with what a weight of 0 means."""
     st.subheader("Auxiliary-loss weights")
     heads = {h.name: h for h in config.active_aux_heads}
     left, right = st.columns(2, gap="large")
     weights = []
-    for column, name, value in (
-        (left, "aux1", proposed.aux_weight1),
-        (right, "aux2", proposed.aux_weight2),
-    ):
+    for column, name in ((left, "aux1"), (right, "aux2")):
         head = heads.get(name)
         if head is None:
             column.caption(f"{name}: not in this network")
@@ -319,8 +370,7 @@ def aux_weights_ui(config: GoogLeNetConfig, proposed: TrainConfig) -> tuple[floa
                 f"w{name[-1]} — {name}, after {head.after}",
                 0.0,
                 1.0,
-                value,
-                0.05,
+                step=0.05,
                 key=f"train_w{name[-1]}",
                 help="0.3 in the paper (section 5).",
             )
@@ -365,6 +415,7 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
         st.session_state[PLAN_KEY] = None
         return None, archive
     heavy_ui(proposal)
+    follow_plan(dataset, proposal)
     choices = choices_ui(config, dataset, proposal)
     try:
         plan = plan_training(config, dataset, choices, data_path=data_path, archive=archive)
@@ -372,8 +423,6 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
         st.error(f"**Cannot train with these settings:** {literal(exc)}", icon=":material/error:")
         st.session_state[PLAN_KEY] = None
         return None, archive
-    if choices.subset != "all" and "subset" in proposal.reasons:
-        st.caption(f"Subset proposed: {proposal.reasons['subset']}.")
     for note in plan.notes:
         st.caption(f"Note: {note}.")
     st.session_state[PLAN_KEY] = plan
@@ -408,24 +457,53 @@ def estimate_ui(plan: TrainPlan) -> None:
 
 
 def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
+    """Start one run, or the A/B pair: the same run with and without the aux losses."""
     registry = job_registry()
     running, queued = registry.counts()
     missing_zip = plan is not None and plan.train_config.dataset == "upload" and not archive
-    if st.button(
+    has_heads = plan is not None and bool(plan.config.active_aux_heads)
+    pair = ab_pair(plan) if plan is not None and has_heads else None
+    one, two = st.columns([1, 2], vertical_alignment="center")
+    start = one.button(
         "Start training",
         type="primary",
         icon=":material/play_arrow:",
         key="train_start",
         disabled=plan is None or missing_zip,
-    ):
+        width="stretch",
+    )
+    ab_label = (
+        "Compare: w {} vs 0/0 (two fair runs)".format(
+            "/".join(f"{w:g}" for w in pair[0].train_config.aux_weights)
+        )
+        if pair is not None
+        else "Compare with aux weights 0/0"
+    )
+    ab = two.button(
+        ab_label,
+        icon=":material/compare_arrows:",
+        key="train_ab",
+        disabled=pair is None or missing_zip,
+        width="stretch",
+        help="Queues two runs identical in everything but the aux-loss weights: the same "
+        "seed, hence the same initial weights, data order and augmentation. Their curves and "
+        "the gradient ratio per stage appear below.",
+    )
+    if start or ab:
         assert plan is not None
+        plans = [plan] if start else list(pair or ())
         try:
-            job = submit_training(registry, plan, runs_dir=default_runs_dir(), archive=archive)
+            for one_plan in plans:
+                job = submit_training(
+                    registry, one_plan, runs_dir=default_runs_dir(), archive=archive
+                )
+                remember(job.token)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start: {literal(exc)}")
             return
-        remember(job.token)
         st.rerun()
+    if plan is not None and not has_heads:
+        st.caption("This network has no aux heads: there is no aux-weight A/B to run.")
     st.caption(
         f"Runs in the background: you can leave this page or reload it. This server runs "
         f"{registry.max_running} job(s) at a time ({running} running, {queued} waiting)."
@@ -448,15 +526,18 @@ def live_ui() -> None:
     if not jobs:
         return
     registry = job_registry()
-    active = any(not job.done for _, job in jobs)
+    done_before = sum(job.done for _, job in jobs)
+    active = done_before < len(jobs)
     st.subheader("Your runs, live")
 
     def rows() -> None:
         snapshots = [(token, registry.snapshot(job)) for token, job in jobs]
         for token, snapshot in reversed(snapshots):
             job_row_ui(token, snapshot)
-        if active and all(s.done for _, s in snapshots):
-            st.rerun()  # the last job just ended: redraw everything once, stop polling
+        if sum(s.done for _, s in snapshots) > done_before:
+            # A job just ended: redraw the whole page once, so the run list, the overlay
+            # and the download selector show it (and polling stops after the last one).
+            st.rerun()
 
     def charts() -> None:
         snapshots = [registry.snapshot(job) for _, job in jobs]
@@ -521,24 +602,34 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
         if notes and not snapshot.done:
             st.caption(literal(notes[-1]))
         if snapshot.done:
+            end = events[-1] if events and isinstance(events[-1], EndEvent) else None
+            if state == "completed" and end is not None and end.at_chance:
+                st.warning(snapshot.message, icon=":material/warning:")
+                return
             kind = {"completed": st.success, "cancelled": st.info}.get(state, st.error)
             kind(snapshot.message if state == "completed" else literal(snapshot.message or state))
 
 
 def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
-    """The four views of one or several runs, as tabs."""
-    loss, accuracy, gradients, speed = st.tabs(
-        ["Loss", "Accuracy per head", "Gradient norms", "Throughput"]
-    )
+    """The views of one or several runs, as tabs; with a fair A/B pair, its gradient ratio."""
+    differences_ui(runs)
+    pair = fair_pair(runs)
+    names = ["Loss", "Accuracy per head", "Gradient norms", "Throughput"]
+    if pair is not None:
+        names.insert(0, RATIO_TAB)
+    tabs = dict(zip(names, st.tabs(names, default=names[0]), strict=True))
     any_epoch = any(epochs_of(events) for events in runs.values())
-    with loss:
+    if pair is not None:
+        with tabs[RATIO_TAB]:
+            ratio_ui(runs, pair, key)
+    with tabs["Loss"]:
         st.plotly_chart(loss_figure(runs), key=f"{key}_loss")
-    with accuracy:
+    with tabs["Accuracy per head"]:
         if any_epoch:
             st.plotly_chart(accuracy_figure(runs), key=f"{key}_accuracy")
         else:
             st.caption("Validation accuracy appears after the first epoch.")
-    with gradients:
+    with tabs["Gradient norms"]:
         if any_epoch:
             st.plotly_chart(grad_norm_figure(runs), key=f"{key}_grads")
             starts = [s for events in runs.values() if (s := start_of(events)) is not None]
@@ -548,11 +639,61 @@ def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
                 "The vanishing-gradient argument of the paper, measured: with the auxiliary "
                 "weights at 0 the stem and the first blocks only get what flows back through "
                 "the whole trunk."
+                + ("" if pair else " Run an A/B pair (the Compare button) to see it as a ratio.")
             )
         else:
             st.caption("Gradient norms appear after the first epoch.")
-    with speed:
+    with tabs["Throughput"]:
         st.plotly_chart(throughput_figure(runs), key=f"{key}_speed")
+
+
+RATIO_TAB = "Aux heads: gradient ratio"
+
+
+def ratio_ui(runs: Mapping[str, Sequence[Event]], pair: tuple[str, str], key: str) -> None:
+    """Per stage, the gradient with the aux losses over that without, for a fair pair."""
+    with_aux, without = pair
+    rows = gradient_ratios(runs[with_aux], runs[without])
+    if not rows:
+        st.caption("The ratio appears once both runs of the pair have finished an epoch.")
+        return
+    start = start_of(runs[with_aux])
+    aux_after = {h.name: h.after for h in start.aux_heads} if start else {}
+    st.markdown(f"**{ratio_sentence(rows)}.**")
+    st.plotly_chart(gradient_ratio_figure(rows, aux_after), key=f"{key}_ratio")
+    st.caption(
+        f"{literal(with_aux)} over {literal(without)}: the two runs are identical but for the "
+        "aux weights (same initial weights, data and order). Above 1, a stage gets more "
+        "gradient with the aux heads; the shaded stages lie before the first head joins."
+    )
+
+
+def differences_ui(runs: Mapping[str, Sequence[Event]]) -> None:
+    """Every setting in which the overlaid runs differ, said before any curve is drawn."""
+    found = differences(runs)
+    if not found:
+        return
+    labels = list(runs)
+    unfair = [d for d in found if not d.expected]
+    lines = [
+        f"- **{d.setting}**: "
+        + ", ".join(f"{v} ({literal(label)})" for v, label in zip(d.values, labels, strict=True))
+        for d in found
+    ]
+    if unfair:
+        st.warning(
+            "**Not a fair comparison: these runs differ in "
+            + ", ".join(d.setting for d in unfair)
+            + ".** A difference in the curves may come from any of them.\n\n"
+            + "\n".join(lines),
+            icon=":material/balance:",
+        )
+    else:
+        st.info(
+            "**A fair comparison: the runs differ only in the aux weights.**\n\n"
+            + "\n".join(lines),
+            icon=":material/balance:",
+        )
 
 
 # ---- every run in the store ----------------------------------------------------------------
@@ -581,29 +722,67 @@ def runs_ui() -> None:
         },
     )
     by_id = {s.id: s for s in summaries}
-    mine = [job.id for _, job in session_jobs() if job.id in by_id]
-    default = mine[-2:] or [s.id for s in summaries[:2]]
+    fresh_selections(summaries)
     chosen = st.multiselect(
         "Overlay runs",
         list(by_id),
-        default=default,
         format_func=lambda run_id: by_id[run_id].label,
         key="train_compare",
     )
     if chosen:
-        overlay = {by_id[r].label: open_run(r, root).events() for r in chosen}
+        labels = overlay_labels([by_id[r] for r in chosen])
+        overlay = {labels[r]: open_run(r, root).events() for r in chosen}
         curves_ui(overlay, key="compare")
     downloads_ui(summaries, root)
 
 
+def overlay_labels(summaries: Sequence[RunSummary]) -> dict[str, str]:
+    """Legend names: by the aux weights alone when the runs share network and data."""
+    shared = len({(s.network, s.dataset) for s in summaries}) == 1
+    return {
+        s.id: (
+            f"w{s.aux_weight1:g}/{s.aux_weight2:g} (…{s.id[-4:]})"
+            if shared and s.aux_weight1 is not None and s.aux_weight2 is not None
+            else s.label
+        )
+        for s in summaries
+    }
+
+
+def fresh_selections(summaries: Sequence[RunSummary]) -> None:
+    """Point the overlay and the download selector at what is new.
+
+    The first time: the session's latest two runs (an A/B pair, typically), else the
+    store's newest two, and the most accurate checkpoint. Afterwards, each run that
+    has finished since the last look joins the overlay and becomes the download
+    default. Ids no longer in the store are dropped.
+    """
+    by_id = {s.id: s for s in summaries}
+    finished = [s.id for s in summaries if s.status in FINISHED]  # newest first
+    seen = st.session_state.get(_FINISHED)
+    chosen = [r for r in st.session_state.get("train_compare", []) if r in by_id]
+    if seen is None or "train_compare" not in st.session_state:
+        mine = [job.id for _, job in session_jobs() if job.id in by_id]
+        chosen = mine[-2:] or [s.id for s in summaries[:2]]
+        with_checkpoint = [s.id for s in summaries if s.has_checkpoint]
+        best = max(with_checkpoint, key=lambda r: by_id[r].best_val_acc or 0.0, default=None)
+        st.session_state["train_download_run"] = best or summaries[0].id
+    else:
+        new = [r for r in finished if r not in seen]
+        if new:
+            chosen = [*chosen, *(r for r in reversed(new) if r not in chosen)]
+            st.session_state["train_download_run"] = new[0]
+    if st.session_state.get("train_download_run") not in by_id:
+        st.session_state["train_download_run"] = summaries[0].id
+    st.session_state["train_compare"] = chosen
+    st.session_state[_FINISHED] = set(finished)
+
+
 def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) -> None:
     by_id = {s.id: s for s in summaries}
-    finished = [s.id for s in summaries if s.has_checkpoint]
-    best = max(finished, key=lambda r: by_id[r].best_val_acc or 0.0) if finished else None
     run_id = st.selectbox(
         "Download from run",
         list(by_id),
-        index=list(by_id).index(best) if best else 0,
         format_func=lambda r: (
             f"{by_id[r].label} — {by_id[r].status}, best "
             + (f"{by_id[r].best_val_acc:.1%}" if by_id[r].best_val_acc is not None else "—")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 import zipfile
@@ -12,11 +13,14 @@ import torch
 from conftest import app_test
 from PIL import Image
 
+from googlenet_core import get_preset
 from googlenet_core.cli import build_parser
 from googlenet_core.cli.train import plan_from_args
 from googlenet_core.data.digits import load_digits
 from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.network.editing import encode_token
 from googlenet_core.training.events import start_of
+from googlenet_core.training.plan import plan_training
 from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run
 
 PAGE = "pages/train.py"
@@ -80,6 +84,63 @@ def test_a_cpu_host_proposes_the_mini_preset() -> None:
     assert "`mini`" in at.main.markdown[0].value and not at.warning
 
 
+def _widget_values(at: Any) -> dict[str, Any]:
+    return {
+        "subset": at.toggle(key="train_use_subset").value,
+        "side": _side(at).value,
+        "epochs": at.slider(key="train_epochs").value,
+        "batch": at.select_slider(key="train_batch").value,
+        "lr": at.number_input(key="train_lr").value,
+        "augment": at.toggle(key="train_augment").value,
+    }
+
+
+def test_use_the_mini_preset_then_start_trains_the_planners_recipe(run_store) -> None:
+    """The 7.81% run: the paper's 256-image, 3-epoch widgets used to survive the switch."""
+    if torch.cuda.is_available():
+        pytest.skip("the nudge is for a CPU host")
+    at = app_test(PAGE, preset="paper").run()
+    at.slider(key="train_epochs").set_value(3).run()  # a student's own touch, too
+    at.button(key="train_use_mini").click().run()
+    assert _widget_values(at) == _widget_values(app_test(PAGE, preset="mini").run())
+    at.button(key="train_start").click().run()
+    at = _wait_until(at, lambda a: bool(a.main.success) or bool(a.main.error))
+    assert at.main.success, [e.value for e in at.main.error]
+    (run,) = list_runs(run_store)
+    planned = plan_training(get_preset("mini"), "digits", device_type="cpu")
+    stored = open_run(run.id, run_store)
+    assert stored.train_config() == planned.train_config
+    assert stored.model_config() == planned.config
+    assert run.best_val_acc is not None and run.best_val_acc > 0.9, run.best_val_acc
+
+
+def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -> None:
+    mini = get_preset("mini")
+    wider = dataclasses.replace(mini.blocks[0], ch3x3=mini.blocks[0].ch3x3 + 8)
+    edited = dataclasses.replace(mini, blocks=(wider, *mini.blocks[1:]))
+    at = app_test(PAGE, net=encode_token(edited)).run()
+    assert not at.exception
+    assert _widget_values(at) == _widget_values(app_test(PAGE, preset="mini").run())
+    assert "a variant of mini" in _text(at)
+    assert at.session_state["train_plan"].train_config.subset is None
+    # Another data set, then back: every widget starts at the plan's value again.
+    at.slider(key="train_epochs").set_value(9).run()
+    at.selectbox(key="train_dataset").set_value("fashionmnist").run()
+    assert at.slider(key="train_epochs").value == 3 and _side(at).value == 32
+    at.selectbox(key="train_dataset").set_value("digits").run()
+    assert at.slider(key="train_epochs").value == 2 and _side(at).value == 16
+
+
+def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
+    at = app_test(PAGE, preset="paper").run()
+    plan = at.session_state["train_plan"]
+    assert (plan.config.input_size, plan.train_config.lr) == (79, 0.001)
+    text = _text(at)
+    assert "Proposed: 79 px: the smallest side this network accepts" in text
+    assert "as 0.003 (the rate for batch-norm networks) leaves it at chance" in text
+    assert "of 3,058 images" in text
+
+
 def test_settings_that_cannot_train_are_refused_before_starting() -> None:
     at = app_test(PAGE, preset="mini").run()
     at.select_slider(key="train_batch").set_value(2).run()
@@ -95,19 +156,18 @@ def _side(at: Any) -> Any:
     return next(n for n in at.number_input if n.label == "Input side (px)")
 
 
-def test_mini_trains_the_digits_at_the_recipes_16_px_and_other_data_at_its_own() -> None:
+def test_mini_trains_the_digits_at_16_px_and_other_data_at_its_own() -> None:
     at = app_test(PAGE, preset="mini").run()
     assert _side(at).value == 16
-    assert "the quick recipe for mini on the digits trains at 16 px" in _text(at)
+    assert "Proposed: 16 px: the digits are 8x8 images" in _text(at)
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
-    assert _side(at).value == 32 and "recipe trains" not in _text(at)
+    assert _side(at).value == 32 and "Proposed: 16 px" not in _text(at)
     at.selectbox(key="train_dataset").set_value("digits").run()
-    assert _side(at).value == 16  # each dataset keeps its own side
+    assert _side(at).value == 16
     _side(at).set_value(24).run()
     assert not at.exception and not at.error
     assert not at.button(key="train_start").disabled
-    custom = app_test(PAGE, preset="paper").run()
-    assert _side(custom).value == 224  # no recipe side for the paper's network
+    assert at.session_state["train_plan"].config.input_size == 24
 
 
 def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_store) -> None:
@@ -116,8 +176,10 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     assert not at.exception
     token = at.query_params["jobs"]
     assert token  # the URL now carries the job's token
-    at = _wait_until(at, lambda a: bool(a.success))
-    assert "best validation accuracy" in at.success[0].value
+    # 16 images for one epoch: completed, and said to be at chance (a warning) or better.
+    at = _wait_until(at, lambda a: bool(a.main.success or a.main.warning))
+    ended = (at.main.success or at.main.warning)[0].value
+    assert "best validation accuracy" in ended
     assert len(at.get("plotly_chart")) >= 4  # live curves and the overlay of the runs list
     (run,) = list_runs(run_store)
     assert run.status == "completed" and run.has_checkpoint
@@ -130,7 +192,7 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     # A browser refresh: a new session with only the URL finds the same job.
     again = app_test(PAGE, preset="mini", jobs=token).run()
     assert not again.exception
-    assert run.id in _text(again) and again.success
+    assert run.id in _text(again) and (again.main.success or again.main.warning)
 
 
 def test_only_the_starting_session_can_cancel_and_a_refresh_keeps_that_right(run_store) -> None:
@@ -179,8 +241,8 @@ def test_an_uploaded_zip_trains_and_a_bad_one_is_refused_with_the_reason(run_sto
     # Planned before anything runs: the zip's listing names its classes.
     assert "outputs are set to the 2 classes of the uploaded zip" in _text(at)
     at.button(key="train_start").click().run()
-    at = _wait_until(at, lambda a: bool(a.main.success) or bool(a.main.error))
-    assert at.main.success, [e.value for e in at.main.error]
+    at = _wait_until(at, lambda a: bool(a.main.success or a.main.warning or a.main.error))
+    assert not at.main.error, [e.value for e in at.main.error]
     (run,) = list_runs(run_store)
     stored = open_run(run.id, run_store)
     config = stored.train_config()
@@ -236,3 +298,40 @@ def _kind(key: str) -> str:
         "train_batch": "select_slider",
         "train_dataset": "selectbox",
     }[key]
+
+
+def test_the_ab_button_queues_two_fair_runs_and_the_overlay_shows_their_ratio(run_store) -> None:
+    at = _tiny_settings(app_test(PAGE, preset="mini").run(), subset=256, epochs=1, batch=32)
+    assert at.button(key="train_ab").label.startswith("Compare: w 0.3/0.3 vs 0/0")
+    at.button(key="train_ab").click().run()
+    assert not at.exception
+    assert len(at.query_params["jobs"]) == 2  # both tokens: a refresh finds the pair
+    at = _wait_until(at, lambda a: [r.status for r in list_runs(run_store)] == ["completed"] * 2)
+    at.run()
+    runs = list_runs(run_store)
+    assert len(runs) == 2 and all(r.status == "completed" for r in runs)
+    by_weight = sorted(runs, key=lambda r: -(r.aux_weight1 or 0.0))
+    first, second = (open_run(r.id, run_store) for r in by_weight)
+    config_a, config_b = first.train_config(), second.train_config()
+    assert (config_a.aux_weights, config_b.aux_weights) == ((0.3, 0.3), (0.0, 0.0))
+    assert dataclasses.replace(config_a, aux_weight1=0.0, aux_weight2=0.0) == config_b
+    start_a, start_b = start_of(first.events()), start_of(second.events())
+    assert start_a is not None and start_b is not None
+    assert start_a.init_fingerprint == start_b.init_fingerprint  # the same initial weights
+    assert first.model_config() == second.model_config()
+    # Both joined the overlay; it says the comparison is fair and opens on the ratio.
+    assert set(at.multiselect(key="train_compare").value) == {r.id for r in runs}
+    assert any("A fair comparison" in i.value for i in at.main.info)
+    text = _text(at)
+    assert "receives" in text and ("more gradient" in text or "less gradient" in text)
+    assert "with the aux heads in the loss in epoch 1" in text
+    # A third run with another recipe joins the overlay, which then says what differs.
+    at.slider(key="train_epochs").set_value(2).run()
+    at.button(key="train_start").click().run()
+    at = _wait_until(at, lambda a: [r.status for r in list_runs(run_store)] == ["completed"] * 3)
+    at.run()
+    newest = list_runs(run_store)[0]
+    assert newest.id in at.multiselect(key="train_compare").value
+    assert at.selectbox(key="train_download_run").value == newest.id
+    unfair = [w.value for w in at.main.warning if "Not a fair comparison" in w.value]
+    assert unfair and "epochs" in unfair[0]

@@ -9,11 +9,11 @@ import zipfile
 import pytest
 from tiny import tiny_config
 
-from googlenet_core import get_preset
+from googlenet_core import GoogLeNetConfig, get_preset
 from googlenet_core.training.plan import (
-    CPU_DOWNLOAD_SUBSET,
-    CPU_SUBSET,
+    NO_BN_RECIPE,
     QUICK_RECIPES,
+    SUBSET_STEP,
     Choices,
     TrainPlan,
     heaviness,
@@ -27,7 +27,7 @@ def test_mini_on_the_digits_gets_the_quick_recipe_at_16_px() -> None:
     recipe = QUICK_RECIPES[("mini", "digits")]
     assert {k: getattr(config, k) for k in recipe} == recipe
     assert plan.config == dataclasses.replace(get_preset("mini"), input_size=16)
-    assert "trains at 16 px" in plan.reasons["input_size"]
+    assert plan.reasons["input_size"].startswith("16 px: the digits are 8x8 images")
     assert "quick recipe for mini on the digits" in plan.reasons["epochs"]
     assert plan.reasons["aux_weight1"].startswith("0.3, as in the paper")
     assert config.subset is None and plan.heavy is None and plan.notes == ()
@@ -68,20 +68,62 @@ def test_a_design_is_planned_by_what_it_is_not_by_where_it_came_from() -> None:
     )
 
 
-def test_a_cpu_gets_a_subset_where_the_full_run_would_take_hours() -> None:
+def test_a_cpu_gets_a_subset_where_the_full_run_would_take_far_longer() -> None:
     paper = get_preset("paper")
     assert heaviness(paper) > 4
     heavy = plan_training(paper, "digits", device_type="cpu")
-    assert heavy.train_config.subset == CPU_SUBSET and heavy.heavy == pytest.approx(
-        heaviness(heavy.config)
-    )
-    assert "has no GPU" in heavy.reasons["subset"]
+    subset = heavy.train_config.subset
+    assert subset is not None and subset % SUBSET_STEP == 0 and 256 <= subset < 3058
+    assert heavy.heavy == pytest.approx(heaviness(heavy.config))
+    assert "of 3,058 images" in heavy.reasons["subset"] and "no GPU" in heavy.reasons["subset"]
     gpu = plan_training(paper, "digits", device_type="cuda")
     assert gpu.train_config.subset is None and gpu.heavy is None
     fashion = plan_training(get_preset("mini"), "fashionmnist", device_type="cpu")
-    assert fashion.train_config.subset == CPU_DOWNLOAD_SUBSET
+    assert fashion.train_config.subset is not None and fashion.train_config.subset < 60_000
+    mini = plan_training(get_preset("mini"), "digits", device_type="cpu")
+    assert mini.train_config.subset is None and mini.reasons["subset"].startswith("every image")
     assert plan_training(paper, "digits", Choices(subset="all")).train_config.subset is None
     assert plan_training(paper, "digits", Choices(subset=100)).train_config.subset == 100
+
+
+def _edited_mini() -> list[GoogLeNetConfig]:
+    mini = get_preset("mini")
+    first = dataclasses.replace(mini.blocks[0], ch3x3=mini.blocks[0].ch3x3 + 8)
+    return [
+        dataclasses.replace(mini, blocks=(first, *mini.blocks[1:])),
+        dataclasses.replace(mini, aux_logits=False),
+        dataclasses.replace(mini, input_size=48),
+    ]
+
+
+@pytest.mark.parametrize("variant", range(3), ids=["one cell wider", "no aux heads", "48 px"])
+def test_an_edited_mini_trains_with_minis_recipe_at_16_px(variant: int) -> None:
+    config = _edited_mini()[variant]
+    plan = plan_training(config, "digits", device_type="cpu")
+    recipe = QUICK_RECIPES[("mini", "digits")]
+    assert {k: getattr(plan.train_config, k) for k in recipe} == recipe
+    assert plan.config.input_size == 16 and plan.train_config.subset is None and plan.heavy is None
+    assert plan.reasons["epochs"].startswith("the quick recipe for mini on the digits")
+
+
+def test_a_network_without_batch_norm_gets_a_rate_it_can_learn_at() -> None:
+    paper = get_preset("paper")
+    assert not paper.batch_norm
+    plan = plan_training(paper, "digits", device_type="cpu")
+    recipe = {**NO_BN_RECIPE, "augment": False}
+    assert {k: getattr(plan.train_config, k) for k in recipe} == recipe
+    assert "leaves it at chance" in plan.reasons["lr"]
+    # The paper's aux pools are 5x5/3: 79 px is the smallest side it takes.
+    assert plan.config.input_size == 79 and plan.reasons["input_size"].startswith(
+        "79 px: the smallest side this network accepts"
+    )
+
+
+def test_every_reason_is_one_line() -> None:
+    for config in [get_preset("paper"), get_preset("torchvision"), *_edited_mini()]:
+        for dataset in ("digits", "fashionmnist", "cifar10"):
+            plan = plan_training(config, dataset, device_type="cpu")
+            assert all("\n" not in why and len(why) < 240 for why in plan.reasons.values())
 
 
 def test_the_outputs_are_the_data_sets_classes_before_anything_is_written() -> None:

@@ -47,6 +47,8 @@ from .transforms import Preprocessing, channel_stats, convert_channels, make_res
 DATASETS: tuple[str, ...] = (BUILTIN_DATASET, *DOWNLOADABLE, "folder", "upload")
 #: How many classes each built-in or downloadable set has (known before any download).
 CLASS_COUNTS = {"digits": 10, "fashionmnist": 10, "mnist": 10, "cifar10": 10}
+#: The side of each built-in or downloadable set's images, in pixels.
+NATIVE_SIDES = {"digits": 8, "fashionmnist": 28, "mnist": 28, "cifar10": 32}
 SPLIT_SEED = 20140917  # the held-out split never depends on the training seed
 
 

@@ -145,3 +145,25 @@ def ratio_sentence(rows: Sequence[GradientRatio], epoch: int | None = None) -> s
         f"{first.stage} receives {how} with the aux heads in the loss in epoch {epoch} "
         f"({first.with_aux:.3g} vs {first.without:.3g})"
     )
+
+
+def fair_pair(runs: Mapping[str, Sequence[Event]]) -> tuple[str, str] | None:
+    """(with aux, without): the latest two of ``runs`` that differ only in the aux weights.
+
+    "Without" is a run at 0/0 and "with" one whose weights are not both 0, with the
+    same initial weights, data and recipe: what :func:`ab_pair` queues, found again from
+    the runs themselves (so after a refresh, or for runs from the command line). Runs
+    are taken in the mapping's order, later ones preferred; None if no such pair.
+    """
+    started = [(key, s) for key, events in runs.items() if (s := start_of(events)) is not None]
+    for i in range(len(started) - 1, -1, -1):
+        for j in range(i - 1, -1, -1):
+            (a, start_a), (b, start_b) = started[j], started[i]
+            found = differences({a: runs[a], b: runs[b]})
+            if [d.setting for d in found] != ["aux weights"]:
+                continue
+            zero_a = start_a.train_config.aux_weights == (0.0, 0.0)
+            zero_b = start_b.train_config.aux_weights == (0.0, 0.0)
+            if zero_a != zero_b:
+                return (b, a) if zero_a else (a, b)
+    return None
