@@ -493,14 +493,18 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
         assert plan is not None
         plans = [plan] if start else list(pair or ())
         try:
+            ids = []
             for one_plan in plans:
                 job = submit_training(
                     registry, one_plan, runs_dir=default_runs_dir(), archive=archive
                 )
                 remember(job.token)
+                ids.append(job.id)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start: {literal(exc)}")
             return
+        if ab:  # the pair alone in the overlay: older runs would make it an unfair one
+            st.session_state["train_compare"] = ids
         st.rerun()
     if plan is not None and not has_heads:
         st.caption("This network has no aux heads: there is no aux-weight A/B to run.")
@@ -545,13 +549,17 @@ def live_ui() -> None:
         if started:
             curves_ui(started, key="live")
 
+    if not active:  # finished runs are compared once, under All runs (they join its overlay)
+        rows()
+        return
+
     # Every refresh costs the training job CPU time: the server reruns the fragment and the
     # browser re-renders it. On a 2-core machine with the browser on it, the digits recipe
     # trains in 12.5-13.8 s with nobody watching, 27-29 s with rows and charts refreshed
     # every second, 19-21 s with rows every 2 s and charts every 4-5 s (the charts are
     # the expensive part: five Plotly figures re-plotted).
-    st.fragment(rows, run_every=POLL_SECONDS if active else None)()
-    st.fragment(charts, run_every=CHART_SECONDS if active else None)()
+    st.fragment(rows, run_every=POLL_SECONDS)()
+    st.fragment(charts, run_every=CHART_SECONDS)()
 
 
 def job_row_ui(token: str, snapshot: JobSnapshot) -> None:

@@ -335,3 +335,12 @@ def test_the_ab_button_queues_two_fair_runs_and_the_overlay_shows_their_ratio(ru
     assert at.selectbox(key="train_download_run").value == newest.id
     unfair = [w.value for w in at.main.warning if "Not a fair comparison" in w.value]
     assert unfair and "epochs" in unfair[0]
+    # A second A/B replaces the overlay with its own pair: the older runs would make it unfair.
+    at.button(key="train_ab").click().run()
+    pair = {r.id for r in list_runs(run_store)[:2]}
+    assert set(at.multiselect(key="train_compare").value) == pair
+    at = _wait_until(at, lambda a: [r.status for r in list_runs(run_store)] == ["completed"] * 5)
+    at.run()
+    assert set(at.multiselect(key="train_compare").value) == pair
+    assert any("A fair comparison" in i.value for i in at.main.info)
+    assert not [w for w in at.main.warning if "Not a fair comparison" in w.value]

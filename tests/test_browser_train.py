@@ -78,7 +78,7 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         assert "A fair comparison: the runs differ only in the aux weights" in text
         print(f"paper page -> gradient ratio on screen: {time.monotonic() - began:.0f} s")
         chart = page.locator('[data-testid="stPlotlyChart"]').filter(
-            has_text="How much more gradient"
+            has_text="Gradient per stage, with"
         )
         chart.last.scroll_into_view_if_needed()
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)

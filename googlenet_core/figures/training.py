@@ -232,5 +232,5 @@ def gradient_ratio_figure(
         yaxis={"rangemode": "tozero"},
     )
     layout |= {"shapes": shapes, "annotations": annotations, "hovermode": "closest"}
-    title = "How much more gradient each stage gets with the aux heads in the loss"
+    title = "Gradient per stage, with ÷ without the aux heads"
     return figure(traces, layout, title, height)
