@@ -1,6 +1,7 @@
-"""The Predict page in a real Chromium: upload a checkpoint, a folder of odd files and
-digits, see the top-5 charts and the per-file messages; a malicious checkpoint is refused
-and the previous model keeps predicting."""
+"""The Predict page in a real Chromium: upload a checkpoint trained by the planner's
+recipe, a folder of odd files and held-out digits, see the top-5 charts (the digits
+recognised) and the per-file messages; a malicious checkpoint is refused and the
+previous model keeps predicting."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import torch
 from conftest import assert_no_exception, screenshot, wait_for_app_idle
 from PIL import Image
 
-from googlenet_core import build_model, get_preset
-from googlenet_core.data.digits import DIGIT_CLASSES
+from googlenet_core import get_preset
 from googlenet_core.data.samples import digit_samples
-from googlenet_core.data.transforms import Preprocessing
-from googlenet_core.inference.checkpoints import save_checkpoint
+from googlenet_core.training.plan import Choices, plan_training
+from googlenet_core.training.runs import Run
+from googlenet_core.training.train import train
 
 pytestmark = pytest.mark.browser
 
@@ -53,19 +54,17 @@ def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
     streamlit_server: str, browser_page: Any, tmp_path: Path
 ) -> None:
     page = browser_page
-    torch.manual_seed(0)
-    config = get_preset("mini")
-    model = build_model(config)
-    for module in model.modules():  # distinct scores per class, unlike GoogLeNet's tiny init
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-            module.reset_parameters()
-    checkpoint = tmp_path / "best.pt"
-    save_checkpoint(
-        checkpoint, model, config, list(DIGIT_CLASSES), Preprocessing(32, 1, (0.5,), (0.5,))
-    )
+    # A model worth looking at: mini trained by the planner's recipe (16 px, about 10 s).
+    plan = plan_training(get_preset("mini"), "digits", Choices(device="cpu"))
+    run = Run.create(plan.config, plan.train_config, tmp_path / "runs")
+    result = train(plan.config, plan.train_config, run=run)
+    assert result.status == "completed" and (result.best_val_acc or 0) > 0.9, result
+    checkpoint = run.path / "best.pt"
     images = tmp_path / "images"
     images.mkdir()
-    for name, data in digit_samples()[:3]:
+    samples = digit_samples()[:3]  # from the file's tail: digits the model never saw
+    assert [name.split("-")[1] for name, _ in samples] == ["0", "1", "2"]
+    for name, data in samples:
         (images / name).write_bytes(data)
     (images / "notes.png").write_text("a text file wearing a .png name")
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -100,7 +99,8 @@ def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
     assert "3 of 5 images predicted" in page.locator('[data-testid="stMain"]').inner_text()
     heads = page.locator(".js-plotly-plot .annotation-text").all_text_contents()
     assert "main head (after inception5b)" in heads and "aux1 (after inception4a)" in heads
-    assert any(t.startswith("Grad-CAM · main") for t in titles)
+    # The trained model recognises the first held-out digit, a 0 (Grad-CAM explains it).
+    assert "Grad-CAM · main · “0”" in titles, titles
     assert any("the four branches before concatenation" in t for t in titles)
     screenshot(page, "predict")
 

@@ -3,7 +3,7 @@
 Every flag is one explicit choice; everything not given comes from
 :func:`googlenet_core.training.plan.plan_training`, the same planner the Train
 page asks, so the command and the page train the same thing for the same
-choices (for mini on the digits: 16 px, two epochs, batch 64). The plan's
+choices (for mini on the digits: 16 px, three epochs, batch 64). The plan's
 reasons are printed before training starts.
 
 Exits 0 when the run completes, 1 when it fails, 3 when it diverges and 130

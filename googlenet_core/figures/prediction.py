@@ -68,7 +68,9 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
             row=1,
             col=col,
         )
-        fig.update_yaxes(autorange="reversed", row=1, col=col)
+        # "category": class names such as "0".."9" would make a numeric axis (every other
+        # label shown, bars placed by value).
+        fig.update_yaxes(type="category", autorange="reversed", row=1, col=col)
         fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
     k = max(len(h.probs) for h in heads)
     apply_style(fig, f"Top {k} · {_short(result.name, 60)}", height=150 + 42 * k, top_margin=95)
