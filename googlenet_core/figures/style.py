@@ -106,8 +106,8 @@ def figure(
         if key.startswith(("xaxis", "yaxis")) and axis.get("visible", True):
             for name, value in axis_style().items():
                 axis.setdefault(name, value)
-    return go.Figure(
-        data=list(data), layout={**layout, **base_layout(title, height, subtitle, top_margin)}
+    return go.Figure(  # a figure's own layout (its legend, say) wins over the shared style
+        data=list(data), layout={**base_layout(title, height, subtitle, top_margin), **layout}
     )
 
 

@@ -22,6 +22,7 @@ Runs = Mapping[str, Sequence[Event]]
 
 #: Line style per head: the formula's three terms, told apart without colour.
 HEAD_DASH = {"main": "solid", "aux1": "dot", "aux2": "dash", "total": "solid"}
+EPOCH_DASHES = ("dot", "dashdot", "dash", "solid")  # earliest to latest (the last is solid)
 HEAD_COLORS = {"total": TEXT, "main": MAIN_COLOR, "aux1": AUX_COLOR, "aux2": AUX2_COLOR}
 
 
@@ -197,7 +198,10 @@ def gradient_ratio_figure(
                 y=[mine.get(s) for s in stages],
                 mode="lines+markers",
                 name=f"epoch {epoch}",
-                line={"color": MAIN_COLOR, "width": 3},
+                # Dashes as well as shades: the last epoch solid, earlier ones dotted/dashed.
+                line={"color": MAIN_COLOR, "width": 3, "dash": EPOCH_DASHES[-len(epochs) + n]}
+                if len(epochs) <= len(EPOCH_DASHES)
+                else {"color": MAIN_COLOR, "width": 3},
                 marker={"size": 9},
                 opacity=shade,
                 hovertemplate="%{x}: %{y:.2f}x<extra>epoch " + str(epoch) + "</extra>",
@@ -232,5 +236,7 @@ def gradient_ratio_figure(
         yaxis={"rangemode": "tozero"},
     )
     layout |= {"shapes": shapes, "annotations": annotations, "hovermode": "closest"}
+    # The legend on the right: above the plot it ran into the "aux1 joins" labels.
+    layout["legend"] = {"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"}
     title = "Gradient per stage, with ÷ without the aux heads"
     return figure(traces, layout, title, height)

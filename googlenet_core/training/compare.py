@@ -129,21 +129,37 @@ def gradient_ratios(with_aux: Sequence[Event], without: Sequence[Event]) -> list
 
 
 def ratio_sentence(rows: Sequence[GradientRatio], epoch: int | None = None) -> str:
-    """The lesson in numbers, for the first stage: "conv1 receives 20 % more gradient ..."."""
+    """The lesson in numbers, for the first stage: "conv1 receives 20% more gradient ...".
+
+    Over every epoch in ``rows`` (the mean norms of the two runs, then each epoch's
+    change), or for one ``epoch``. A single epoch can point the other way (in the
+    first, both runs start from the same weights and the aux heads are still
+    guessing), so the whole run is the summary.
+    """
     if not rows:
         return ""
-    epoch = epoch if epoch is not None else min(r.epoch for r in rows)
-    first = next(r for r in rows if r.epoch == epoch)
-    change = first.ratio - 1
+    if epoch is not None:
+        rows = [r for r in rows if r.epoch == epoch]
+    stage = rows[0].stage
+    mine = [r for r in rows if r.stage == stage]
+    with_aux = sum(r.with_aux for r in mine) / len(mine)
+    without = sum(r.without for r in mine) / len(mine)
+    change = with_aux / without - 1 if without > 0 else float("inf")
     if abs(change) < 0.005:
         how = "the same gradient"
     elif change > 0:
         how = f"{change:.0%} more gradient"
     else:
         how = f"{-change:.0%} less gradient"
+    if len(mine) == 1:
+        return (
+            f"{stage} receives {how} with the aux heads in the loss in epoch {mine[0].epoch} "
+            f"({with_aux:.3g} vs {without:.3g})"
+        )
+    each = ", ".join(f"epoch {r.epoch} {r.ratio - 1:+.0%}" for r in mine)
     return (
-        f"{first.stage} receives {how} with the aux heads in the loss in epoch {epoch} "
-        f"({first.with_aux:.3g} vs {first.without:.3g})"
+        f"{stage} receives {how} with the aux heads in the loss over {len(mine)} epochs "
+        f"({with_aux:.3g} vs {without:.3g} on average; {each})"
     )
 
 
