@@ -356,3 +356,54 @@ def test_the_classes_of_a_folder_come_from_its_listing(tmp_path) -> None:
     assert found.classes == ("0", "1", "2")  # unplanned: the classes with images
     with pytest.raises(DatasetError, match="appeared after the run was planned"):
         folders.read_labelled_images(root, input_size=16, in_channels=1, class_names=("0", "1"))
+
+
+def _tar(tmp_path: Path, *members: tuple[str, bytes | None, str | None]) -> Path:
+    """A .tar.gz of (name, file bytes or None for a folder, symlink target or None)."""
+    import tarfile
+
+    path = tmp_path / "a.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("has_filter", [True, False])
+def test_archives_extract_inside_the_cache_with_or_without_pythons_data_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_filter: bool
+) -> None:
+    import tarfile
+
+    from googlenet_core.data.downloads import extract_tar
+
+    if not has_filter:  # Debian 12's Python 3.11.2: no filter= argument, no data_filter
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = _tar(tmp_path, ("batches", None, None), ("batches/data_1", b"abc", None))
+    root = tmp_path / "cache"
+    root.mkdir()
+    with tarfile.open(good) as tar:
+        extract_tar(tar, root)
+    assert (root / "batches" / "data_1").read_bytes() == b"abc"
+    for bad in (("../escaped", b"x", None), ("link", None, "/etc/passwd")):
+        refused = pytest.raises((DatasetError, tarfile.TarError))
+        with tarfile.open(_tar(tmp_path, bad)) as tar, refused:
+            extract_tar(tar, root)
+    assert not (tmp_path / "escaped").exists() and not (root / "link").exists()
+    # An absolute name: refused here, or (Python's filter) written inside the cache.
+    absolute = ("/tmp/absolute-" + tmp_path.name, b"x", None)
+    with tarfile.open(_tar(tmp_path, absolute)) as tar:
+        try:
+            extract_tar(tar, root)
+        except DatasetError:
+            assert not has_filter
+    assert not Path("/tmp/absolute-" + tmp_path.name).exists()

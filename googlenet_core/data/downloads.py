@@ -50,6 +50,30 @@ SOURCES: dict[str, Source] = {
 DOWNLOADABLE: tuple[str, ...] = tuple(SOURCES)
 
 
+def extract_tar(tar: tarfile.TarFile, root: Path) -> None:
+    """Extract ``tar`` into ``root``, refusing anything that would land outside it.
+
+    Python's "data" filter does that where it exists (3.11.4+, 3.12+); Debian 12's own
+    Python 3.11.2 predates it and raised a TypeError after the whole 170 MB download.
+    There only regular files and folders with relative paths inside ``root`` are
+    accepted, checked here, before anything is written.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(root, filter="data")  # refuses absolute paths, links out, devices
+        return
+    base = root.resolve()
+    members = tar.getmembers()
+    for member in members:
+        target = (base / member.name).resolve()
+        if not (member.isfile() or member.isdir()):
+            raise DatasetError(f"the archive holds {member.name!r}, which is not a plain file")
+        if os.path.isabs(member.name) or not target.is_relative_to(base):
+            raise DatasetError(f"the archive's {member.name!r} would be written outside the cache")
+    for member in members:
+        member.mode = 0o755 if member.isdir() else 0o644  # no set-uid or odd permissions
+        tar.extract(member, base, set_attrs=False)
+
+
 def default_data_dir() -> Path:
     """The download cache: ``$GOOGLENET_DATA_DIR`` or ``.data-cache/`` in the current folder."""
     return Path(os.environ.get(DATA_DIR_ENV) or ".data-cache")
@@ -71,7 +95,7 @@ def read_downloadable(
             archive = root / cls.filename
             fetch(cls.url, archive, cls.tgz_md5, progress, name)
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(root, filter="data")  # refuses absolute paths and links out
+                extract_tar(tar, root)
             archive.unlink()
             if not _cifar_ready(cls, root):
                 raise DatasetError("the CIFAR-10 download is incomplete; delete the cache, retry")
