@@ -1,4 +1,4 @@
-"""The command line: ``python -m googlenet_core {summary,train,evaluate,predict}``.
+"""The command line: ``python -m googlenet_core {summary,train,evaluate,predict,export}``.
 
 One module per command, each with ``register(subparsers)`` and ``run(args)``;
 this file is the table of contents. Anything that goes wrong below (a bad
@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from .._io import first_line
-from . import evaluate, predict, summary, train
+from . import evaluate, export, predict, summary, train
 
-COMMANDS = (summary, train, evaluate, predict)
+COMMANDS = (summary, train, evaluate, predict, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,139 @@
+"""The exported PyTorch file: self-contained (torch only), strict-loading, identical outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from googlenet_core import build_model, get_preset
+from googlenet_core.cli import main
+from googlenet_core.data.digits import DIGIT_CLASSES
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.checkpoints import save_checkpoint
+from googlenet_core.network.codegen import pytorch_source
+from googlenet_core.network.config import GoogLeNetConfig
+
+RUNNER = """
+import importlib.util, sys, torch
+sys.modules["googlenet_core"] = None  # any import of the project fails loudly
+for case in {cases!r}:
+    spec = importlib.util.spec_from_file_location(case, case + ".py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = torch.load(case + ".expected.pt", weights_only=True)
+    model = module.GoogLeNet(num_classes=expected["classes"])
+    model.load_state_dict(torch.load(case + ".pt", weights_only=True), strict=True)
+    model.eval()
+    with torch.no_grad():
+        heads = model.forward_heads(expected["x"])
+        plain = model(expected["x"])
+    for name, got in zip(("main", "aux1", "aux2"), heads):
+        want = expected.get(name)
+        assert (got is None) == (want is None), (case, name)
+        if got is not None:
+            diff = (got - want).abs().max().item()
+            assert diff < 1e-5, (case, name, diff)
+    assert (plain - expected["main"]).abs().max().item() < 1e-5, case
+    print(case, "ok")
+"""
+
+
+def _cases() -> dict[str, GoogLeNetConfig]:
+    mini, paper = get_preset("mini"), get_preset("paper")
+    cell = dataclasses.replace(mini.blocks[0], ch3x3=40)
+    return {
+        "mini": mini,
+        "torchvision": get_preset("torchvision"),
+        "paper_160": dataclasses.replace(paper, input_size=160),  # no BN, 5x5/3 aux pools
+        "mini_no_aux": dataclasses.replace(mini, aux_logits=False),
+        "mini_edited_10_classes": dataclasses.replace(
+            mini, blocks=(cell, *mini.blocks[1:]), num_classes=10
+        ),
+    }
+
+
+def test_the_exported_file_builds_without_the_project_and_matches_its_model(
+    tmp_path: Path,
+) -> None:
+    cases = _cases()
+    for name, config in cases.items():
+        model = build_model(config, seed=0).eval()
+        side, channels = config.input_size, config.in_channels
+        x = torch.randn(2, channels, side, side, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            heads = model.forward_heads(x)
+        expected = {"x": x, "classes": config.num_classes}
+        expected |= {n: t for n, t in heads.named()}
+        torch.save(expected, tmp_path / f"{name}.expected.pt")
+        torch.save(model.state_dict(), tmp_path / f"{name}.pt")
+        source = pytorch_source(config)
+        (tmp_path / f"{name}.py").write_text(source)
+        imports = {line for line in source.splitlines() if line.startswith(("import", "from"))}
+        assert imports == {
+            "import torch",
+            "import torch.nn.functional as F",
+            "from torch import nn",
+        }
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", RUNNER.format(cases=list(cases))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [w for n in cases for w in (n, "ok")]
+
+
+def test_every_number_is_written_out_with_shapes() -> None:
+    source = pytorch_source(get_preset("torchvision"))
+    assert "self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, k5=3)" in source
+    assert (
+        "# 192 x 28 x 28 -> 256 x 28 x 28; its '5x5' branch is 3x3; out = 64 + 128 + 32 + 32"
+        in (source)
+    )
+    assert "self.aux1 = InceptionAux(512, 128, 128 * 4 * 4, 1024, num_classes" in source
+    assert "self.fc = nn.Linear(1024, num_classes)" in source
+    assert "aux1 = self.aux1(x)" in source and "return logits, aux1, aux2" in source
+    paper = pytorch_source(get_preset("paper"))
+    assert "bias=True" in paper and "BatchNorm2d" not in paper
+    assert '("avg", 5, 3)' in paper
+
+
+def test_the_export_command_writes_a_checkpoints_network_and_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = dataclasses.replace(get_preset("mini"), num_classes=10, input_size=16)
+    model = build_model(config, seed=3).eval()
+    preprocessing = Preprocessing(16, 1, (0.3,), (0.3,))
+    save_checkpoint(tmp_path / "best.pt", model, config, list(DIGIT_CLASSES), preprocessing)
+    out = tmp_path / "export" / "digits_net.py"
+    out.parent.mkdir()
+    assert main(["export", "--checkpoint", str(tmp_path / "best.pt"), "-o", str(out)]) == 0
+    assert "digits_net.pt" in capsys.readouterr().out
+    x = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.save({"x": x, "main": model(x)}, out.parent / "expected.pt")
+    check = (
+        "import importlib.util, sys, torch\n"
+        "sys.modules['googlenet_core'] = None\n"
+        "spec = importlib.util.spec_from_file_location('net', 'digits_net.py')\n"
+        "net = importlib.util.module_from_spec(spec); spec.loader.exec_module(net)\n"
+        "model = net.GoogLeNet(num_classes=10)\n"
+        "model.load_state_dict(torch.load('digits_net.pt', weights_only=True), strict=True)\n"
+        "e = torch.load('expected.pt', weights_only=True)\n"
+        "with torch.no_grad(): d = (model.eval()(e['x']) - e['main']).abs().max().item()\n"
+        "assert d < 1e-5, d\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", check], cwd=out.parent, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # A wrong output name is one line, not a traceback.
+    assert main(["export", "--preset", "mini", "-o", str(tmp_path / "net.txt")]) == 2
+    assert "is a .py file" in capsys.readouterr().err
