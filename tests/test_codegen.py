@@ -15,6 +15,7 @@ from googlenet_core.cli import main
 from googlenet_core.data.digits import DIGIT_CLASSES
 from googlenet_core.data.transforms import Preprocessing
 from googlenet_core.inference.checkpoints import save_checkpoint
+from googlenet_core.inference.export import load_safetensors, onnx_missing
 from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.config import GoogLeNetConfig
 
@@ -137,3 +138,61 @@ def test_the_export_command_writes_a_checkpoints_network_and_weights(
     # A wrong output name is one line, not a traceback.
     assert main(["export", "--preset", "mini", "-o", str(tmp_path / "net.txt")]) == 2
     assert "is a .py file" in capsys.readouterr().err
+
+
+def _checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    config = dataclasses.replace(get_preset("mini"), num_classes=10, input_size=16)
+    model = build_model(config, seed=5).eval()
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():  # scores that differ visibly between images
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=0.5, generator=generator)
+    path = tmp_path / "best.pt"
+    preprocessing = Preprocessing(16, 1, (0.3,), (0.3,))
+    save_checkpoint(path, model, config, list(DIGIT_CLASSES), preprocessing)
+    return path, model
+
+
+def test_safetensors_round_trip_with_config_classes_and_preprocessing(tmp_path: Path) -> None:
+    checkpoint, model = _checkpoint(tmp_path)
+    out = tmp_path / "net.safetensors"
+    args = ["export", "--checkpoint", str(checkpoint), "--format", "safetensors", "-o", str(out)]
+    assert main(args) == 0
+    loaded = load_safetensors(out)
+    assert loaded.class_names == list(DIGIT_CLASSES)
+    assert loaded.preprocessing == Preprocessing(16, 1, (0.3,), (0.3,))
+    assert loaded.config == model.config  # type: ignore[comparison-overlap]
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model(x))
+    # Only this project's files: another safetensors file is refused with a sentence.
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not exported by this project"):
+        load_safetensors(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_safetensors(tmp_path / "junk.safetensors")
+    assert main(["export", "--preset", "mini", "--format", "safetensors", "-o", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_onnx_export_runs_in_onnxruntime_or_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint, model = _checkpoint(tmp_path)
+    out = tmp_path / "net.onnx"
+    code = main(["export", "--checkpoint", str(checkpoint), "--format", "onnx", "-o", str(out)])
+    if onnx_missing():
+        assert code == 2 and "pip install" in capsys.readouterr().err
+        pytest.skip(onnx_missing() or "")
+    assert code == 0, capsys.readouterr().err
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(out))
+    x = torch.randn(5, 1, 16, 16, generator=torch.Generator().manual_seed(4))  # another batch
+    [got] = session.run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert got.shape == (5, 10)
+    assert abs(got - want).max() < 1e-4 * max(1.0, abs(want).max())
