@@ -363,3 +363,23 @@ def test_the_measured_rate_is_remembered_per_network(monkeypatch) -> None:
     monkeypatch.setattr(estimate_module, "RATE_TTL_S", 0.0)  # expired: measured again
     estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16))
     assert probes == [16, 32, 16]
+
+
+def test_the_best_checkpoint_comes_with_a_model_card(tmp_path) -> None:
+    events: list[Event] = []
+    config = tiny_train_config(epochs=2, aux_weight2=0.0)
+    run = Run.create(tiny_config(), config, tmp_path)
+    result = train(tiny_config(), config, data=tiny_data(), callbacks=[events.append], run=run)
+    assert result.status == "completed", result.message
+    card = (run.path / "MODEL_CARD.md").read_text()
+    best = next(e for e in epochs_of(events) if e.epoch == result.best_epoch)
+    loaded = load_checkpoint(run.path / "best.pt")
+    assert card.startswith(f"# Model card: {run.id}")
+    assert f"| main | {best.val_acc:.2%} |" in card
+    assert "auxiliary head after inception3a, loss weight 0.3" in card
+    assert "auxiliary head after inception4a, not in the loss" in card
+    assert f"Resize to {loaded.preprocessing.input_size} x {loaded.preprocessing.input_size}" in (
+        card
+    )
+    assert "10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in card
+    assert "## Intended use" in card and "UCI" in card  # the data's attribution travels along

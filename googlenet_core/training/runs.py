@@ -9,6 +9,7 @@
                               "message", "updated", "best_val_acc", "pid", "host", ...}
         metrics.jsonl        one event per line, appended (events.py: start/step/epoch/end)
         best.pt, last.pt     checkpoints (inference/checkpoints.py's format)
+        MODEL_CARD.md        what best.pt is: data, recipe, each head's figures (card.py)
 
 A queued or running run records the process and host writing it; read back on
 that host after the process has gone (a server restart, a kill), it reads as

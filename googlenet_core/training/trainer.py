@@ -31,11 +31,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._io import atomic_write_text
 from ..data.batches import batch_indices, model_batch
 from ..data.datasets import TrainingData
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.model import Heads, build_model
+from .card import CARD, model_card
 from .config import TrainConfig
 from .distributed import (
     Distributed,
@@ -123,6 +125,7 @@ class Trainer:
         self.emit = emit
         self.stop = stop
         self.run = run if dist.is_main else None
+        self.start: StartEvent | None = None  # set when fit() begins
         self.process_group = dist.join_process_group(device)
         torch.manual_seed(train_config.seed)
         if device.type == "cuda":
@@ -199,32 +202,31 @@ class Trainer:
         """Every epoch; the outcome. Raises _Stop (cancel, divergence) and torch's errors."""
         train_config, data = self.train_config, self.data
         analysis = analyze(self.config)
-        self.emit(
-            StartEvent(
-                device=str(self.device),
-                precision="bf16" if self.autocast == torch.bfloat16 else "fp32",
-                channels_last=self.channels_last,
-                world_size=self.dist.world_size,
-                dataset=data.name,
-                dataset_description=data.description,
-                val_description=data.val_description,
-                skipped=dict(data.skipped),
-                classes=tuple(data.class_names),
-                train_images=len(data.train),
-                val_images=len(data.val),
-                steps_per_epoch=self.steps_per_epoch,
-                total_steps=self.total_steps,
-                epochs=train_config.epochs,
-                batch_size=train_config.batch_size,
-                aux_heads=self.aux_heads,
-                stages=tuple(self.stages),
-                params=analysis.total_params,
-                macs=analysis.total_macs,
-                model_config=self.config,
-                train_config=train_config,
-                init_fingerprint=self.init_fingerprint,
-            )
+        self.start = StartEvent(
+            device=str(self.device),
+            precision="bf16" if self.autocast == torch.bfloat16 else "fp32",
+            channels_last=self.channels_last,
+            world_size=self.dist.world_size,
+            dataset=data.name,
+            dataset_description=data.description,
+            val_description=data.val_description,
+            skipped=dict(data.skipped),
+            classes=tuple(data.class_names),
+            train_images=len(data.train),
+            val_images=len(data.val),
+            steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps,
+            epochs=train_config.epochs,
+            batch_size=train_config.batch_size,
+            aux_heads=self.aux_heads,
+            stages=tuple(self.stages),
+            params=analysis.total_params,
+            macs=analysis.total_macs,
+            model_config=self.config,
+            train_config=train_config,
+            init_fingerprint=self.init_fingerprint,
         )
+        self.emit(self.start)
         if self.run is not None:
             self.run.set_status("running", f"epoch 1 of {train_config.epochs}")
         for epoch in range(1, train_config.epochs + 1):
@@ -389,6 +391,9 @@ class Trainer:
             self.run.save_checkpoint(
                 which, self.model, self.config, self.data.class_names, self.preprocessing, metrics
             )
+        if improved and self.start is not None:
+            card = model_card(self.run.id, self.start, event, self.preprocessing)
+            atomic_write_text(self.run.path / CARD, card)
 
     def _summary(self) -> str:
         acc = self.best_val_acc if self.best_val_acc is not None else float("nan")
