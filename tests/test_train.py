@@ -383,3 +383,41 @@ def test_the_best_checkpoint_comes_with_a_model_card(tmp_path) -> None:
     )
     assert "10 classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in card
     assert "## Intended use" in card and "UCI" in card  # the data's attribution travels along
+
+
+def _tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in a folder's event files, read from the TFRecord frames directly."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event as TBEvent
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at : at + 8])
+            record = TBEvent.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4  # length, its crc, the record, its crc
+            for value in record.summary.value:
+                found.setdefault(value.tag, []).append((record.step, value.simple_value))
+    return found
+
+
+def test_a_run_writes_its_curves_for_tensorboard(tmp_path) -> None:
+    events: list[Event] = []
+    run = Run.create(tiny_config(), tiny_train_config(epochs=2), tmp_path)
+    result = train(
+        tiny_config(), tiny_train_config(epochs=2), data=tiny_data(), callbacks=[events.append],
+        run=run,
+    )  # fmt: skip
+    assert result.status == "completed", result.message
+    scalars = _tensorboard_scalars(run.path)
+    last = epochs_of(events)[-1]
+    for head in ("main", "aux1", "aux2"):
+        step, value = scalars[f"val_accuracy/{head}"][-1]
+        score = last.score(head)
+        assert score is not None and step == last.step
+        assert math.isclose(value, score.acc, rel_tol=1e-6)
+    assert {"loss/total", "loss/main", "loss/aux1", "train/lr", "grad_norm/conv1"} <= set(scalars)
+    assert len(scalars["loss/total"]) == len(steps_of(events))
+    assert run.summary().status == "completed"  # the event files do not disturb the store

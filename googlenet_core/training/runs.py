@@ -10,6 +10,7 @@
         metrics.jsonl        one event per line, appended (events.py: start/step/epoch/end)
         best.pt, last.pt     checkpoints (inference/checkpoints.py's format)
         MODEL_CARD.md        what best.pt is: data, recipe, each head's figures (card.py)
+        events.out.tfevents.*  the same curves for TensorBoard (tensorboard.py)
 
 A queued or running run records the process and host writing it; read back on
 that host after the process has gone (a server restart, a kill), it reads as
@@ -62,6 +63,7 @@ from .events import (
     event_to_dict,
 )
 from .status import FINISHED, STATES, State
+from .tensorboard import TensorBoardLog
 
 RUNS_DIR_ENV = "GOOGLENET_RUNS_DIR"
 #: States a run's own process writes; "interrupted" is only ever read (see Run.status).
@@ -115,6 +117,7 @@ class Run:
         self._lock = threading.Lock()
         self._pending: list[str] = []  # recorded lines not yet appended to metrics.jsonl
         self._flushed = 0.0
+        self._tensorboard = TensorBoardLog(self.path)
 
     @property
     def id(self) -> str:
@@ -178,6 +181,7 @@ class Run:
             atomic_write_text(self.path / "status.json", json.dumps(payload, indent=2))
             if status in FINISHED:
                 self._flush()
+                self._tensorboard.close()
 
     def record(self, event: Event) -> None:
         """Append one event to metrics.jsonl (at most every second, and at start/epoch/end)."""
@@ -185,6 +189,7 @@ class Run:
             return  # progress of a download is for the live view, not the record
         line = json.dumps(event_to_dict(event), separators=(",", ":")) + "\n"
         with self._lock:
+            self._tensorboard.write(event)
             self._pending.append(line)
             if isinstance(event, (StartEvent, EpochEvent, EndEvent)) or (
                 time.monotonic() - self._flushed >= FLUSH_SECONDS
