@@ -214,14 +214,21 @@ def levers_part(
     data = split(images, labels, torch.arange(n - n_val, n), plan.config.input_size)
     print("\n3. Levers on the proxy (last-epoch accuracy over seeds; training seconds)")
     for epochs, augment in LEVERS:
-        recipe = dataclasses.replace(plan.train_config, epochs=epochs, augment=augment)
-        outs = [fit(plan, dataclasses.replace(recipe, seed=s), data) for s in seeds]
-        seconds = statistics.mean(o.train_seconds for o in outs)
-        print(
-            f"   {epochs} epochs, augment {str(augment):>5}: "
-            f"{spread([o.final_acc for o in outs])}, {seconds:.1f} s",
-            flush=True,
-        )
+        variant_row("", plan, data, seeds, epochs, augment)
+
+
+def variant_row(
+    label: str, plan: TrainPlan, data: TrainingData, seeds: list[int], epochs: int, augment: bool
+) -> None:
+    """The recipe with these epochs and augmentation, one run per seed: one printed line."""
+    recipe = dataclasses.replace(plan.train_config, epochs=epochs, augment=augment)
+    outs = [fit(plan, dataclasses.replace(recipe, seed=s), data) for s in seeds]
+    seconds = statistics.mean(o.train_seconds for o in outs)
+    print(
+        f"   {label}{epochs} epochs, augment {str(augment):>5}: "
+        f"{spread([o.final_acc for o in outs])}, {seconds:.1f} s",
+        flush=True,
+    )
 
 
 def as_digits_format(images: np.ndarray) -> np.ndarray:
@@ -289,14 +296,7 @@ def other_corpus_part(
     ):
         data = split(images, labels, held, side, other)
         for epochs, augment in variants:
-            recipe = dataclasses.replace(plan.train_config, epochs=epochs, augment=augment)
-            outs = [fit(plan, dataclasses.replace(recipe, seed=s), data) for s in seeds]
-            seconds = statistics.mean(o.train_seconds for o in outs)
-            print(
-                f"   trained on {trained_on:>13}, {epochs} epochs, augment {str(augment):>5}: "
-                f"{spread([o.final_acc for o in outs])}, {seconds:.1f} s",
-                flush=True,
-            )
+            variant_row(f"trained on {trained_on:>13}, ", plan, data, seeds, epochs, augment)
 
 
 def main() -> int:

@@ -143,6 +143,15 @@ def megabytes(n: int) -> str:
     return f"{mb:.1f} MB" if mb >= 0.1 else f"{n:,} bytes"
 
 
+def duration(seconds: float) -> str:
+    """A time for a sentence: '45 s' below 90 s, then minutes, then hours ('1.5 h')."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message, at most ``limit`` characters (or its type)."""
     text = str(exc).strip().split("\n")[0][:limit]

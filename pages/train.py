@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, minimum_input_size, network_name
+from googlenet_core._io import duration
 from googlenet_core.data import DatasetError
 from googlenet_core.data.datasets import split_sizes
 from googlenet_core.data.downloads import DOWNLOADABLE, SOURCES
@@ -437,7 +438,7 @@ def estimate_ui(plan: TrainPlan) -> None:
     if train_config.dataset == "upload":
         per_1000 = estimate_seconds(config, train_config, rate, 1000, 250)
         st.caption(
-            f"Estimated time: about {_duration(per_1000)} per 1,000 images over "
+            f"Estimated time: about {duration(per_1000)} per 1,000 images over "
             f"{train_config.epochs} epoch(s) ({rate / 1e9:.2f} G MACs/s measured here)."
         )
         return
@@ -449,7 +450,7 @@ def estimate_ui(plan: TrainPlan) -> None:
         return
     seconds = estimate_seconds(config, train_config, rate, n_train, n_val)
     st.caption(
-        f"Estimated time: **about {_duration(seconds)}** on this machine — {n_train:,} training "
+        f"Estimated time: **about {duration(seconds)}** on this machine — {n_train:,} training "
         f"and {n_val:,} validation images × {train_config.epochs} epoch(s), "
         f"{format_count(analyze(config).total_macs)} MACs per image, "
         f"{rate / 1e9:.2f} G MACs/s measured by a quick probe."
@@ -593,7 +594,7 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
                 else "starting"
             )
             eta = (
-                f" · about {_duration(left)} left" if left is not None and not snapshot.done else ""
+                f" · about {duration(left)} left" if left is not None and not snapshot.done else ""
             )
             st.progress(fraction if not snapshot.done else 1.0, text=where + eta)
             aux = [
@@ -823,14 +824,6 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
         "The checkpoint loads on the Predict page and with "
         f"`python -m googlenet_core evaluate --checkpoint {run_id}-best.pt --data DIR`."
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(seconds, 1):.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def main() -> None:

@@ -105,6 +105,30 @@ def _shape(channels: int, side: int) -> str:
     return f"{channels} x {side} x {side}"
 
 
+def _trunk_module(in_channels: int, spec: ConvSpec | PoolSpec | InceptionSpec) -> tuple[str, str]:
+    """A trunk stage's constructor call, every number written out, and a note for its comment."""
+    if isinstance(spec, ConvSpec):
+        return (
+            f"BasicConv2d({in_channels}, {spec.out_channels}, kernel_size={spec.kernel_size}, "
+            f"stride={spec.stride}, padding={spec.padding})",
+            "",
+        )
+    if isinstance(spec, PoolSpec):
+        return (
+            f"nn.MaxPool2d({spec.kernel_size}, stride={spec.stride}, padding={spec.padding}, "
+            f"ceil_mode={spec.ceil_mode})",
+            "",
+        )
+    k = spec.branch3_kernel
+    note = "" if k == 5 else f"; its '5x5' branch is {k}x{k}"
+    note += f"; out = {spec.ch1x1} + {spec.ch3x3} + {spec.ch5x5} + {spec.pool_proj}"
+    return (
+        f"Inception({in_channels}, {spec.ch1x1}, {spec.ch3x3red}, {spec.ch3x3}, "
+        f"{spec.ch5x5red}, {spec.ch5x5}, {spec.pool_proj}{'' if k == 5 else f', k5={k}'})",
+        note,
+    )
+
+
 def pytorch_source(config: GoogLeNetConfig, title: str | None = None) -> str:
     """The whole network as Python source (see the module docstring)."""
     sides = spatial_sides(config, config.input_size)
@@ -135,31 +159,9 @@ def pytorch_source(config: GoogLeNetConfig, title: str | None = None) -> str:
         spec = stage.spec
         side = sides.get(stage.name, 1)
         comment = f"# {_shape(stage.in_channels, trunk_side)} -> {_shape(stage.out_channels, side)}"
-        if isinstance(spec, ConvSpec):
-            line = (
-                f"self.{spec.name} = BasicConv2d({stage.in_channels}, {spec.out_channels}, "
-                f"kernel_size={spec.kernel_size}, stride={spec.stride}, padding={spec.padding})"
-            )
-            init += [f"        {comment}", f"        {line}"]
-            forward.append(f"        x = self.{spec.name}(x)  # {_shape(stage.out_channels, side)}")
-        elif isinstance(spec, PoolSpec):
-            line = (
-                f"self.{spec.name} = nn.MaxPool2d({spec.kernel_size}, stride={spec.stride}, "
-                f"padding={spec.padding}, ceil_mode={spec.ceil_mode})"
-            )
-            init += [f"        {comment}", f"        {line}"]
-            forward.append(f"        x = self.{spec.name}(x)  # {_shape(stage.out_channels, side)}")
-        elif isinstance(spec, InceptionSpec):
-            parts = f"{spec.ch1x1} + {spec.ch3x3} + {spec.ch5x5} + {spec.pool_proj}"
-            k5 = "" if spec.branch3_kernel == 5 else f", k5={spec.branch3_kernel}"
-            if k5:
-                comment += f"; its '5x5' branch is {spec.branch3_kernel}x{spec.branch3_kernel}"
-            init += [
-                f"        {comment}; out = {parts}",
-                f"        self.{spec.name} = Inception({stage.in_channels}, {spec.ch1x1}, "
-                f"{spec.ch3x3red}, {spec.ch3x3}, {spec.ch5x5red}, {spec.ch5x5}, "
-                f"{spec.pool_proj}{k5})",
-            ]
+        if isinstance(spec, (ConvSpec, PoolSpec, InceptionSpec)):
+            constructor, note = _trunk_module(stage.in_channels, spec)
+            init += [f"        {comment}{note}", f"        self.{spec.name} = {constructor}"]
             forward.append(f"        x = self.{spec.name}(x)  # {_shape(stage.out_channels, side)}")
         elif isinstance(spec, AuxSpec):
             pooled = aux_pooled_side(spec, trunk_side)

@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._io import duration
 from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, class_count, class_names_of, split_sizes
 from ..network.analysis import analyze
@@ -290,22 +291,14 @@ def _cpu_subset(network: GoogLeNetConfig, dataset: str, epochs: int) -> tuple[in
     if total is not None and subset >= total:
         return None, "every image: a short run even on a CPU"
     of = f" of {total:,}" if total is not None else ""
-    per_epoch = f"all of them need about {_duration(per_image * total)} per epoch" if total else ""
+    per_epoch = f"all of them need about {duration(per_image * total)} per epoch" if total else ""
     plural = "s" if epochs > 1 else ""
-    run = _duration(per_image * subset * epochs)
+    run = duration(per_image * subset * epochs)
     return subset, (
         f"{subset:,}{of} images: {per_epoch + ' on a CPU; ' if per_epoch else ''}"
         f"{subset:,} x {epochs} epoch{plural} train in about {run} "
         f"(assuming {ASSUMED_CPU_MACS_PER_S / 1e9:.0f} G MACs/s, a 2-core CPU; no GPU here)"
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(seconds, 1):.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 _DEFAULT_REASONS = {
