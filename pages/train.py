@@ -92,6 +92,7 @@ BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
 _TOKENS = "train_tokens"
 _NOTICE = "train_notice"
 _PROPOSAL = "train_proposal"  # the plan's proposal the recipe widgets were last set from
+_GENERATION = "train_recipe_generation"  # bumped when the proposal changes (follow_plan)
 _FINISHED = "train_finished"  # ids of the finished runs the run list has shown
 
 
@@ -238,25 +239,35 @@ def recipe_values(proposal: TrainPlan) -> dict[str, object]:
 
 
 def follow_plan(dataset: str, proposal: TrainPlan) -> None:
-    """Set the recipe widgets to the plan's proposal whenever the proposal changes.
+    """Start the recipe widgets at the plan's proposal whenever the proposal changes.
 
     A widget keeps its value across reruns, in Session State and in the browser,
     whatever its ``value=`` says: "Use the mini preset" on the paper network kept the
-    paper's 256-image subset and 3 epochs, and mini trained below chance. Removing the
-    keys is not enough (the browser sends its old value back with the next click);
-    writing the new values through Session State updates the widgets on screen too.
-    A key the page dropped while another page was open starts at the proposal again.
+    paper's 256-image subset and 3 epochs, and mini trained below chance. Writing the
+    new values into the same keys is not enough either: a click that reaches the
+    server before the browser has drawn them (a busy server, a quick user) sends the
+    old values back, and a paper-sized recipe trained mini (seen with three sessions
+    and a busy CPU). So each proposal gets its own generation of widget keys
+    (:func:`recipe_key`): values sent for an older generation belong to widgets that
+    no longer exist and are dropped. A key the page dropped while another page was
+    open starts at the proposal again.
     """
     identity = (
         dataset,
         proposal.config,
         dataclasses.replace(proposal.train_config, data_path=None),
     )
-    changed = st.session_state.get(_PROPOSAL) != identity
-    for key, value in recipe_values(proposal).items():
-        if changed or key not in st.session_state:
-            st.session_state[key] = value
-    st.session_state[_PROPOSAL] = identity
+    if st.session_state.get(_PROPOSAL) != identity:
+        st.session_state[_GENERATION] = st.session_state.get(_GENERATION, -1) + 1
+        st.session_state[_PROPOSAL] = identity
+    for name, value in recipe_values(proposal).items():
+        if recipe_key(name) not in st.session_state:
+            st.session_state[recipe_key(name)] = value
+
+
+def recipe_key(name: str) -> str:
+    """The widget key of recipe setting ``name`` ("train_epochs") for the current proposal."""
+    return f"{name}_{st.session_state.get(_GENERATION, 0)}"
 
 
 def _proposed(proposal: TrainPlan, name: str) -> None:
@@ -270,7 +281,7 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
     proposed = proposal.train_config
     left, right = st.columns(2, gap="large")
     with left:
-        use_subset = st.toggle("Train on a subset", key="train_use_subset")
+        use_subset = st.toggle("Train on a subset", key=recipe_key("train_use_subset"))
         subset = None
         if use_subset:
             subset = int(
@@ -279,14 +290,14 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
                     min_value=8,
                     max_value=60_000,
                     step=64,
-                    key="train_subset",
+                    key=recipe_key("train_subset"),
                 )
             )
         if use_subset == (proposed.subset is not None):
             _proposed(proposal, "subset")
         side = input_side_ui(config, proposal)
-        epochs = st.slider("Epochs", 1, 30, key="train_epochs")
-        batch = st.select_slider("Batch size", BATCH_SIZES, key="train_batch")
+        epochs = st.slider("Epochs", 1, 30, key=recipe_key("train_epochs"))
+        batch = st.select_slider("Batch size", BATCH_SIZES, key=recipe_key("train_batch"))
         _proposed(proposal, "epochs")
     with right:
         optimizer = st.radio(
@@ -294,14 +305,14 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
             list(OPTIMIZERS),
             format_func=lambda o: OPTIMIZER_LABELS[o],
             horizontal=True,
-            key="train_optimizer",
+            key=recipe_key("train_optimizer"),
         )
         lr = st.number_input(
             "Peak learning rate",
             min_value=1e-6,
             max_value=1e6,
             format="%.4g",
-            key="train_lr",
+            key=recipe_key("train_lr"),
             help="One-cycle warms up to this rate and anneals from it. Try 1e6 to watch a "
             "run diverge: it stops at the first non-finite loss and keeps its last checkpoint.",
         )
@@ -311,13 +322,13 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
             "Schedule",
             list(SCHEDULES),
             format_func=lambda s: SCHEDULE_LABELS[s],
-            key="train_schedule",
+            key=recipe_key("train_schedule"),
         )
         augment = st.toggle(
             "Augmentation (small shifts, rotations, scalings)",
-            key="train_augment",
+            key=recipe_key("train_augment"),
         )
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, key="train_seed"))
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, key=recipe_key("train_seed")))
     w1, w2 = aux_weights_ui(config)
     return Choices(
         subset=subset if use_subset else "all",
@@ -344,7 +355,7 @@ def input_side_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> int:
             min_value=min(smallest, proposed),
             max_value=MAX_INPUT_SIZE,
             step=1,
-            key="train_side",
+            key=recipe_key("train_side"),
             help=f"Images are resized to this side; the smallest this network takes is "
             f"{smallest} px. Compute grows with its square.",
         )
@@ -372,7 +383,7 @@ def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
                 0.0,
                 1.0,
                 step=0.05,
-                key=f"train_w{name[-1]}",
+                key=recipe_key(f"train_w{name[-1]}"),
                 help="0.3 in the paper (section 5).",
             )
         )
@@ -669,6 +680,13 @@ def ratio_ui(runs: Mapping[str, Sequence[Event]], pair: tuple[str, str], key: st
     start = start_of(runs[with_aux])
     aux_after = {h.name: h.after for h in start.aux_heads} if start else {}
     st.markdown(f"**{ratio_sentence(rows)}.**")
+    compared = len({r.epoch for r in rows})
+    if start is not None and compared < start.epochs:
+        st.caption(
+            f"So far {compared} of {start.epochs} epochs compared: in the first epoch both runs "
+            "start from the same weights and the aux heads are still guessing, so the effect "
+            "often shows only later."
+        )
     st.plotly_chart(gradient_ratio_figure(rows, aux_after), key=f"{key}_ratio")
     st.caption(
         f"{literal(with_aux)} over {literal(without)}: the two runs are identical but for the "

@@ -34,10 +34,10 @@ def run_store(monkeypatch, tmp_path):
 
 
 def _tiny_settings(at: Any, subset: int = 16, epochs: int = 1, batch: int = 8) -> Any:
-    at.toggle(key="train_use_subset").set_value(True).run()
-    at.number_input(key="train_subset").set_value(subset).run()
-    at.slider(key="train_epochs").set_value(epochs).run()
-    at.select_slider(key="train_batch").set_value(batch).run()
+    at.toggle(key=_key(at, "train_use_subset")).set_value(True).run()
+    at.number_input(key=_key(at, "train_subset")).set_value(subset).run()
+    at.slider(key=_key(at, "train_epochs")).set_value(epochs).run()
+    at.select_slider(key=_key(at, "train_batch")).set_value(batch).run()
     return at
 
 
@@ -63,11 +63,12 @@ def test_an_empty_session_shows_the_settings_formula_and_estimate(run_store) -> 
     at = app_test(PAGE, preset="mini").run()
     assert not at.exception
     assert at.title[0].value == "Train"
-    assert at.slider(key="train_w1").value == 0.3 and at.slider(key="train_w2").value == 0.3
+    assert at.slider(key=_key(at, "train_w1")).value == 0.3
+    assert at.slider(key=_key(at, "train_w2")).value == 0.3
     assert r"0.3\,\mathcal{L}_\mathrm{aux1}" in at.latex[0].value
     assert "Estimated time: **about" in _text(at)
     assert f"No runs in `{run_store}` yet" in _text(at)
-    at.slider(key="train_w1").set_value(0.0).run()
+    at.slider(key=_key(at, "train_w1")).set_value(0.0).run()
     assert r"0\,\mathcal{L}_\mathrm{aux1}" in at.latex[0].value
     assert "aux1 has weight 0: its loss is not computed" in _text(at)
     assert "accuracy is still measured" in _text(at)
@@ -78,7 +79,7 @@ def test_a_cpu_host_proposes_the_mini_preset() -> None:
         pytest.skip("a GPU host does not need the nudge")
     at = app_test(PAGE, preset="paper").run()
     assert "This machine has no GPU" in at.warning[0].value
-    assert at.toggle(key="train_use_subset").value is True  # a small subset is proposed
+    assert at.toggle(key=_key(at, "train_use_subset")).value is True  # a small subset is proposed
     at.button(key="train_use_mini").click().run()
     assert not at.exception
     assert "`mini`" in at.main.markdown[0].value and not at.warning
@@ -86,12 +87,12 @@ def test_a_cpu_host_proposes_the_mini_preset() -> None:
 
 def _widget_values(at: Any) -> dict[str, Any]:
     return {
-        "subset": at.toggle(key="train_use_subset").value,
+        "subset": at.toggle(key=_key(at, "train_use_subset")).value,
         "side": _side(at).value,
-        "epochs": at.slider(key="train_epochs").value,
-        "batch": at.select_slider(key="train_batch").value,
-        "lr": at.number_input(key="train_lr").value,
-        "augment": at.toggle(key="train_augment").value,
+        "epochs": at.slider(key=_key(at, "train_epochs")).value,
+        "batch": at.select_slider(key=_key(at, "train_batch")).value,
+        "lr": at.number_input(key=_key(at, "train_lr")).value,
+        "augment": at.toggle(key=_key(at, "train_augment")).value,
     }
 
 
@@ -100,7 +101,7 @@ def test_use_the_mini_preset_then_start_trains_the_planners_recipe(run_store) ->
     if torch.cuda.is_available():
         pytest.skip("the nudge is for a CPU host")
     at = app_test(PAGE, preset="paper").run()
-    at.slider(key="train_epochs").set_value(3).run()  # a student's own touch, too
+    at.slider(key=_key(at, "train_epochs")).set_value(3).run()  # a student's own touch, too
     at.button(key="train_use_mini").click().run()
     assert _widget_values(at) == _widget_values(app_test(PAGE, preset="mini").run())
     at.button(key="train_start").click().run()
@@ -124,12 +125,12 @@ def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -
     assert "a variant of mini" in _text(at)
     assert at.session_state["train_plan"].train_config.subset is None
     # Another data set, then back: every widget starts at the plan's value again.
-    at.slider(key="train_epochs").set_value(9).run()
+    at.slider(key=_key(at, "train_epochs")).set_value(9).run()
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
-    assert at.slider(key="train_epochs").value == 3 and _side(at).value == 32
+    assert at.slider(key=_key(at, "train_epochs")).value == 3 and _side(at).value == 32
     at.selectbox(key="train_dataset").set_value("digits").run()
     digits = plan_training(mini, "digits", Choices(device="cpu")).train_config
-    assert at.slider(key="train_epochs").value == digits.epochs and _side(at).value == 16
+    assert at.slider(key=_key(at, "train_epochs")).value == digits.epochs and _side(at).value == 16
 
 
 def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
@@ -144,13 +145,19 @@ def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
 
 def test_settings_that_cannot_train_are_refused_before_starting() -> None:
     at = app_test(PAGE, preset="mini").run()
-    at.select_slider(key="train_batch").set_value(2).run()
+    at.select_slider(key=_key(at, "train_batch")).set_value(2).run()
     assert not at.error and not at.button(key="train_start").disabled
-    at.select_slider(key="train_batch").set_value(4).run()
-    at.number_input(key="train_lr").set_value(1e6).run()  # allowed: divergence is a lesson
+    at.select_slider(key=_key(at, "train_batch")).set_value(4).run()
+    # Allowed: divergence is a lesson.
+    at.number_input(key=_key(at, "train_lr")).set_value(1e6).run()
     assert not at.error
     at.selectbox(key="train_dataset").set_value("upload").run()
     assert at.button(key="train_start").disabled  # no zip yet
+
+
+def _key(at: Any, name: str) -> str:
+    """A recipe widget's key: its name and the generation of the current proposal."""
+    return f"{name}_{at.session_state['train_recipe_generation']}"
 
 
 def _side(at: Any) -> Any:
@@ -232,7 +239,7 @@ def _zip_of_digits(extra: dict[str, bytes] | None = None) -> bytes:
 
 def test_an_uploaded_zip_trains_and_a_bad_one_is_refused_with_the_reason(run_store) -> None:
     at = _tiny_settings(app_test(PAGE, preset="mini").run(), subset=64, batch=4)
-    at.toggle(key="train_use_subset").set_value(False).run()
+    at.toggle(key=_key(at, "train_use_subset")).set_value(False).run()
     at.selectbox(key="train_dataset").set_value("upload").run()
     assert at.button(key="train_start").disabled  # no zip yet
     at.file_uploader(key="train_zip").set_value(
@@ -282,7 +289,8 @@ def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv) -> None:
     """Same network, data and choices: the same network and TrainConfig, from either door."""
     at = app_test(PAGE, **query).run()
     for key, value in widgets.items():
-        widget = next(w for w in at.main.get(_kind(key)) if w.key == key)
+        wanted = key if key == "train_dataset" else _key(at, key)
+        widget = next(w for w in at.main.get(_kind(key)) if w.key == wanted)
         widget.set_value(value).run()
     assert not at.exception and not at.main.error
     page = at.session_state["train_plan"]
@@ -327,7 +335,7 @@ def test_the_ab_button_queues_two_fair_runs_and_the_overlay_shows_their_ratio(ru
     assert "receives" in text and ("more gradient" in text or "less gradient" in text)
     assert "with the aux heads in the loss in epoch 1" in text
     # A third run with another recipe joins the overlay, which then says what differs.
-    at.slider(key="train_epochs").set_value(2).run()
+    at.slider(key=_key(at, "train_epochs")).set_value(2).run()
     at.button(key="train_start").click().run()
     at = _wait_until(at, lambda a: [r.status for r in list_runs(run_store)] == ["completed"] * 3)
     at.run()
