@@ -24,6 +24,7 @@ from googlenet_core import (
     network_name,
 )
 from googlenet_core.figures.style import format_count
+from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.config import CHANNEL_FIELDS
 from googlenet_core.network.editing import (
     COMPUTED_COLUMNS,
@@ -235,7 +236,22 @@ def json_ui(config: GoogLeNetConfig) -> None:
             icon=":material/download:",
             key="arch_download",
         )
-        st.caption("The CLI reads it too: `python -m googlenet_core summary --config FILE`.")
+        st.download_button(
+            "Download as plain PyTorch code (.py)",
+            lambda: pytorch_source(config),
+            file_name=f"googlenet_{network_name(config).replace('-', '_')}.py",
+            mime="text/x-python",
+            icon=":material/code:",
+            key="arch_download_code",
+            help="One file that imports only torch: every channel number written out, a "
+            "shape comment on each stage, the aux heads; weights trained here load into it "
+            "strictly.",
+        )
+        st.caption(
+            "The CLI reads the JSON too: `python -m googlenet_core summary --config FILE`; "
+            "ONNX for Netron: `python -m googlenet_core export --config FILE --format onnx "
+            "-o net.onnx` (needs `pip install onnx onnxscript`)."
+        )
         with st.expander("Show the JSON"):
             st.code(text, language="json")
     with right:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import streamlit as st
 
@@ -40,8 +41,11 @@ from googlenet_core.figures.training import (
     loss_figure,
     throughput_figure,
 )
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.inference.export import plain_pytorch_zip, safetensors_bytes
 from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
+from googlenet_core.training.card import CARD
 from googlenet_core.training.compare import (
     ab_pair,
     differences,
@@ -105,10 +109,23 @@ def job_registry() -> JobRegistry:
     return JobRegistry()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def file_bytes(path: str, mtime_ns: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def reader(path: Path) -> Callable[[], bytes]:
+    """A file's bytes, read when its download button is clicked (not on every rerun)."""
+    return path.read_bytes
+
+
+def run_exporter(checkpoint: Path, run_id: str, kind: str) -> Callable[[], bytes]:
+    """A run's best checkpoint as ``kind`` ("zip": plain PyTorch code + weights + card;
+    "safetensors"), built when the button is clicked."""
+
+    def build() -> bytes:
+        loaded = load_checkpoint(checkpoint)
+        if kind == "safetensors":
+            return safetensors_bytes(loaded.model, loaded.class_names, loaded.preprocessing)
+        card = checkpoint.with_name(CARD)
+        return plain_pytorch_zip(loaded, run_id, card.read_text() if card.is_file() else None)
+
+    return build
 
 
 def upload_limit_mb() -> int:
@@ -817,20 +834,10 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
         key="train_download_run",
     )
     run = open_run(run_id, root)
-    left, right = st.columns(2)
     checkpoint = run.checkpoint("best")
-    if checkpoint is not None:
-        left.download_button(
-            "Best checkpoint (.pt)",
-            data=file_bytes(str(checkpoint), checkpoint.stat().st_mtime_ns),
-            file_name=f"{run_id}-best.pt",
-            mime="application/octet-stream",
-            icon=":material/download:",
-            key="train_download_checkpoint",
-        )
-    else:
-        left.caption("No checkpoint yet: one is written after each epoch.")
-    right.download_button(
+    top = st.columns(2)
+    bottom = st.columns(2)
+    top[1].download_button(
         "Metrics (.csv)",
         data=run.metrics_csv(),
         file_name=f"{run_id}-metrics.csv",
@@ -838,9 +845,44 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
         icon=":material/table_view:",
         key="train_download_metrics",
     )
+    if checkpoint is None:
+        top[0].caption("No checkpoint yet: one is written after each epoch.")
+        return
+    top[0].download_button(
+        "Best checkpoint (.pt)",
+        data=reader(checkpoint),
+        file_name=f"{run_id}-best.pt",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key="train_download_checkpoint",
+        help="This project's format: network, weights, classes and preprocessing in one file.",
+    )
+    bottom[0].download_button(
+        "Plain PyTorch code + weights (.zip)",
+        data=run_exporter(checkpoint, run_id, "zip"),
+        file_name=f"{run_id}-pytorch.zip",
+        mime="application/zip",
+        icon=":material/code:",
+        key="train_download_code",
+        help=f"{run_id}.py defines the network with torch only; {run_id}.pt holds its "
+        "weights (loads with strict=True); MODEL_CARD.md says what they are.",
+    )
+    bottom[1].download_button(
+        "Weights (.safetensors)",
+        data=run_exporter(checkpoint, run_id, "safetensors"),
+        file_name=f"{run_id}.safetensors",
+        mime="application/octet-stream",
+        icon=":material/deployed_code:",
+        key="train_download_safetensors",
+        help="Weights only, nothing executable; network, classes and preprocessing in its "
+        "metadata.",
+    )
     st.caption(
         "The checkpoint loads on the Predict page and with "
-        f"`python -m googlenet_core evaluate --checkpoint {run_id}-best.pt --data DIR`."
+        f"`python -m googlenet_core evaluate --checkpoint {run_id}-best.pt --data DIR`; "
+        f"ONNX for Netron: `python -m googlenet_core export --checkpoint {run_id}-best.pt "
+        f"--format onnx -o {run_id}.onnx` (needs `pip install onnx onnxscript`). "
+        "`tensorboard --logdir runs/` shows every run's curves."
     )
 
 

@@ -159,6 +159,8 @@ def test_json_export_then_import_round_trips() -> None:
     exported = at.code[0].value  # the same text the download button serves
     assert exported.strip() == export_json(custom).strip()
     assert at.download_button(key="arch_download").proto.label.startswith("Download")
+    code = at.download_button(key="arch_download_code").proto
+    assert code.label == "Download as plain PyTorch code (.py)"
     at.selectbox[0].set_value("torchvision").run()
     assert at.session_state["config"] == get_preset("torchvision")
     at.file_uploader[0].set_value(("my-net.json", exported.encode(), "application/json")).run()

@@ -196,7 +196,10 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     assert stored.model_config().input_size == 16
     assert load_checkpoint(stored.path / "best.pt").config == stored.model_config()
     assert at.multiselect(key="train_compare").value == [run.id]
-    assert at.get("download_button")  # checkpoint and metrics CSV
+    # Checkpoint, metrics, plain PyTorch code + weights, safetensors (built when clicked).
+    labels = [at.download_button(key=f"train_download_{k}").proto.label for k in
+              ("checkpoint", "metrics", "code", "safetensors")]  # fmt: skip
+    assert labels[2] == "Plain PyTorch code + weights (.zip)", labels
     # A browser refresh: a new session with only the URL finds the same job.
     again = app_test(PAGE, preset="mini", jobs=token).run()
     assert not again.exception

@@ -5,14 +5,18 @@ Screenshots of every page land in ``test-output/screenshots/`` (the README shows
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import assert_no_exception, screenshot, wait_for_app_idle
 from playwright.sync_api import expect
 
-from googlenet_core import analyze, get_preset
+from googlenet_core import analyze, build_model, get_preset
 from googlenet_core.figures.style import format_count
+from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.editing import apply_edits, blocks_frame
 from pages.common import PAGES
 
@@ -109,7 +113,7 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(
 
 
 def test_every_page_renders_and_an_edit_changes_the_totals(
-    streamlit_server: str, browser_page: Any
+    streamlit_server: str, browser_page: Any, tmp_path: Path
 ) -> None:
     page = browser_page
     for path, heading, name in DESIGN_PAGES:
@@ -167,6 +171,23 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     expect(page.locator('[data-testid="stAlertContentError"]').first).to_contain_text(
         "inception3a: ch1x1 must be a whole number between 1 and 2048, got 2.5"
     )
+
+    # 3c. The design as plain PyTorch code: the edited network, buildable without the project.
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download as plain PyTorch code (.py)").click()
+    code = tmp_path / info.value.suggested_filename
+    info.value.save_as(code)
+    assert code.read_text() == pytorch_source(edited)
+    count = (
+        "import importlib.util, sys\n"
+        "sys.modules['googlenet_core'] = None\n"
+        f"spec = importlib.util.spec_from_file_location('net', {str(code)!r})\n"
+        "net = importlib.util.module_from_spec(spec); spec.loader.exec_module(net)\n"
+        "print(sum(p.numel() for p in net.GoogLeNet(num_classes=10).parameters()))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", count], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == sum(p.numel() for p in build_model(edited).parameters())
 
     # 4. The other pages show the edited network.
     _sidebar(page).locator('[data-testid="stPageLink"]', has_text="Shapes & parameters").click()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,13 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         assert loaded.class_names == [str(d) for d in range(10)]
         # Trained at the planner's side for the digits, and the checkpoint says so.
         assert loaded.config.input_size == loaded.preprocessing.input_size == 16
+        # The same run as plain PyTorch code + weights + model card.
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Plain PyTorch code + weights (.zip)").click()
+        info.value.save_as(tmp_path / "code.zip")
+        with zipfile.ZipFile(tmp_path / "code.zip") as archive:
+            names = set(archive.namelist())
+        assert names == {f"{better.id}.py", f"{better.id}.pt", "MODEL_CARD.md"}, names
         page.get_by_role("tab", name="Aux heads: gradient ratio").last.click()
         screenshot(page, "train-two-runs-compared")
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,13 @@ from googlenet_core import build_model, get_preset
 from googlenet_core.cli import main
 from googlenet_core.data.digits import DIGIT_CLASSES
 from googlenet_core.data.transforms import Preprocessing
-from googlenet_core.inference.checkpoints import save_checkpoint
-from googlenet_core.inference.export import load_safetensors, onnx_missing
+from googlenet_core.inference.checkpoints import load_checkpoint, save_checkpoint
+from googlenet_core.inference.export import (
+    load_safetensors,
+    onnx_missing,
+    plain_pytorch_zip,
+    safetensors_bytes,
+)
 from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.config import GoogLeNetConfig
 
@@ -196,3 +203,42 @@ def test_onnx_export_runs_in_onnxruntime_or_says_what_is_missing(
         want = model(x).numpy()
     assert got.shape == (5, 10)
     assert abs(got - want).max() < 1e-4 * max(1.0, abs(want).max())
+
+
+def test_the_dashboards_zip_holds_code_weights_and_card_that_load_without_the_project(
+    tmp_path: Path,
+) -> None:
+    """What the Train page hands out for a run (plain PyTorch code + weights + card)."""
+    checkpoint, model = _checkpoint(tmp_path)
+    loaded = load_checkpoint(checkpoint)
+    blob = plain_pytorch_zip(loaded, "run-7", card="# Model card\n")
+    out = tmp_path / "unzipped"
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert sorted(archive.namelist()) == ["MODEL_CARD.md", "run-7.pt", "run-7.py"]
+        archive.extractall(out)
+    assert "run-7.pt" in (out / "run-7.py").read_text().split('"""')[1]  # says where weights are
+    x = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.save({"x": x, "main": model(x)}, out / "expected.pt")
+    check = (
+        "import importlib.util, sys, torch\n"
+        "sys.modules['googlenet_core'] = None\n"
+        "spec = importlib.util.spec_from_file_location('net', 'run-7.py')\n"
+        "net = importlib.util.module_from_spec(spec); spec.loader.exec_module(net)\n"
+        "model = net.GoogLeNet(num_classes=10)\n"
+        "model.load_state_dict(torch.load('run-7.pt', weights_only=True), strict=True)\n"
+        "e = torch.load('expected.pt', weights_only=True)\n"
+        "with torch.no_grad(): d = (model.eval()(e['x']) - e['main']).abs().max().item()\n"
+        "assert d < 1e-5, d\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", check], cwd=out, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # The safetensors download: weights, network, classes and preprocessing.
+    blob = safetensors_bytes(loaded.model, loaded.class_names, loaded.preprocessing)
+    (tmp_path / "download.safetensors").write_bytes(blob)
+    again = load_safetensors(tmp_path / "download.safetensors")
+    assert (again.config, again.class_names) == (loaded.config, loaded.class_names)
+    with torch.no_grad():
+        assert torch.equal(again.model(x), model(x))

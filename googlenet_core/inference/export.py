@@ -4,6 +4,9 @@
   safetensors refuses views) with the network's config, class names and
   preprocessing as JSON in the file's metadata, so the file alone rebuilds the model.
   Nothing in it is executed when read.
+- :func:`plain_pytorch_zip`: what the dashboard hands out for a run: the network as one
+  plain PyTorch file, its weights as a bare ``state_dict`` that file loads strictly, and
+  the run's model card, in one zip.
 - :func:`save_onnx`: the main classifier as an ONNX graph with a dynamic batch, for
   Netron and other runtimes. Needs the optional packages ``onnx`` and ``onnxscript``
   (``pip install "googlenet-core[onnx]"``); without them, one sentence says so.
@@ -14,14 +17,18 @@ The plain PyTorch file is :mod:`..network.codegen`.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from .._io import atomic_write_bytes
 from ..data.transforms import Preprocessing
+from ..network.codegen import pytorch_source
 from ..network.config import GoogLeNetConfig
 from ..network.model import GoogLeNet, build_model
 from .checkpoints import LoadedCheckpoint
@@ -36,7 +43,14 @@ def save_safetensors(
     class_names: Sequence[str],
     preprocessing: Preprocessing,
 ) -> None:
-    from safetensors.torch import save_file
+    atomic_write_bytes(path, safetensors_bytes(model, class_names, preprocessing))
+
+
+def safetensors_bytes(
+    model: GoogLeNet, class_names: Sequence[str], preprocessing: Preprocessing
+) -> bytes:
+    """The file :func:`save_safetensors` writes, as bytes (a download needs no temp file)."""
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     metadata = {
@@ -53,7 +67,24 @@ def save_safetensors(
             }
         ),
     }
-    save_file(tensors, str(path), metadata=metadata)
+    return save(tensors, metadata=metadata)
+
+
+def plain_pytorch_zip(loaded: LoadedCheckpoint, stem: str, card: str | None = None) -> bytes:
+    """A zip of ``<stem>.py`` (the network, torch only), ``<stem>.pt`` (its weights as a
+    bare ``state_dict``) and, when given, ``MODEL_CARD.md``; the ``.py`` file's docstring
+    shows how the two load together."""
+    title = f"The network of run {stem}, as plain PyTorch; its weights are {stem}.pt."
+    weights = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in loaded.model.state_dict().items()}
+    torch.save(state, weights)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{stem}.py", pytorch_source(loaded.config, title))
+        archive.writestr(f"{stem}.pt", weights.getvalue())
+        if card:
+            archive.writestr("MODEL_CARD.md", card)
+    return out.getvalue()
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> LoadedCheckpoint:
