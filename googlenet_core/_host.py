@@ -1,0 +1,154 @@
+"""What this container really has: CPUs and memory from the kernel's limits, not the host's.
+
+``os.cpu_count()`` and torch's default thread count see the *host's* cores; on
+Streamlit Community Cloud or in Docker the container gets a CPU quota (cgroup v2
+``cpu.max``, v1 ``cpu.cfs_quota_us``) and maybe an affinity mask far below that.
+torch then starts one spinning thread per host core and, with another busy process
+on the same cores, a short run took 51x longer than with one thread. One place
+decides, for the CLI, the training jobs and the dashboard process:
+
+- :func:`available_cpus`: the affinity mask, capped by the CPU quota (rounded up);
+- :func:`memory_limit`: cgroup ``memory.max`` (v1 ``memory.limit_in_bytes``), else
+  physical memory;
+- :func:`training_threads`: the threads a training job uses (``$GOOGLENET_THREADS``
+  overrides); :func:`quiet_threads_env`: the environment a job's process starts
+  with so idle OpenMP threads sleep instead of spinning on a shared core.
+
+Every figure comes with where it came from, so the pages can show the choice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+THREADS_ENV = "GOOGLENET_THREADS"
+MEMORY_ENV = "GOOGLENET_MEMORY_MB"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: int
+    source: str  # a few words: "cgroup cpu.max", "affinity", "$GOOGLENET_THREADS", ...
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _own_cgroup(root: Path) -> Path:
+    """This process's cgroup v2 folder (``/proc/self/cgroup``'s ``0::/path``), else root."""
+    text = _read(Path("/proc/self/cgroup")) if root == CGROUP_ROOT else None
+    for line in (text or "").splitlines():
+        if line.startswith("0::"):
+            candidate = root / line[3:].lstrip("/")
+            if candidate.is_dir():
+                return candidate
+    return root
+
+
+def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs the cgroup quota allows (e.g. 0.5, 2.0), None when unlimited or unknown."""
+    own = _own_cgroup(root)
+    for folder in dict.fromkeys((own, root)):  # v2: "max 100000" or "50000 100000"
+        text = _read(folder / "cpu.max")
+        if text:
+            quota, _, period = text.partition(" ")
+            if quota == "max":
+                return None
+            try:
+                return int(quota) / int(period or 100_000)
+            except ValueError:
+                return None
+    quota_text = _read(root / "cpu" / "cpu.cfs_quota_us")  # v1
+    period_text = _read(root / "cpu" / "cpu.cfs_period_us")
+    if quota_text and period_text:
+        try:
+            quota, period = int(quota_text), int(period_text)
+        except ValueError:
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+def available_cpus(root: Path = CGROUP_ROOT) -> Figure:
+    """CPUs this process may really use: its affinity mask, capped by the cgroup quota."""
+    try:
+        cpus, source = len(os.sched_getaffinity(0)), "CPU affinity"
+    except AttributeError:  # macOS, Windows: no affinity call
+        cpus, source = os.cpu_count() or 1, "os.cpu_count()"
+    quota = cpu_quota(root)
+    if quota is not None and math.ceil(quota) < cpus:
+        return Figure(max(1, math.ceil(quota)), f"cgroup CPU quota {quota:g}")
+    return Figure(max(1, cpus), source)
+
+
+def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
+    """Bytes this process may use: ``$GOOGLENET_MEMORY_MB``, the cgroup limit, else RAM."""
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        try:
+            megabytes = int(text)
+        except ValueError:
+            raise ValueError(f"{MEMORY_ENV} must be whole megabytes, got {text!r}") from None
+        if megabytes < 64:
+            raise ValueError(f"{MEMORY_ENV} must be at least 64, got {megabytes}")
+        return Figure(megabytes * 2**20, f"${MEMORY_ENV}")
+    own = _own_cgroup(root)
+    for folder in dict.fromkeys((own, root)):
+        value = _read(folder / "memory.max")
+        if value and value != "max" and value.isdigit():
+            return Figure(int(value), "cgroup memory.max")
+    value = _read(root / "memory" / "memory.limit_in_bytes")  # v1; "no limit" is ~2**63
+    physical = _physical_memory()
+    if value and value.isdigit() and int(value) < physical:
+        return Figure(int(value), "cgroup memory.limit_in_bytes")
+    return Figure(physical, "physical memory")
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30  # a platform without sysconf: assume a small laptop
+
+
+def training_threads(*, leave_one_for_server: bool = False, root: Path = CGROUP_ROOT) -> Figure:
+    """Threads for one training process: ``$GOOGLENET_THREADS``, else the available CPUs.
+
+    ``leave_one_for_server``: a job beside the dashboard leaves one CPU to the server
+    (the process that answers every tab), when there are at least two.
+    """
+    text = os.environ.get(THREADS_ENV)
+    if text:
+        try:
+            threads = int(text)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a whole number, got {text!r}") from None
+        if threads < 1:
+            raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
+        return Figure(threads, f"${THREADS_ENV}")
+    cpus = available_cpus(root)
+    if leave_one_for_server and cpus.value >= 2:
+        return Figure(cpus.value - 1, f"{cpus.source} ({cpus.value}), one left to the server")
+    return cpus
+
+
+def quiet_threads_env(threads: int) -> dict[str, str]:
+    """Environment for a process that will import torch and use ``threads`` threads.
+
+    ``OMP_WAIT_POLICY=PASSIVE``: an OpenMP thread waiting for work sleeps instead of
+    spinning, so a thread that lost its core to another process costs nothing while
+    waiting (spinning threads are what made a shared machine 51x slower).
+    """
+    return {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OMP_WAIT_POLICY": "PASSIVE",
+    }

@@ -1,0 +1,94 @@
+"""CPUs and memory from the container's limits (fake cgroup folders), and the thread choice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from googlenet_core._host import (
+    MEMORY_ENV,
+    THREADS_ENV,
+    available_cpus,
+    cpu_quota,
+    memory_limit,
+    quiet_threads_env,
+    training_threads,
+)
+
+
+def _cgroup(tmp_path: Path, **files: str) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return tmp_path
+
+
+def _affinity() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def test_cgroup_v2_quota_caps_the_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    half = _cgroup(tmp_path / "half", **{"cpu.max": "50000 100000"})
+    assert cpu_quota(half) == 0.5
+    assert available_cpus(half).value == 1  # a fraction of a CPU still runs one thread
+    assert "quota 0.5" in available_cpus(half).source
+    unlimited = _cgroup(tmp_path / "max", **{"cpu.max": "max 100000"})
+    assert cpu_quota(unlimited) is None
+    assert available_cpus(unlimited).value == _affinity()
+    many = _cgroup(tmp_path / "many", **{"cpu.max": "6400000 100000"})  # 64 CPUs of quota
+    assert available_cpus(many).value == _affinity()  # the affinity mask is smaller
+
+
+def test_cgroup_v1_quota_and_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    root = _cgroup(
+        tmp_path,
+        **{
+            "cpu__cpu.cfs_quota_us": "150000",
+            "cpu__cpu.cfs_period_us": "100000",
+            "memory__memory.limit_in_bytes": str(690 * 2**20),
+        },
+    )
+    assert cpu_quota(root) == 1.5
+    assert available_cpus(root).value == min(2, _affinity())
+    assert memory_limit(root).value == 690 * 2**20
+    # v1 writes "no limit" as a huge number: physical memory is the limit then.
+    (root / "memory/memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert memory_limit(root).source == "physical memory"
+    (root / "cpu/cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_quota(root) is None
+
+
+def test_memory_from_v2_or_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    root = _cgroup(tmp_path, **{"memory.max": str(2700 * 2**20)})
+    assert memory_limit(root).value == 2700 * 2**20
+    assert memory_limit(root).source == "cgroup memory.max"
+    monkeypatch.setenv(MEMORY_ENV, "1024")
+    assert memory_limit(root).value == 2**30
+    monkeypatch.setenv(MEMORY_ENV, "lots")
+    with pytest.raises(ValueError, match="whole megabytes"):
+        memory_limit(root)
+
+
+def test_threads_leave_one_cpu_to_the_server_and_obey_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    two = _cgroup(tmp_path / "two", **{"cpu.max": "200000 100000"})
+    one = _cgroup(tmp_path / "one", **{"cpu.max": "100000 100000"})
+    if _affinity() >= 2:
+        assert training_threads(root=two).value == 2
+        served = training_threads(leave_one_for_server=True, root=two)
+        assert served.value == 1 and "one left to the server" in served.source
+    assert training_threads(leave_one_for_server=True, root=one).value == 1  # never 0
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert training_threads(leave_one_for_server=True, root=one).value == 3
+    monkeypatch.setenv(THREADS_ENV, "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        training_threads(root=one)
+    assert quiet_threads_env(2)["OMP_WAIT_POLICY"] == "PASSIVE"
