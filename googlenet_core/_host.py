@@ -70,10 +70,10 @@ def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
     period_text = _read(root / "cpu" / "cpu.cfs_period_us")
     if quota_text and period_text:
         try:
-            quota, period = int(quota_text), int(period_text)
+            quota_us, period_us = int(quota_text), int(period_text)
         except ValueError:
             return None
-        return quota / period if quota > 0 and period > 0 else None
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
     return None
 
 
