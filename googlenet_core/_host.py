@@ -10,9 +10,10 @@ decides, for the CLI, the training jobs and the dashboard process:
 - :func:`available_cpus`: the affinity mask, capped by the CPU quota (rounded up);
 - :func:`memory_limit`: cgroup ``memory.max`` (v1 ``memory.limit_in_bytes``), else
   physical memory;
-- :func:`training_threads`: the threads a training job uses (``$GOOGLENET_THREADS``
-  overrides); :func:`quiet_threads_env`: the environment a job's process starts
-  with so idle OpenMP threads sleep instead of spinning on a shared core.
+- :func:`training_threads`: the threads a training process uses (``$GOOGLENET_THREADS``
+  overrides): the available CPUs, fewer where other processes keep some busy, and one
+  fewer beside the dashboard's server; :func:`threads_env`: the environment a job's
+  process starts with.
 
 Every figure comes with where it came from, so the pages can show the choice.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,11 +121,48 @@ def _physical_memory() -> int:
         return 4 * 2**30  # a platform without sysconf: assume a small laptop
 
 
-def training_threads(*, leave_one_for_server: bool = False, root: Path = CGROUP_ROOT) -> Figure:
-    """Threads for one training process: ``$GOOGLENET_THREADS``, else the available CPUs.
+def idle_cpus(sample_s: float = 0.3) -> float | None:
+    """How many of this process's CPUs sat idle over ``sample_s`` (``/proc/stat``), or None.
 
-    ``leave_one_for_server``: a job beside the dashboard leaves one CPU to the server
-    (the process that answers every tab), when there are at least two.
+    Other processes' load: a CPU another program keeps busy is not one a training
+    thread can have (a thread that waits for it spins and slows every step).
+    """
+    try:
+        mine = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+    except AttributeError:
+        return None
+
+    def sample() -> tuple[int, int] | None:
+        text = _read(Path("/proc/stat"))
+        if not text:
+            return None
+        idle = total = 0
+        for line in text.splitlines():
+            name, *values = line.split()
+            if name in mine:
+                numbers = [int(v) for v in values[:8]]
+                idle += numbers[3] + numbers[4]  # idle + iowait
+                total += sum(numbers)
+        return (idle, total) if total else None
+
+    first = sample()
+    time.sleep(sample_s)
+    second = sample()
+    if first is None or second is None or second[1] <= first[1]:
+        return None
+    return len(mine) * (second[0] - first[0]) / (second[1] - first[1])
+
+
+def training_threads(
+    *, leave_one_for_server: bool = False, measure_load: bool = True, root: Path = CGROUP_ROOT
+) -> Figure:
+    """Threads for one training process: ``$GOOGLENET_THREADS``, else the CPUs it can have.
+
+    The available CPUs (:func:`available_cpus`), fewer where other processes keep some
+    busy right now (``measure_load``, :func:`idle_cpus`: two threads on two cores with
+    one busy process beside them ran 2.5-4x slower than one thread). A job beside the
+    dashboard (``leave_one_for_server``) also leaves one CPU to the server, the process
+    that answers every tab, when there are at least two.
     """
     text = os.environ.get(THREADS_ENV)
     if text:
@@ -135,20 +174,20 @@ def training_threads(*, leave_one_for_server: bool = False, root: Path = CGROUP_
             raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
         return Figure(threads, f"${THREADS_ENV}")
     cpus = available_cpus(root)
-    if leave_one_for_server and cpus.value >= 2:
-        return Figure(cpus.value - 1, f"{cpus.source} ({cpus.value}), one left to the server")
-    return cpus
+    threads, source = cpus.value, f"{cpus.source}: {cpus.value}"
+    if leave_one_for_server and threads >= 2:
+        threads, source = threads - 1, f"{source}, one left to the server"
+    idle = idle_cpus() if measure_load and threads >= 2 else None
+    if idle is not None and round(idle) < threads:
+        threads, source = max(1, round(idle)), f"{source}; {idle:.1f} idle now"
+    return Figure(threads, source)
 
 
-def quiet_threads_env(threads: int) -> dict[str, str]:
+def threads_env(threads: int) -> dict[str, str]:
     """Environment for a process that will import torch and use ``threads`` threads.
 
-    ``OMP_WAIT_POLICY=PASSIVE``: an OpenMP thread waiting for work sleeps instead of
-    spinning, so a thread that lost its core to another process costs nothing while
-    waiting (spinning threads are what made a shared machine 51x slower).
+    (``OMP_WAIT_POLICY=PASSIVE``, threads that sleep instead of spinning, was measured
+    and left out: two passive threads on a quiet 2-core machine took 25-27 s for a run
+    that took 14 s with torch's default and 16 s with one thread.)
     """
-    return {
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

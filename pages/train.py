@@ -27,6 +27,7 @@ from pathlib import Path
 import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, minimum_input_size, network_name
+from googlenet_core._host import Figure, training_threads
 from googlenet_core._io import duration
 from googlenet_core.data import DatasetError
 from googlenet_core.data.datasets import split_sizes
@@ -54,7 +55,7 @@ from googlenet_core.training.compare import (
     ratio_sentence,
 )
 from googlenet_core.training.config import OPTIMIZERS, SCHEDULES
-from googlenet_core.training.estimate import estimate_seconds, machine_rate
+from googlenet_core.training.estimate import estimate_seconds, host_rate
 from googlenet_core.training.events import (
     DownloadEvent,
     EndEvent,
@@ -73,6 +74,7 @@ from googlenet_core.training.runs import (
     list_runs,
     open_run,
     runs_frame,
+    sweep_temporary,
 )
 from googlenet_core.training.status import FINISHED
 from pages.common import current_config, literal, run_page, set_config
@@ -103,9 +105,20 @@ _FINISHED = "train_finished"  # ids of the finished runs the run list has shown
 # ---- shared, process-wide ------------------------------------------------------------------
 
 
+@st.cache_resource(ttl=60)
+def job_threads() -> Figure:
+    """The threads a new job's process gets (re-measured each minute: the load changes)."""
+    return training_threads(leave_one_for_server=True)
+
+
 @st.cache_resource
 def job_registry() -> JobRegistry:
-    """One registry per server process: every session's jobs, with their lock."""
+    """One registry per server process: every session's jobs, with their lock.
+
+    Made when the server first serves this page: temporary files that saves killed
+    before this server started (a crash, a restart) are swept then.
+    """
+    sweep_temporary()
     return JobRegistry()
 
 
@@ -462,12 +475,18 @@ def estimate_ui(plan: TrainPlan) -> None:
     """Time before starting: the MAC count over a measured training rate."""
     config, train_config = plan.config, plan.train_config
     with st.spinner("Measuring this machine's training speed…"):
-        rate = machine_rate(config, train_config)
+        rate = host_rate(train_config)
+    threads = job_threads()
+    where = (
+        f"Runs train in their own process with {threads.value} CPU thread(s) ({threads.source})."
+        if train_config.device != "cuda"
+        else "Runs train in their own process, on the GPU."
+    )
     if train_config.dataset == "upload":
         per_1000 = estimate_seconds(config, train_config, rate, 1000, 250)
         st.caption(
             f"Estimated time: about {duration(per_1000)} per 1,000 images over "
-            f"{train_config.epochs} epoch(s) ({rate / 1e9:.2f} G MACs/s measured here)."
+            f"{train_config.epochs} epoch(s) ({rate / 1e9:.2f} G MACs/s measured here). {where}"
         )
         return
     try:
@@ -481,7 +500,8 @@ def estimate_ui(plan: TrainPlan) -> None:
         f"Estimated time: **about {duration(seconds)}** on this machine — {n_train:,} training "
         f"and {n_val:,} validation images × {train_config.epochs} epoch(s), "
         f"{format_count(analyze(config).total_macs)} MACs per image, "
-        f"{rate / 1e9:.2f} G MACs/s measured by a quick probe."
+        f"{rate / 1e9:.2f} G MACs/s measured once on the mini network (larger networks "
+        f"often run faster per MAC, so this errs long). {where}"
     )
 
 

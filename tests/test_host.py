@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,9 @@ from googlenet_core._host import (
     THREADS_ENV,
     available_cpus,
     cpu_quota,
+    idle_cpus,
     memory_limit,
-    quiet_threads_env,
+    threads_env,
     training_threads,
 )
 
@@ -82,8 +86,8 @@ def test_threads_leave_one_cpu_to_the_server_and_obey_the_environment(
     two = _cgroup(tmp_path / "two", **{"cpu.max": "200000 100000"})
     one = _cgroup(tmp_path / "one", **{"cpu.max": "100000 100000"})
     if _affinity() >= 2:
-        assert training_threads(root=two).value == 2
-        served = training_threads(leave_one_for_server=True, root=two)
+        assert training_threads(root=two, measure_load=False).value == 2
+        served = training_threads(leave_one_for_server=True, root=two, measure_load=False)
         assert served.value == 1 and "one left to the server" in served.source
     assert training_threads(leave_one_for_server=True, root=one).value == 1  # never 0
     monkeypatch.setenv(THREADS_ENV, "3")
@@ -91,4 +95,22 @@ def test_threads_leave_one_cpu_to_the_server_and_obey_the_environment(
     monkeypatch.setenv(THREADS_ENV, "0")
     with pytest.raises(ValueError, match="at least 1"):
         training_threads(root=one)
-    assert quiet_threads_env(2)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert threads_env(2)["OMP_NUM_THREADS"] == "2"
+
+
+def test_busy_cpus_take_threads_away(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real busy process beside us: the measured idle CPUs drop and so do the threads."""
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    if _affinity() < 2 or idle_cpus() is None:
+        pytest.skip("needs two CPUs and /proc/stat")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        idle = idle_cpus(0.5)
+        assert idle is not None and idle < _affinity() - 0.5
+        root = _cgroup(tmp_path, **{"cpu.max": "max 100000"})
+        chosen = training_threads(root=root)
+        assert chosen.value <= max(1, round(idle)) and "idle now" in chosen.source
+    finally:
+        busy.kill()
+        busy.wait()

@@ -20,6 +20,7 @@ from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import EpochEvent, NoteEvent, StartEvent, event_to_dict
 from googlenet_core.training.runs import (
+    FOREIGN_SILENCE_S,
     RUNS_DIR_ENV,
     Run,
     RunFormatError,
@@ -27,6 +28,7 @@ from googlenet_core.training.runs import (
     list_runs,
     open_run,
     runs_frame,
+    sweep_temporary,
 )
 from googlenet_core.training.train import train
 
@@ -184,10 +186,37 @@ def test_a_run_whose_process_died_reads_as_interrupted_not_running(tmp_path) -> 
     assert status.message.startswith("stopped while running (epoch 1 of 3): the process")
     (summary,) = list_runs(tmp_path)
     assert summary.status == "interrupted"
-    # Written on another host, a dead pid proves nothing: it stays as recorded.
+    # Written on another host, a dead pid proves nothing: it stays as recorded while its
+    # files change, and is taken for gone after ten minutes of silence (a container
+    # restarted under a new hostname).
     data = json.loads((run.path / "status.json").read_text())
     (run.path / "status.json").write_text(json.dumps({**data, "host": "another-machine"}))
     assert run.status().status == "running"
+    old = time.time() - FOREIGN_SILENCE_S - 60
+    for name in ("status.json", "metrics.jsonl"):
+        if (run.path / name).exists():
+            os.utime(run.path / name, (old, old))
+    assert run.status().status == "interrupted"
+    # A reused pid (this process's, alive) with another start time: not the writer.
+    (run.path / "status.json").write_text(
+        json.dumps({**data, "pid": os.getpid(), "process": "another-boot:12345"})
+    )
+    assert run.status().status == "interrupted"
+    alive = Run.create(tiny_config(), TrainConfig(), tmp_path, status="running")
+    assert alive.status().status == "running"  # this very process: alive
+
+
+def test_temporary_files_of_killed_saves_are_swept_only_when_the_writer_is_gone(
+    tmp_path,
+) -> None:
+    running = Run.create(tiny_config(), TrainConfig(), tmp_path, status="running")
+    done = Run.create(tiny_config(), TrainConfig(), tmp_path, status="running")
+    done.set_status("completed", "done")
+    for run in (running, done):
+        (run.path / ".last.pt.abc123.tmp").write_bytes(b"x" * 1000)
+    assert sweep_temporary(tmp_path) == (1, 1000)
+    assert not (done.path / ".last.pt.abc123.tmp").exists()
+    assert (running.path / ".last.pt.abc123.tmp").exists()  # a save may be in progress
 
 
 def test_metrics_are_appended_not_rewritten(tmp_path) -> None:

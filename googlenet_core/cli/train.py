@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 import torch
 
+from .._host import Figure, training_threads
 from ..data.datasets import DATASETS
 from ..network.presets import list_presets
 from ..training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
@@ -96,7 +97,12 @@ def register(subparsers: Any) -> None:
         "--out", metavar="DIR", help="the run store (default $GOOGLENET_RUNS_DIR or runs/)"
     )
     p.add_argument("--data-dir", metavar="DIR", help="download cache (default .data-cache/)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: the CPUs this process may use and that other "
+        "processes leave idle, or $GOOGLENET_THREADS)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 
@@ -143,10 +149,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError("--threads must be at least 1")
-        torch.set_num_threads(args.threads)
+        threads = Figure(args.threads, "--threads")
+    else:
+        threads = training_threads()
+    torch.set_num_threads(threads.value)
     plan = plan_from_args(args)
     dist = distributed_from_env()
     progress = _Progress(sys.stderr, quiet=args.quiet or not dist.is_main)
+    if plan.train_config.device != "cuda":
+        progress.note(f"{threads.value} CPU thread(s): {threads.source}")
     if "input_size" in plan.reasons:
         progress.note(f"input side {plan.config.input_size} px: {plan.reasons['input_size']}")
     if plan.train_config.subset is not None and "subset" in plan.reasons:

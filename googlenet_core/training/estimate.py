@@ -9,6 +9,7 @@ machine's rate is measured by :func:`probe_macs_per_s`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import time
@@ -18,6 +19,7 @@ import torch
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.model import build_model
+from ..network.presets import get_preset
 from .config import TrainConfig
 from .distributed import resolve_device, resolve_precision, uses_channels_last
 from .loss import aux_loss
@@ -98,6 +100,18 @@ def machine_rate(config: GoogLeNetConfig, train_config: TrainConfig) -> float:
         for stale in [k for k, (_, at) in _rates.items() if now - at >= RATE_TTL_S]:
             del _rates[stale]
     return rate
+
+
+def host_rate(train_config: TrainConfig) -> float:
+    """This host's training rate measured once on the mini preset (batch 32, its 32 px).
+
+    What a server shows before any run: the probe trains a tiny network for about a
+    second, whatever network the page holds (a paper network at 1024 px would take
+    gigabytes and minutes to probe). Larger networks keep a CPU busier per MAC than
+    mini's small convolutions, so estimates from this rate err on the long side.
+    """
+    probe = dataclasses.replace(train_config, batch_size=32)
+    return machine_rate(get_preset("mini"), probe)
 
 
 def estimate_seconds(

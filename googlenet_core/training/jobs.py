@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import threading
 import time
 from collections import deque
@@ -28,11 +29,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .events import Event
+from .events import EndEvent, Event
 from .plan import TrainPlan
 from .runs import Run
 from .status import FINISHED, OUTCOMES, Outcome, State
-from .train import train
+from .worker import Child, run_child, spawn
 
 log = logging.getLogger(__name__)
 
@@ -295,31 +296,50 @@ def submit_training(
     runs_dir: str | os.PathLike[str] | None = None,
     archive: bytes | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
 ) -> Job:
-    """Create the run folder (status 'queued') and queue its training.
+    """Create the run folder (status 'queued') and queue its training in a child process.
 
     ``plan`` is :func:`.plan.plan_training`'s answer: the run folder records
     exactly its network and recipe. The job's id is the run's name, so the
-    runs list and the job agree. An uploaded zip's bytes (``archive``) live only
-    in the job's closure and are released when the job ends: nothing is
-    extracted to disk.
+    runs list and the job agree. The job's thread only starts the child
+    (:mod:`.worker`), relays its events and signals it on cancel: the training,
+    its memory and its threads are the child's, so a crash or an out-of-memory
+    kill ends that run as ``failed`` and nothing else. An uploaded zip's bytes
+    (``archive``) go to the child through a pipe and are released here once sent:
+    nothing is extracted to disk.
     """
     run = Run.create(plan.config, plan.train_config, runs_dir, status="queued", message="waiting")
     upload = [archive]
 
     def work(ctx: JobContext) -> tuple[Outcome, str]:
         data, upload[0] = upload[0], None
-        result = train(
-            plan.config,
-            plan.train_config,
-            archive=data,
-            class_names=plan.class_names,
-            callbacks=[ctx.emit],
-            stop=ctx.stop,
-            run=run,
-            cache_dir=cache_dir,
+        try:
+            child = spawn(
+                run.path,
+                archive=data,
+                class_names=plan.class_names,
+                cache_dir=cache_dir,
+                threads=threads,
+            )
+        except OSError as exc:
+            return _ended_without_outcome(run, ctx, f"could not start the training process: {exc}")
+        del data
+        watcher = threading.Thread(
+            target=_cancel_on_stop, args=(ctx.stop, child), name=f"stop-{run.id}", daemon=True
         )
-        return result.status, result.message
+        watcher.start()
+        end = run_child(child, ctx.emit)
+        code = child.wait()
+        for leftover in run.path.glob(".*.tmp"):  # a save the child was killed in
+            leftover.unlink(missing_ok=True)
+        if end is not None:
+            if not run.status().finished:  # the child could not write it (a full disk)
+                _record(run, end.status, end.message)
+            return end.status, end.message
+        if ctx.stop.is_set() and code in (0, -signal.SIGTERM):
+            return _ended_without_outcome(run, ctx, "cancelled before training began", "cancelled")
+        return _ended_without_outcome(run, ctx, child.why_it_ended(code))
 
     def cancelled_while_queued() -> None:
         upload[0] = None
@@ -328,3 +348,37 @@ def submit_training(
     return registry.submit(
         work, job_id=run.id, label=run.id, on_cancel_queued=cancelled_while_queued
     )
+
+
+def _record(run: Run, status: Outcome, message: str) -> None:
+    try:
+        run.set_status(status, message)
+    except OSError:  # a full disk: the run reads "interrupted" (its process is gone)
+        log.exception("could not record the end of run %s", run.id)
+
+
+def _cancel_on_stop(stop: threading.Event, child: Child) -> None:
+    while child.process.poll() is None:
+        if stop.wait(0.5):
+            child.cancel()
+            return
+
+
+def _ended_without_outcome(
+    run: Run, ctx: JobContext, message: str, status: Outcome = "failed"
+) -> tuple[Outcome, str]:
+    """Record the end of a child that could not say it itself (killed, crashed, never began)."""
+    _record(run, status, message)
+    ctx.emit(
+        EndEvent(
+            status=status,
+            message=message,
+            best_val_acc=None,
+            best_epoch=None,
+            epochs_completed=0,
+            steps=0,
+            train_seconds=0.0,
+            elapsed=0.0,
+        )
+    )
+    return status, message

@@ -12,9 +12,11 @@
         MODEL_CARD.md        what best.pt is: data, recipe, each head's figures (card.py)
         events.out.tfevents.*  the same curves for TensorBoard (tensorboard.py)
 
-A queued or running run records the process and host writing it; read back on
-that host after the process has gone (a server restart, a kill), it reads as
-``interrupted`` instead of running forever, its last checkpoint kept.
+A queued or running run records the process writing it (pid, host, boot id and
+start time); once that process has gone (a server or container restart, a kill,
+even where the pid now belongs to another process), it reads as ``interrupted``
+instead of running forever, its last checkpoint kept. Written from another host,
+it is taken for gone after ten minutes without a change.
 
 The configs, the status and the checkpoints are written atomically
 (:func:`googlenet_core._io.atomic_write_bytes`: temp file in the same folder,
@@ -78,11 +80,40 @@ class RunFormatError(ValueError):
     """A run folder written by a newer googlenet_core (or damaged beyond reading)."""
 
 
-def _writer_alive(status: Mapping[str, Any]) -> bool:
-    """False only when the process that last wrote ``status`` is known to be gone."""
-    pid, host = status.get("pid"), status.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname():
-        return True  # written elsewhere (or by an older version): no way to tell
+#: A run written from another host (a shared volume, a container restarted under a new
+#: hostname) is taken for gone when neither its status nor its metrics changed for this long.
+FOREIGN_SILENCE_S = 600.0
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's boot id and the process's start time (clock ticks since boot), or None.
+
+    Together with the pid they name one process for good: a pid reused after a restart
+    (the server is PID 1 in every container) has another start time, and a reboot
+    another boot id.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (name) "; the name may hold spaces
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def _writer_alive(status: Mapping[str, Any], folder: Path) -> bool:
+    """False when the process that last wrote ``status`` is known, or taken, to be gone."""
+    pid, host, started = status.get("pid"), status.get("host"), status.get("process")
+    if not isinstance(pid, int):
+        return True  # written by an older version: no way to tell
+    if host != socket.gethostname():
+        newest = max(
+            (p.stat().st_mtime for p in (folder / "status.json", folder / METRICS) if p.exists()),
+            default=0.0,
+        )
+        return time.time() - newest < FOREIGN_SILENCE_S
+    if started is not None:  # this host: the very same process, not just the same pid
+        return _process_start(pid) == started
     try:
         os.kill(pid, 0)  # signal 0: an existence check, nothing is sent
     except ProcessLookupError:
@@ -177,7 +208,11 @@ class Run:
                 "updated": _now(),
             }
             if status not in FINISHED:  # who to ask whether it is still going
-                payload.update(pid=os.getpid(), host=socket.gethostname())
+                payload.update(
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                    process=_process_start(os.getpid()),
+                )
             atomic_write_text(self.path / "status.json", json.dumps(payload, indent=2))
             if status in FINISHED:
                 self._flush()
@@ -231,7 +266,7 @@ class Run:
             return RunStatus("failed", "the status file is missing or unreadable")
         acc = data.get("best_val_acc")
         message = str(data.get("message", ""))
-        if status not in FINISHED and not _writer_alive(data):
+        if status not in FINISHED and not _writer_alive(data, self.path):
             where = f"{status} ({message})" if message else status
             status = "interrupted"
             message = (
@@ -412,3 +447,31 @@ def _frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sweep_temporary(root: str | os.PathLike[str] | None = None) -> tuple[int, int]:
+    """Delete the temporary files that killed saves left behind; (files, bytes) removed.
+
+    An atomic write goes to ``.<name>.<random>.tmp`` beside its target and is renamed
+    when complete (:func:`googlenet_core._io.atomic_write_bytes`); a kill during the
+    write leaves that file. Only runs whose writer is gone (finished or interrupted)
+    are swept, so a save in progress is never touched.
+    """
+    base = Path(root) if root is not None else default_runs_dir()
+    files = size = 0
+    if not base.is_dir():
+        return files, size
+    for folder in base.iterdir():
+        if not (folder / "status.json").is_file():
+            continue
+        leftovers = list(folder.glob(".*.tmp"))
+        if not leftovers or not Run(folder).status().finished:
+            continue
+        for path in leftovers:
+            try:
+                size += path.stat().st_size
+                path.unlink()
+                files += 1
+            except OSError:
+                continue
+    return files, size

@@ -83,7 +83,10 @@ def train(
             )
         )
         if main_run is not None:
-            main_run.set_status(result.status, result.message, best_val_acc=result.best_val_acc)
+            try:
+                main_run.set_status(result.status, result.message, best_val_acc=result.best_val_acc)
+            except OSError:  # a full disk: the job's process records it, or it reads interrupted
+                log.exception("could not write the status of %s", main_run.id)
         return result
 
     if main_run is not None:
@@ -100,6 +103,9 @@ def train(
             )
     except (ValueError, OSError) as exc:
         return finish(TrainResult("failed", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - e.g. zipfile's BadZipFile, zlib.error
+        log.exception("reading the data failed")
+        return finish(TrainResult("failed", f"could not read the data: {_named(exc)}"))
     trainer: Trainer | None = None
     try:
         trainer = Trainer(
@@ -121,9 +127,16 @@ def train(
         return finish(_failed(trainer, message), trainer)
     except (ValueError, OSError) as exc:
         return finish(_failed(trainer, str(exc)), trainer)
+    except Exception as exc:  # noqa: BLE001 - a run ends with a status, whatever went wrong
+        log.exception("training failed")
+        return finish(_failed(trainer, f"training failed: {_named(exc)}"), trainer)
     finally:
         if trainer is not None:
             trainer.close()
+
+
+def _named(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc, 300)}"
 
 
 def _failed(trainer: Trainer | None, message: str) -> TrainResult:

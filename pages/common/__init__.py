@@ -33,8 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+import torch
 
 from googlenet_core import GoogLeNetConfig, analyze, get_preset, network_name
+from googlenet_core._host import training_threads
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import (
     PRESET_PARAM,
@@ -79,6 +81,19 @@ def literal(text: object, limit: int = 300) -> str:
     return "`" + (folded.replace("`", "'") or " ") + "`"
 
 
+@st.cache_resource
+def server_threads() -> int:
+    """torch's threads in the server process (predictions, the speed probe), set once.
+
+    As many as a training job gets (:func:`googlenet_core._host.training_threads`): the
+    CPUs the container really has, less one for answering the tabs; torch's own
+    default counts the host's cores, which a container's quota may be far below.
+    """
+    threads = training_threads(leave_one_for_server=True, measure_load=False).value
+    torch.set_num_threads(threads)
+    return threads
+
+
 def run_page(title: str, body: Callable[[], None]) -> None:
     """Set up the page and the sidebar, run ``body``, then fill in the network summary.
 
@@ -95,6 +110,7 @@ def run_page(title: str, body: Callable[[], None]) -> None:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
         summary = st.container()
+    server_threads()
     _initialise()
     _sync_url(current_config())
     if st.session_state[_URL_NOTICE]:

@@ -1,0 +1,202 @@
+"""A training job in its own process: the dashboard's server never trains.
+
+:func:`spawn` starts ``python -m googlenet_core.training.worker RUN_DIR`` for a run
+folder that :meth:`.runs.Run.create` made (its network and recipe are there). The
+child:
+
+- reads an uploaded zip's bytes from its stdin (nothing is extracted to disk), and
+  ``job.json`` in the run folder for what else :func:`.train.train` needs;
+- uses the threads :func:`.._host.training_threads` chooses (set in its environment
+  before torch starts, so no thread spins on a core another process needs);
+- writes every event as one line ``@event {json}`` on its stdout, which the server
+  reads for the live view (the run folder gets the same events, as from any run);
+- stops within one batch of SIGTERM or SIGINT (cancel), or when its parent is gone.
+
+Whatever happens in it (a crash, out of memory, a kill), the server's process and the
+other jobs carry on; :class:`Child` turns a child that ended without an outcome into a
+``failed`` run with a sentence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .._host import threads_env, training_threads
+from .events import EndEvent, Event, event_from_dict, event_to_dict
+
+PREFIX = "@event "
+JOB_FILE = "job.json"  # what train() needs beyond the run's network and recipe
+LOG_FILE = "worker.log"  # the child's stderr: warnings, a traceback
+
+
+@dataclass
+class Child:
+    """A running worker: read its events, signal it, learn how it ended."""
+
+    process: subprocess.Popen[bytes]
+    run_path: Path
+
+    def events(self) -> Iterator[Event]:
+        """Each event the child reports, until its stdout closes."""
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(PREFIX):
+                try:
+                    yield event_from_dict(json.loads(line[len(PREFIX) :]))
+                except ValueError:  # a torn line from a killed child: ignore it
+                    continue
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def why_it_ended(self, returncode: int) -> str:
+        """A sentence for a child that ended without reporting an outcome."""
+        if returncode < 0:
+            number = -returncode
+            name = signal.Signals(number).name if number in signal.valid_signals() else number
+            hint = (
+                " (most likely the host ran out of memory: try a smaller batch size, input "
+                "size or subset)"
+                if number == signal.SIGKILL
+                else ""
+            )
+            return f"the training process was killed by {name}{hint}"
+        tail = _last_line(self.run_path / LOG_FILE)
+        detail = f": {tail}" if tail else ""
+        return f"the training process stopped with exit code {returncode}{detail}"
+
+
+def _last_line(path: Path, limit: int = 300) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""
+
+
+def spawn(
+    run_path: Path,
+    *,
+    archive: bytes | None,
+    class_names: tuple[str, ...] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    threads: int | None = None,
+) -> Child:
+    """Start the worker for ``run_path``; the archive goes through its stdin."""
+    chosen = threads or training_threads(leave_one_for_server=True).value
+    job = {
+        "class_names": list(class_names) if class_names is not None else None,
+        "cache_dir": os.fspath(cache_dir) if cache_dir is not None else None,
+        "threads": chosen,
+        "archive": archive is not None,
+    }
+    (run_path / JOB_FILE).write_text(json.dumps(job))
+    env = {**os.environ, **threads_env(chosen)}
+    # The package as this process sees it, wherever it was imported from.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    with open(run_path / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "googlenet_core.training.worker", str(run_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+        )
+    assert process.stdin is not None
+    feeder = threading.Thread(
+        target=_feed, args=(process.stdin, archive or b""), name="worker-stdin", daemon=True
+    )
+    feeder.start()  # a big zip must not block the reader of the child's events
+    return Child(process, run_path)
+
+
+def _feed(stdin: IO[bytes], data: bytes) -> None:
+    # A child that died before reading everything: its end says why.
+    with contextlib.suppress(OSError):
+        stdin.write(data)
+    with contextlib.suppress(OSError):
+        stdin.close()
+
+
+# ---- the child's side ----------------------------------------------------------------------
+
+
+def _main(run_dir: str) -> int:
+    import torch  # after the environment set the threads
+
+    from .runs import Run
+    from .train import train
+
+    path = Path(run_dir)
+    job = json.loads((path / JOB_FILE).read_text())
+    torch.set_num_threads(int(job["threads"]))
+    archive = sys.stdin.buffer.read() if job["archive"] else None
+    sys.stdin.close()
+    stop = threading.Event()
+    parent = os.getppid()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    out = sys.stdout
+    lock = threading.Lock()
+
+    def report(event: Event) -> None:
+        if os.getppid() != parent:  # the server is gone: nobody watches, stop cleanly
+            stop.set()
+        line = PREFIX + json.dumps(event_to_dict(event), separators=(",", ":")) + "\n"
+        with lock:
+            try:
+                out.write(line)
+                out.flush()
+            except (BrokenPipeError, OSError):
+                stop.set()
+
+    run = Run(path)
+    classes = job.get("class_names")
+    train(
+        run.model_config(),
+        run.train_config(),
+        archive=archive,
+        class_names=tuple(classes) if classes is not None else None,
+        callbacks=[report],
+        stop=stop,
+        run=run,
+        cache_dir=job.get("cache_dir"),
+    )
+    return 0
+
+
+def run_child(child: Child, emit: Callable[[Event], None]) -> EndEvent | None:
+    """Pass every event of ``child`` to ``emit``; its end event, or None if it reported none."""
+    end: EndEvent | None = None
+    for event in child.events():
+        emit(event)
+        if isinstance(event, EndEvent):
+            end = event
+    return end
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1]))

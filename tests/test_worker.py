@@ -1,0 +1,144 @@
+"""Training jobs run in child processes: real children, real signals, the server carries on."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tiny import tiny_config, tiny_train_config
+
+import googlenet_core.training.train as train_module
+from googlenet_core._host import available_cpus
+from googlenet_core.data.digits import load_digits
+from googlenet_core.training.events import EndEvent, StepEvent
+from googlenet_core.training.jobs import JobRegistry, submit_training
+from googlenet_core.training.plan import Choices, TrainPlan, plan_training
+from googlenet_core.training.runs import Run
+from googlenet_core.training.worker import JOB_FILE
+
+WAIT = 120.0
+
+
+def _until(predicate, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _long_plan() -> TrainPlan:
+    return TrainPlan(tiny_config(), tiny_train_config(epochs=200, subset=256))
+
+
+def _child_pid(run: Run) -> int | None:
+    status = json.loads((run.path / "status.json").read_text())
+    pid = status.get("pid")
+    return pid if status.get("status") == "running" and pid != os.getpid() else None
+
+
+def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    job = submit_training(
+        registry, TrainPlan(tiny_config(), tiny_train_config()), runs_dir=tmp_path
+    )
+    run = Run(tmp_path / job.id)
+    pids: set[int] = set()
+    _until(lambda: bool(_child_pid(run) and pids.add(_child_pid(run)) is None) or job.done)
+    assert registry.wait(job, WAIT) and job.state == "completed", job.message
+    assert pids and os.getpid() not in pids  # the run's writer was another process
+    chosen = json.loads((run.path / JOB_FILE).read_text())["threads"]
+    assert 1 <= chosen <= max(1, available_cpus().value - 1)  # one CPU left to the server
+    assert isinstance(registry.snapshot(job).events[-1], EndEvent)  # relayed to the live view
+
+
+def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    job = submit_training(registry, _long_plan(), runs_dir=tmp_path)
+    _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(job).events))
+    assert registry.cancel(job.id, job.token)
+    assert registry.wait(job, WAIT)
+    assert job.state == "cancelled", job.message
+    assert Run(tmp_path / job.id).status().status == "cancelled"
+
+
+def test_a_killed_child_fails_its_run_and_the_next_job_still_runs(tmp_path) -> None:
+    """An out-of-memory kill looks like this: SIGKILL, no last word from the child."""
+    registry = JobRegistry(max_running=1)
+    doomed = submit_training(registry, _long_plan(), runs_dir=tmp_path)
+    after = submit_training(
+        registry, TrainPlan(tiny_config(), tiny_train_config()), runs_dir=tmp_path
+    )
+    run = Run(tmp_path / doomed.id)
+    _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(doomed).events))
+    pid = _child_pid(run)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert registry.wait(doomed, WAIT)
+    assert doomed.state == "failed"
+    assert "killed by SIGKILL" in doomed.message and "out of memory" in doomed.message
+    status = run.status()
+    assert status.status == "failed" and "SIGKILL" in status.message
+    assert run.checkpoint("best") is None or run.checkpoint("best").is_file()
+    assert registry.wait(after, WAIT) and after.state == "completed", after.message
+
+
+def test_an_uploaded_zip_reaches_the_child_through_its_stdin(tmp_path) -> None:
+    images, labels = load_digits()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for digit in "01":
+            for i in np.flatnonzero(labels == int(digit))[:12]:
+                png = io.BytesIO()
+                Image.fromarray((images[i] * 255 / 16).astype(np.uint8)).save(png, "PNG")
+                archive.writestr(f"{digit}/{i}.png", png.getvalue())
+    plan = plan_training(
+        tiny_config(), "upload", Choices(epochs=1, batch_size=8), archive=buffer.getvalue(),
+        data_path="digits.zip",
+    )  # fmt: skip
+    registry = JobRegistry(max_running=1)
+    job = submit_training(registry, plan, runs_dir=tmp_path, archive=buffer.getvalue())
+    assert registry.wait(job, WAIT) and job.state == "completed", job.message
+    assert not any(p.suffix == ".zip" for p in (tmp_path / job.id).iterdir())  # never on disk
+
+
+def test_a_seeded_run_gives_the_same_losses_whatever_the_server_does_meanwhile(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    plan = TrainPlan(tiny_config(), tiny_train_config(seed=7))
+    losses = []
+    for _ in range(2):
+        job = submit_training(registry, plan, runs_dir=tmp_path)
+        while not job.done:  # another session using torch's global RNG in the server
+            torch.manual_seed(int(time.time_ns() % 1000))
+            torch.rand(1000)
+            time.sleep(0.01)
+        steps = [e for e in registry.snapshot(job).events if isinstance(e, StepEvent)]
+        losses.append([s.loss for s in steps])
+    assert losses[0] and losses[0] == losses[1]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [zipfile.BadZipFile("Bad CRC-32 for file '1/a.png'"), zlib.error("invalid stored block"),
+     NotImplementedError("That compression method is not supported"), KeyError("labels")],
+)  # fmt: skip
+def test_any_exception_while_reading_the_data_fails_the_run_with_a_sentence(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(train_module, "load_dataset", broken)
+    run = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    result = train_module.train(tiny_config(), tiny_train_config(), run=run)
+    assert result.status == "failed" and type(error).__name__ in result.message
+    status = run.status()
+    assert status.status == "failed" and "could not read the data" in status.message
