@@ -1,9 +1,11 @@
 """A process-wide registry of background jobs: a bounded number run, the rest queue.
 
 The dashboard keeps one :class:`JobRegistry` per server process (Streamlit's
-``st.cache_resource``); every browser session submits to it. Each job runs in a
+``st.cache_resource``); every browser session submits to it. Each job has a
 daemon thread that never touches the UI: it only appends events to its job,
-under the registry's lock, and a page polls :meth:`Job.snapshot`.
+under the registry's lock, and a page polls :meth:`Job.snapshot`. For training
+(:func:`submit_training`) that thread only watches a child process
+(:mod:`.worker`), which does the work.
 
 A job has a public ``id`` (its run folder's name) and a secret ``token``. The
 token is what a page keeps in its URL: it finds the job again after a refresh
