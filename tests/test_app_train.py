@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import time
 import zipfile
 from typing import Any
@@ -78,6 +79,8 @@ def test_an_empty_session_shows_the_settings_formula_and_estimate(run_store) -> 
     assert at.slider(key=_key(at, "train_w2")).value == 0.3
     assert r"0.3\,\mathcal{L}_\mathrm{aux1}" in at.latex[0].value
     assert "Estimated time: **about" in _text(at)
+    # The thread choice is shown, with where it came from.
+    assert re.search(r"in their own process with \d+ CPU thread\(s\) \(.+\)", _text(at))
     assert f"No runs in `{run_store}` yet" in _text(at)
     at.slider(key=_key(at, "train_w1")).set_value(0.0).run()
     assert r"0\,\mathcal{L}_\mathrm{aux1}" in at.latex[0].value
