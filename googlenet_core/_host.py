@@ -37,6 +37,20 @@ class Figure:
     source: str  # a few words: "cgroup cpu.max", "affinity", "$GOOGLENET_THREADS", ...
 
 
+def int_setting(name: str, minimum: int, unit: str = "a whole number") -> int | None:
+    """A whole-number environment setting (``None`` when unset); a sentence when invalid."""
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be {unit}, got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()
@@ -93,14 +107,8 @@ def available_cpus(root: Path = CGROUP_ROOT) -> Figure:
 
 def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
     """Bytes this process may use: ``$GOOGLENET_MEMORY_MB``, the cgroup limit, else RAM."""
-    text = os.environ.get(MEMORY_ENV)
-    if text:
-        try:
-            megabytes = int(text)
-        except ValueError:
-            raise ValueError(f"{MEMORY_ENV} must be whole megabytes, got {text!r}") from None
-        if megabytes < 64:
-            raise ValueError(f"{MEMORY_ENV} must be at least 64, got {megabytes}")
+    megabytes = int_setting(MEMORY_ENV, 64, "whole megabytes")
+    if megabytes is not None:
         return Figure(megabytes * 2**20, f"${MEMORY_ENV}")
     own = _own_cgroup(root)
     for folder in dict.fromkeys((own, root)):
@@ -164,14 +172,8 @@ def training_threads(
     dashboard (``leave_one_for_server``) also leaves one CPU to the server, the process
     that answers every tab, when there are at least two.
     """
-    text = os.environ.get(THREADS_ENV)
-    if text:
-        try:
-            threads = int(text)
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV} must be a whole number, got {text!r}") from None
-        if threads < 1:
-            raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
+    threads = int_setting(THREADS_ENV, 1)
+    if threads is not None:
         return Figure(threads, f"${THREADS_ENV}")
     cpus = available_cpus(root)
     threads, source = cpus.value, f"{cpus.source}: {cpus.value}"

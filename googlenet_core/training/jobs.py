@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .._host import int_setting
 from .events import EndEvent, Event
 from .plan import TrainPlan
 from .runs import Run
@@ -45,14 +46,8 @@ KEEP_FINISHED = 50  # finished jobs remembered (their events) before the oldest 
 
 def default_max_running() -> int:
     """``$GOOGLENET_MAX_JOBS``, else one per CUDA GPU, else 1."""
-    text = os.environ.get(MAX_JOBS_ENV)
-    if text:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{MAX_JOBS_ENV} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise ValueError(f"{MAX_JOBS_ENV} must be at least 1, got {value}")
+    value = int_setting(MAX_JOBS_ENV, 1)
+    if value is not None:
         return value
     return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
 
