@@ -57,8 +57,10 @@ from googlenet_core.inference.pretrained import (
     weights_path,
 )
 from googlenet_core.network.config import GoogLeNetConfig
-from googlenet_core.training.runs import default_runs_dir, list_runs
+from googlenet_core.training.access import visible
+from googlenet_core.training.runs import list_runs
 from pages.common import current_config, literal, run_page, set_config
+from pages.common.ownership import viewer
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
 SOURCES = ("ImageNet-pretrained", "A training run", "Upload a checkpoint")
@@ -221,11 +223,12 @@ def pretrained_ui() -> None:
 
 
 def run_ui() -> None:
-    runs = [r for r in list_runs() if r.has_checkpoint]
+    runs = [r for r in visible(list_runs(), viewer()) if r.has_checkpoint]
     if not runs:
         st.info(
-            f"No run with a checkpoint in `{default_runs_dir()}` yet: train one on the Train page "
-            "or with `python -m googlenet_core train --preset mini --dataset digits`.",
+            "No run with a checkpoint that you can see yet (your own, your class's and "
+            "published ones): train one on the Train page or with "
+            "`python -m googlenet_core train --preset mini --dataset digits`.",
             icon=":material/info:",
         )
         return

@@ -7,20 +7,23 @@ plan's proposal for this network and data, and the page shows why. A run goes
 to the server's job registry (:mod:`googlenet_core.training.jobs`, one per
 process via ``st.cache_resource``), which runs a bounded number at once and
 queues the rest; the worker thread only appends events to its job, never
-calls ``st.*``. Fragments poll the session's jobs (progress rows every 2 s,
-charts every 5 s). The jobs' secret tokens live in the page URL (``?jobs=...``),
-so a refresh or a return from another page finds them again, and only this
-session can cancel them.
+calls ``st.*``. Fragments poll this browser's jobs (progress rows every 2 s,
+charts every 5 s). A job belongs to the browser that started it (its owner
+cookie, :mod:`pages.common.ownership`): a refresh or another tab of the same
+browser finds it again and may cancel it; a shared design link carries nothing
+of it.
 
-Every run, from here or the command line, is a folder in the run store; the
-list at the bottom overlays any of them and downloads their checkpoint and
-metrics.
+Every run is a folder in the run store; the list at the bottom shows the runs
+this browser may see (its own, its class's, the published ones and the host's
+command-line runs), overlays any of them, downloads their checkpoint and metrics,
+and lets an owner share or delete theirs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -46,6 +49,18 @@ from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.inference.export import plain_pytorch_zip, safetensors_bytes
 from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
+from googlenet_core.training.access import (
+    SHARED,
+    Access,
+    Shared,
+    Viewer,
+    delete_run,
+    prune,
+    read_access,
+    retention,
+    set_sharing,
+    visible,
+)
 from googlenet_core.training.card import CARD
 from googlenet_core.training.compare import (
     ab_pair,
@@ -66,7 +81,13 @@ from googlenet_core.training.events import (
     start_of,
     steps_of,
 )
-from googlenet_core.training.jobs import Job, JobRegistry, JobSnapshot, submit_training
+from googlenet_core.training.jobs import (
+    Job,
+    JobRegistry,
+    JobSnapshot,
+    job_time_limit,
+    submit_training,
+)
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import (
     RunSummary,
@@ -78,8 +99,10 @@ from googlenet_core.training.runs import (
 )
 from googlenet_core.training.status import FINISHED
 from pages.common import current_config, literal, run_page, set_config
+from pages.common.ownership import class_code, set_class_code, viewer
 
-JOBS_PARAM = "jobs"  # the session's job tokens, in the URL so a refresh finds them
+OLD_JOBS_PARAM = "jobs"  # where job tokens used to travel; dropped from old links
+RECENT_S = 600.0  # a finished job stays in "Your runs, live" this long (then: All runs)
 PLAN_KEY = "train_plan"  # the plan the Start button would submit (tests read it)
 POLL_SECONDS = 2.0  # progress rows of running jobs
 CHART_SECONDS = 5.0  # their live charts
@@ -95,8 +118,6 @@ OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": "SGD + Nesterov momentum"}
 SCHEDULE_LABELS = {"onecycle": "one-cycle", "cosine": "cosine", "constant": "constant"}
 BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
 
-_TOKENS = "train_tokens"
-_NOTICE = "train_notice"
 _PROPOSAL = "train_proposal"  # the plan's proposal the recipe widgets were last set from
 _GENERATION = "train_recipe_generation"  # bumped when the proposal changes (follow_plan)
 _FINISHED = "train_finished"  # ids of the finished runs the run list has shown
@@ -120,6 +141,12 @@ def job_registry() -> JobRegistry:
     """
     sweep_temporary()
     return JobRegistry()
+
+
+@st.cache_resource(ttl=600)
+def pruned() -> list[str]:
+    """Apply the retention limits (at most every 10 minutes per server); the runs removed."""
+    return prune(default_runs_dir())
 
 
 def reader(path: Path) -> Callable[[], bytes]:
@@ -150,38 +177,14 @@ def upload_limit_mb() -> int:
 # ---- the session's jobs --------------------------------------------------------------------
 
 
-def session_jobs() -> list[tuple[str, Job]]:
-    """(token, job) for this session's jobs; adopted from the URL after a refresh."""
-    registry = job_registry()
-    if _TOKENS not in st.session_state:
-        tokens = [t for t in st.query_params.get_all(JOBS_PARAM) if t]
-        found = [t for t in tokens if registry.find(t) is not None]
-        st.session_state[_TOKENS] = found
-        st.session_state[_NOTICE] = (
-            f"{len(tokens) - len(found)} training job(s) in this link are no longer on the "
-            "server (it was restarted); their runs, if they started, are in the list below."
-            if len(found) < len(tokens)
-            else None
-        )
-    pairs = []
-    for token in st.session_state[_TOKENS]:
-        job = registry.find(token)
-        if job is not None:
-            pairs.append((token, job))
-    return pairs
-
-
-def remember(token: str) -> None:
-    st.session_state[_TOKENS] = [*st.session_state.get(_TOKENS, []), token]
-    st.query_params[JOBS_PARAM] = st.session_state[_TOKENS]
-
-
-def sync_url() -> None:
-    tokens = st.session_state.get(_TOKENS, [])
-    if tokens and st.query_params.get_all(JOBS_PARAM) != tokens:
-        st.query_params[JOBS_PARAM] = tokens
-    elif not tokens and JOBS_PARAM in st.query_params:
-        del st.query_params[JOBS_PARAM]
+def session_jobs() -> list[Job]:
+    """This browser's jobs: waiting, running, or finished in the last ten minutes."""
+    now = time.time()
+    return [
+        job
+        for job in job_registry().owned_by(viewer().owner)
+        if not job.done or (job.finished or now) > now - RECENT_S
+    ]
 
 
 # ---- settings ------------------------------------------------------------------------------
@@ -541,13 +544,22 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
     if start or ab:
         assert plan is not None
         plans = [plan] if start else list(pair or ())
+        me = viewer()
+        full = registry.room(me.owner, len(plans))
+        if full:  # an A/B pair goes in whole or not at all
+            st.error(f"Not started: {full}.", icon=":material/hourglass_disabled:")
+            return
         try:
             ids = []
             for one_plan in plans:
                 job = submit_training(
-                    registry, one_plan, runs_dir=default_runs_dir(), archive=archive
+                    registry,
+                    one_plan,
+                    owner=me.owner,
+                    access=me.new_run(),
+                    runs_dir=default_runs_dir(),
+                    archive=archive,
                 )
-                remember(job.token)
                 ids.append(job.id)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start: {literal(exc)}")
@@ -559,7 +571,10 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
         st.caption("This network has no aux heads: there is no aux-weight A/B to run.")
     st.caption(
         f"Runs in the background: you can leave this page or reload it. This server runs "
-        f"{registry.max_running} job(s) at a time ({running} running, {queued} waiting)."
+        f"{registry.max_running} job(s) at a time ({running} running, {queued} waiting); "
+        f"each browser may have {registry.per_owner} waiting or running, the queue holds "
+        f"{registry.max_queued}, and a run is stopped after {duration(job_time_limit())} "
+        "(keeping its last checkpoint)."
     )
 
 
@@ -579,21 +594,21 @@ def live_ui() -> None:
     if not jobs:
         return
     registry = job_registry()
-    done_before = sum(job.done for _, job in jobs)
+    done_before = sum(job.done for job in jobs)
     active = done_before < len(jobs)
     st.subheader("Your runs, live")
 
     def rows() -> None:
-        snapshots = [(token, registry.snapshot(job)) for token, job in jobs]
-        for token, snapshot in reversed(snapshots):
-            job_row_ui(token, snapshot)
-        if sum(s.done for _, s in snapshots) > done_before:
+        snapshots = [registry.snapshot(job) for job in jobs]
+        for snapshot in reversed(snapshots):
+            job_row_ui(snapshot)
+        if sum(s.done for s in snapshots) > done_before:
             # A job just ended: redraw the whole page once, so the run list, the overlay
             # and the download selector show it (and polling stops after the last one).
             st.rerun()
 
     def charts() -> None:
-        snapshots = [registry.snapshot(job) for _, job in jobs]
+        snapshots = [registry.snapshot(job) for job in jobs]
         started = {_label(s): s.events for s in snapshots if steps_of(s.events)}
         if started:
             curves_ui(started, key="live")
@@ -611,7 +626,7 @@ def live_ui() -> None:
     st.fragment(charts, run_every=CHART_SECONDS)()
 
 
-def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
+def job_row_ui(snapshot: JobSnapshot) -> None:
     events = snapshot.events
     with st.container(border=True):
         top, button = st.columns([5, 1], vertical_alignment="center")
@@ -627,7 +642,7 @@ def job_row_ui(token: str, snapshot: JobSnapshot) -> None:
             icon=":material/stop:",
             disabled=snapshot.cancel_requested,
         ):
-            job_registry().cancel(snapshot.id, token)
+            job_registry().cancel(snapshot.id, viewer().owner)
         last = events[-1] if events else None
         if state == "running" and isinstance(last, DownloadEvent):
             done = last.done / last.total if last.total else 0.0
@@ -763,17 +778,73 @@ def differences_ui(runs: Mapping[str, Sequence[Event]]) -> None:
 # ---- every run in the store ----------------------------------------------------------------
 
 
+SHARING_LABELS: dict[Shared, str] = {
+    "private": "Only me",
+    "class": "My class",
+    "public": "Everyone on this server",
+}
+
+
+def who_sees(access: Access, me: Viewer) -> str:
+    """The runs table's "seen by" cell."""
+    if access.owner is None:
+        return "everyone (host's run)"
+    owner = "you" if me.owns(access) else "another browser"
+    audience = {"private": "only " + owner, "class": "your class", "public": "everyone"}
+    return f"{audience[access.shared]} ({owner})" if owner == "you" else audience[access.shared]
+
+
+def class_ui() -> None:
+    """Who sees what, and the class code that shares runs with a class."""
+    keep, days = retention()
+    code = class_code()
+    with st.expander(
+        f"Who sees your runs — class: {code}" if code else "Who sees your runs",
+        icon=":material/visibility_lock:",
+    ):
+        st.markdown(
+            "Runs you start are **private to this browser** (a cookie identifies it; the "
+            "page's link carries only the design, so sharing it gives nobody your runs or "
+            "the right to cancel them). Enter your class's code to share new runs with "
+            "everyone who entered it, and to see theirs. An owner can share a run with "
+            "the class or publish it to everyone below, or delete it. Runs started on the "
+            "host from the command line are visible to all."
+        )
+        typed = st.text_input(
+            "Class code",
+            value=code,
+            key="train_class_code",
+            max_chars=64,
+            placeholder="e.g. CNN-101 (ask your lecturer)",
+        )
+        if " ".join(typed.split()) != code:  # spaces around a code are not a new code
+            try:
+                set_class_code(typed)
+            except ValueError as exc:
+                st.error(literal(exc))
+            else:
+                st.rerun()
+        st.caption(
+            f"This server keeps the newest {keep} runs started here and none older than "
+            f"{days} days (checkpoints included); download what you want to keep."
+        )
+
+
 def runs_ui() -> None:
     st.subheader("All runs")
+    class_ui()
     root = default_runs_dir()
-    summaries = list_runs(root)
+    pruned()
+    me = viewer()
+    summaries = visible(list_runs(root), me)
     if not summaries:
         st.caption(
-            f"No runs in `{root}` yet. Runs from the command line "
+            "No runs you can see yet. Runs from the command line on the host "
             "(`python -m googlenet_core train …`) appear here too."
         )
         return
     frame = runs_frame(summaries)
+    frame.insert(2, "seen by", [who_sees(read_access(s.path), me) for s in summaries])
     st.dataframe(
         frame,
         hide_index=True,
@@ -826,7 +897,7 @@ def fresh_selections(summaries: Sequence[RunSummary]) -> None:
     seen = st.session_state.get(_FINISHED)
     chosen = [r for r in st.session_state.get("train_compare", []) if r in by_id]
     if seen is None or "train_compare" not in st.session_state:
-        mine = [job.id for _, job in session_jobs() if job.id in by_id]
+        mine = [job.id for job in session_jobs() if job.id in by_id]
         chosen = mine[-2:] or [s.id for s in summaries[:2]]
         with_checkpoint = [s.id for s in summaries if s.has_checkpoint]
         best = max(with_checkpoint, key=lambda r: by_id[r].best_val_acc or 0.0, default=None)
@@ -854,6 +925,7 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
         key="train_download_run",
     )
     run = open_run(run_id, root)
+    manage_ui(by_id[run_id])
     checkpoint = run.checkpoint("best")
     top = st.columns(2)
     bottom = st.columns(2)
@@ -906,16 +978,49 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
     )
 
 
+def manage_ui(summary: RunSummary) -> None:
+    """For the owner of the selected run: who sees it, and deleting it."""
+    me = viewer()
+    access = read_access(summary.path)
+    if not me.owns(access):
+        return
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    choices: list[Shared] = [
+        c for c in SHARED if c != "class" or me.class_id or access.shared == "class"
+    ]
+    shared = left.segmented_control(
+        "Who sees this run",
+        choices,
+        default=access.shared,
+        format_func=lambda c: SHARING_LABELS[c],
+        key=f"train_share_{summary.id}",
+    )
+    if shared is not None and shared != access.shared:
+        try:
+            set_sharing(summary.path, me, shared)
+        except (ValueError, PermissionError, OSError) as exc:
+            st.error(literal(exc))
+        else:
+            st.rerun()
+    with right.popover("Delete…", icon=":material/delete:", width="stretch"):
+        st.markdown(f"Delete {literal(summary.id)} and its checkpoints? This cannot be undone.")
+        if st.button("Delete this run", type="primary", key=f"train_delete_{summary.id}"):
+            try:
+                delete_run(summary.path, me)
+            except (ValueError, PermissionError, OSError) as exc:
+                st.error(literal(exc))
+            else:
+                st.rerun()
+
+
 def main() -> None:
     st.title("Train")
     st.caption(
         "Train the current network with the paper's auxiliary classifiers weighted as you "
         "choose, watch the curves and the early layers' gradients, then compare runs."
     )
-    session_jobs()
-    sync_url()
-    if st.session_state.get(_NOTICE):
-        st.info(st.session_state[_NOTICE], icon=":material/link_off:")
+    if OLD_JOBS_PARAM in st.query_params:  # an old link: its tokens give no rights now
+        del st.query_params[OLD_JOBS_PARAM]
     plan, archive = plan_ui(current_config())
     if plan is not None:
         estimate_ui(plan)

@@ -20,9 +20,18 @@ from googlenet_core.cli.train import plan_from_args
 from googlenet_core.data.digits import load_digits
 from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.network.editing import encode_token
+from googlenet_core.training.access import (
+    ACCESS_FILE,
+    Access,
+    class_id,
+    new_secret,
+    owner_id,
+    read_access,
+)
+from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
 from googlenet_core.training.plan import Choices, plan_training
-from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run
+from googlenet_core.training.runs import RUNS_DIR_ENV, Run, list_runs, open_run
 
 PAGE = "pages/train.py"
 WAIT_S = 120.0
@@ -81,7 +90,7 @@ def test_an_empty_session_shows_the_settings_formula_and_estimate(run_store) -> 
     assert "Estimated time: **about" in _text(at)
     # The thread choice is shown, with where it came from.
     assert re.search(r"in their own process with \d+ CPU thread\(s\) \(.+\)", _text(at))
-    assert f"No runs in `{run_store}` yet" in _text(at)
+    assert "No runs you can see yet" in _text(at)
     at.slider(key=_key(at, "train_w1")).set_value(0.0).run()
     assert r"0\,\mathcal{L}_\mathrm{aux1}" in at.latex[0].value
     assert "aux1 has weight 0: its loss is not computed" in _text(at)
@@ -196,8 +205,7 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     at = _tiny_settings(app_test(PAGE, preset="mini").run())
     at.button(key="train_start").click().run()
     assert not at.exception
-    token = at.query_params["jobs"]
-    assert token  # the URL now carries the job's token
+    assert "jobs" not in at.query_params  # the link holds the design and nothing of the job
     # 16 images for one epoch: completed, and said to be at chance (a warning) or better.
     at = _wait_until(at, lambda a: bool(a.main.success or a.main.warning))
     ended = (at.main.success or at.main.warning)[0].value
@@ -214,30 +222,42 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
     labels = [at.download_button(key=f"train_download_{k}").proto.label for k in
               ("checkpoint", "metrics", "code", "safetensors")]  # fmt: skip
     assert labels[2] == "Plain PyTorch code + weights (.zip)", labels
-    # A browser refresh: a new session with only the URL finds the same job.
-    again = app_test(PAGE, preset="mini", jobs=token).run()
+    # A browser refresh: a new session with the same browser's secret finds the same job.
+    again = _same_browser(at).run()
     assert not again.exception
     assert run.id in _text(again) and (again.main.success or again.main.warning)
 
 
-def test_only_the_starting_session_can_cancel_and_a_refresh_keeps_that_right(run_store) -> None:
+def _same_browser(at: Any, **query: str) -> Any:
+    """A new session of the browser ``at`` ran in (a refresh, another tab): same secret.
+
+    In a browser the secret comes from its cookie; AppTest cannot send cookies, so it
+    is handed over in Session State, where the page keeps it once read.
+    """
+    again = app_test(PAGE, **(query or {"preset": "mini"}))
+    again.session_state["owner_secret"] = at.session_state["owner_secret"]
+    return again
+
+
+def test_only_the_starting_browser_sees_and_cancels_a_private_run(run_store) -> None:
     at = _tiny_settings(app_test(PAGE, preset="mini").run(), subset=512, epochs=5)
     at.button(key="train_start").click().run()
-    token = at.query_params["jobs"]
     (run,) = list_runs(run_store)
-    stranger = app_test(PAGE, preset="mini").run()
+    # Another student opening the same design link: no Cancel, and not even the run.
+    stranger = app_test(PAGE, **dict(at.query_params)).run()
     assert not [b for b in stranger.button if b.key == f"train_cancel_{run.id}"]
-    reloaded = app_test(PAGE, preset="mini", jobs=token).run()
+    assert run.id not in _text(stranger) and "No runs you can see yet" in _text(stranger)
+    assert "private to this browser" in _text(stranger)  # the page says who sees what
+    reloaded = _same_browser(at).run()
     reloaded.button(key=f"train_cancel_{run.id}").click().run()
     reloaded = _wait_until(reloaded, lambda a: "cancelled" in _text(a))
     assert list_runs(run_store)[0].status == "cancelled"
 
 
-def test_a_stale_token_in_the_link_is_explained() -> None:
-    at = app_test(PAGE, preset="mini", jobs="no-such-token").run()
-    assert not at.exception
-    assert "no longer on the server" in at.info[0].value
-    assert "jobs" not in at.query_params
+def test_an_old_links_jobs_parameter_gives_no_rights_and_is_dropped() -> None:
+    at = app_test(PAGE, preset="mini", jobs="an-old-token").run()
+    assert not at.exception and "jobs" not in at.query_params
+    assert at.query_params["preset"] == "mini"
 
 
 def _zip_of_digits(extra: dict[str, bytes] | None = None) -> bytes:
@@ -331,7 +351,8 @@ def test_the_ab_button_queues_two_fair_runs_and_the_overlay_shows_their_ratio(ru
     assert at.button(key="train_ab").label.startswith("Compare: w 0.3/0.3 vs 0/0")
     at.button(key="train_ab").click().run()
     assert not at.exception
-    assert len(at.query_params["jobs"]) == 2  # both tokens: a refresh finds the pair
+    assert "jobs" not in at.query_params
+    assert len([b for b in at.button if b.key.startswith("train_cancel_")]) == 2
     at = _wait_until(at, _finished(run_store, 2))
     at.run()
     runs = list_runs(run_store)
@@ -371,3 +392,72 @@ def test_the_ab_button_queues_two_fair_runs_and_the_overlay_shows_their_ratio(ru
     assert any("A fair comparison" in i.value for i in at.main.info)
     warned = [w.value for w in at.main.warning if "Not a fair comparison" in w.value]
     assert not warned, warned
+
+
+def _owned_run(root: Any, secret: str, shared: str = "private", code: str = "") -> Any:
+    """A finished run started by the browser holding ``secret`` (as the page writes it)."""
+    access = Access(owner_id(secret), shared, class_id(code) if code else None)  # type: ignore[arg-type]
+    run = Run.create(
+        get_preset("mini"),
+        TrainConfig(),
+        root,
+        status="queued",
+        files={ACCESS_FILE: access.to_json()},
+    )
+    run.set_status("completed", "done")
+    return run
+
+
+def _listed(at: Any) -> list[str]:
+    """The run ids in the page's runs table (none when there is no table)."""
+    tables = [t.value for t in at.dataframe if "seen by" in t.value.columns]
+    return tables[0]["id"].tolist() if tables else []
+
+
+def _browser(secret: str, **query: str) -> Any:
+    at = app_test(PAGE, **(query or {"preset": "mini"}))
+    at.session_state["owner_secret"] = secret
+    return at
+
+
+def test_an_owner_publishes_shares_with_a_class_and_deletes_a_run(run_store) -> None:
+    alice, bob = new_secret(), new_secret()
+    run = _owned_run(run_store, alice)
+    as_bob = _browser(bob).run()
+    assert run.id not in _listed(as_bob)
+    as_alice = _browser(alice).run()
+    assert "only you (you)" in as_alice.dataframe[0].value["seen by"].tolist()
+    # Publish: Bob sees it, read-only (no sharing or delete controls for him).
+    as_alice.segmented_control(key=f"train_share_{run.id}").set_value("public").run()
+    assert read_access(run.path).shared == "public"
+    as_bob.run()
+    assert run.id in _listed(as_bob)
+    assert not [b for b in as_bob.button if b.key == f"train_delete_{run.id}"]
+    assert not [w for w in as_bob.segmented_control if w.key == f"train_share_{run.id}"]
+    # A class: Alice joins CNN-101 and shares with it; Bob sees it only once he joins too.
+    as_alice.segmented_control(key=f"train_share_{run.id}").set_value("private").run()
+    as_alice.text_input(key="train_class_code").set_value("CNN-101").run()
+    as_alice.segmented_control(key=f"train_share_{run.id}").set_value("class").run()
+    assert read_access(run.path).class_id == class_id("cnn-101")
+    as_bob.run()
+    assert run.id not in _listed(as_bob)
+    as_bob.text_input(key="train_class_code").set_value(" cnn-101 ").run()
+    assert run.id in _listed(as_bob) and "class: cnn-101" in as_bob.expander[0].label
+    # Delete: gone from the store and from both lists.
+    as_alice.button(key=f"train_delete_{run.id}").click().run()
+    assert not as_alice.exception and not run.path.exists()
+    assert run.id not in _listed(as_bob.run())
+
+
+def test_a_browser_at_its_queue_cap_is_told_and_nothing_is_queued(run_store) -> None:
+    at = _tiny_settings(app_test(PAGE, preset="mini").run(), subset=512, epochs=5)
+    assert "each browser may have 3 waiting or running" in _text(at)
+    at.button(key="train_start").click().run()
+    at.button(key="train_ab").click().run()  # three: the server's default cap per browser
+    assert len(list_runs(run_store)) == 3 and not at.error
+    at.button(key="train_start").click().run()
+    assert any("at most 3 per browser" in e.value for e in at.error), at.error
+    assert len(list_runs(run_store)) == 3  # refused before any run folder was made
+    for run in list_runs(run_store):
+        at.button(key=f"train_cancel_{run.id}").click().run()
+    _wait_until(at, lambda a: all(r.status == "cancelled" for r in list_runs(run_store)))

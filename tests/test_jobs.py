@@ -11,8 +11,11 @@ from tiny import tiny_config, tiny_train_config
 from googlenet_core.training.events import EndEvent, EpochEvent, NoteEvent, StartEvent
 from googlenet_core.training.jobs import (
     MAX_JOBS_ENV,
+    MAX_QUEUED_ENV,
+    PER_OWNER_ENV,
     JobContext,
     JobRegistry,
+    QueueFull,
     default_max_running,
     submit_training,
 )
@@ -21,6 +24,7 @@ from googlenet_core.training.runs import Run
 from googlenet_core.training.status import Outcome
 
 WAIT = 60.0  # seconds; generous for a busy shared machine
+ME = "a-browser"  # an owner id (pages use access.owner_id of the browser's secret)
 
 
 def _blocking(release: threading.Event, started: list[str], name: str):
@@ -39,7 +43,7 @@ def test_two_jobs_run_at_once_and_a_third_waits_its_turn() -> None:
     registry = JobRegistry(max_running=2)
     release = threading.Event()
     started: list[str] = []
-    jobs = [registry.submit(_blocking(release, started, n), label=n) for n in "abc"]
+    jobs = [registry.submit(_blocking(release, started, n), owner=ME, label=n) for n in "abc"]
     assert [j.state for j in jobs] == ["running", "running", "queued"]
     assert registry.position(jobs[2]) == 1 and registry.position(jobs[0]) is None
     assert registry.counts() == (2, 1)
@@ -54,48 +58,81 @@ def test_two_jobs_run_at_once_and_a_third_waits_its_turn() -> None:
     assert isinstance(note, NoteEvent) and note.message == "c started"
 
 
-def test_only_the_token_cancels_and_a_running_job_stops() -> None:
+def test_only_the_owner_cancels_and_a_running_job_stops() -> None:
     registry = JobRegistry(max_running=1)
     release = threading.Event()
-    job = registry.submit(_blocking(release, [], "a"))
-    with pytest.raises(PermissionError, match="only the session that started this job"):
-        registry.cancel(job.id, "someone-else's-token")
+    job = registry.submit(_blocking(release, [], "a"), owner=ME)
+    with pytest.raises(PermissionError, match="only the browser that started this job"):
+        registry.cancel(job.id, "someone-else")
     assert job.state == "running"
-    assert registry.cancel(job.id, job.token)
+    assert registry.cancel(job.id, job.owner)
     assert registry.wait(job, WAIT)
     assert job.state == "cancelled" and job.message == "a stopped"
-    assert registry.cancel(job.id, job.token) is False  # already over
+    assert registry.cancel(job.id, job.owner) is False  # already over
     with pytest.raises(KeyError):
-        registry.cancel("no-such-job", job.token)
+        registry.cancel("no-such-job", job.owner)
 
 
 def test_a_queued_job_is_cancelled_without_ever_running() -> None:
     registry = JobRegistry(max_running=1)
     release = threading.Event()
     started: list[str] = []
-    first = registry.submit(_blocking(release, started, "first"))
+    first = registry.submit(_blocking(release, started, "first"), owner=ME)
     called: list[bool] = []
     second = registry.submit(
-        _blocking(release, started, "second"), on_cancel_queued=lambda: called.append(True)
+        _blocking(release, started, "second"),
+        owner=ME,
+        on_cancel_queued=lambda: called.append(True),
     )
-    assert registry.cancel(second.id, second.token)
+    assert registry.cancel(second.id, second.owner)
     assert second.state == "cancelled" and called == [True]
     release.set()
     assert registry.wait(first, WAIT)
     assert started == ["first"] and registry.counts() == (0, 0)
 
 
-def test_a_page_reload_finds_its_job_by_token() -> None:
+def test_a_page_reload_finds_its_browsers_jobs_and_no_others() -> None:
     registry = JobRegistry(max_running=1)
     release = threading.Event()
-    job = registry.submit(_blocking(release, [], "a"))
-    # A new session (after a refresh) has only the token from its URL.
-    assert registry.find(job.token) is job
-    assert registry.find("not-a-token") is None and registry.find("") is None
+    job = registry.submit(_blocking(release, [], "a"), owner=ME)
+    other = registry.submit(_blocking(release, [], "b"), owner="someone-else")
+    # A new session of the same browser (after a refresh) has only its owner id (a cookie).
+    assert registry.owned_by(ME) == [job]
+    assert registry.owned_by("someone-else") == [other]
+    assert registry.owned_by("nobody") == [] and registry.owned_by("") == []
     assert registry.get(job.id) is job
     release.set()
-    assert registry.wait(job, WAIT)
-    assert registry.find(job.token) is job  # finished jobs can still be looked at
+    assert registry.wait(other, WAIT)
+    assert registry.owned_by(ME) == [job]  # finished jobs can still be looked at
+
+
+def test_queue_caps_per_browser_and_in_total_refuse_with_a_sentence() -> None:
+    registry = JobRegistry(max_running=1, per_owner=2, max_queued=3)
+    release = threading.Event()
+    mine = [registry.submit(_blocking(release, [], n), owner=ME) for n in "ab"]
+    assert registry.room(ME) is not None and registry.room("other") is None
+    with pytest.raises(QueueFull, match="at most 2 per browser"):
+        registry.submit(_blocking(release, [], "c"), owner=ME)
+    assert "at most 2 per browser" in (registry.room("other", 3) or "")
+    for name in "xy":  # a runs; b, x and y wait
+        registry.submit(_blocking(release, [], name), owner=name)
+    with pytest.raises(QueueFull, match="the queue is full"):
+        registry.submit(_blocking(release, [], "z"), owner="z")
+    registry.cancel(mine[1].id, ME)  # a cancelled job frees its owner's place and the queue's
+    assert registry.room(ME) is None
+    release.set()
+    for job in registry.owned_by(ME):
+        assert registry.wait(job, WAIT)
+
+
+def test_caps_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(PER_OWNER_ENV, "5")
+    monkeypatch.setenv(MAX_QUEUED_ENV, "7")
+    registry = JobRegistry(max_running=1)
+    assert (registry.per_owner, registry.max_queued) == (5, 7)
+    monkeypatch.setenv(MAX_QUEUED_ENV, "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        JobRegistry(max_running=1)
 
 
 def test_a_crashing_job_fails_without_taking_the_registry_down() -> None:
@@ -104,8 +141,8 @@ def test_a_crashing_job_fails_without_taking_the_registry_down() -> None:
     def broken(ctx: JobContext) -> tuple[Outcome, str]:
         raise RuntimeError("boom")
 
-    job = registry.submit(broken)
-    after = registry.submit(lambda ctx: ("completed", "fine"))
+    job = registry.submit(broken, owner=ME)
+    after = registry.submit(lambda ctx: ("completed", "fine"), owner=ME)
     assert registry.wait(after, WAIT)
     assert job.state == "failed" and "RuntimeError: boom" in job.message
     assert after.state == "completed"
@@ -125,7 +162,7 @@ def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
 def test_a_training_job_writes_its_run_and_reports_events(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
     plan = TrainPlan(tiny_config(), tiny_train_config(epochs=1))
-    job = submit_training(registry, plan, runs_dir=tmp_path)
+    job = submit_training(registry, plan, owner=ME, runs_dir=tmp_path)
     assert registry.wait(job, WAIT)
     assert job.state == "completed", job.message
     events = registry.snapshot(job).events
@@ -138,11 +175,11 @@ def test_a_training_job_writes_its_run_and_reports_events(tmp_path) -> None:
 def test_a_training_job_cancelled_in_the_queue_marks_its_run(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
     release = threading.Event()
-    blocker = registry.submit(_blocking(release, [], "blocker"))
+    blocker = registry.submit(_blocking(release, [], "blocker"), owner="host")
     plan = TrainPlan(tiny_config(), tiny_train_config())
-    job = submit_training(registry, plan, runs_dir=tmp_path)
+    job = submit_training(registry, plan, owner=ME, runs_dir=tmp_path)
     assert Run(tmp_path / job.id).status().status == "queued"
-    registry.cancel(job.id, job.token)
+    registry.cancel(job.id, job.owner)
     assert Run(tmp_path / job.id).status().status == "cancelled"
     release.set()
     assert registry.wait(blocker, WAIT)

@@ -48,7 +48,7 @@ def _child_pid(run: Run) -> int | None:
 def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
     job = submit_training(
-        registry, TrainPlan(tiny_config(), tiny_train_config()), runs_dir=tmp_path
+        registry, TrainPlan(tiny_config(), tiny_train_config()), owner="me", runs_dir=tmp_path
     )
     run = Run(tmp_path / job.id)
     pids: set[int] = set()
@@ -62,9 +62,9 @@ def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> 
 
 def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, _long_plan(), runs_dir=tmp_path)
+    job = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path)
     _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(job).events))
-    assert registry.cancel(job.id, job.token)
+    assert registry.cancel(job.id, job.owner)
     assert registry.wait(job, WAIT)
     assert job.state == "cancelled", job.message
     assert Run(tmp_path / job.id).status().status == "cancelled"
@@ -73,9 +73,9 @@ def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
 def test_a_killed_child_fails_its_run_and_the_next_job_still_runs(tmp_path) -> None:
     """An out-of-memory kill looks like this: SIGKILL, no last word from the child."""
     registry = JobRegistry(max_running=1)
-    doomed = submit_training(registry, _long_plan(), runs_dir=tmp_path)
+    doomed = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path)
     after = submit_training(
-        registry, TrainPlan(tiny_config(), tiny_train_config()), runs_dir=tmp_path
+        registry, TrainPlan(tiny_config(), tiny_train_config()), owner="me", runs_dir=tmp_path
     )
     run = Run(tmp_path / doomed.id)
     _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(doomed).events))
@@ -105,7 +105,7 @@ def test_an_uploaded_zip_reaches_the_child_through_its_stdin(tmp_path) -> None:
         data_path="digits.zip",
     )  # fmt: skip
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, plan, runs_dir=tmp_path, archive=buffer.getvalue())
+    job = submit_training(registry, plan, owner="me", runs_dir=tmp_path, archive=buffer.getvalue())
     assert registry.wait(job, WAIT) and job.state == "completed", job.message
     assert not any(p.suffix == ".zip" for p in (tmp_path / job.id).iterdir())  # never on disk
 
@@ -115,7 +115,7 @@ def test_a_seeded_run_gives_the_same_losses_whatever_the_server_does_meanwhile(t
     plan = TrainPlan(tiny_config(), tiny_train_config(seed=7))
     losses = []
     for _ in range(2):
-        job = submit_training(registry, plan, runs_dir=tmp_path)
+        job = submit_training(registry, plan, owner="me", runs_dir=tmp_path)
         while not job.done:  # another session using torch's global RNG in the server
             torch.manual_seed(int(time.time_ns() % 1000))
             torch.rand(1000)
@@ -142,3 +142,13 @@ def test_any_exception_while_reading_the_data_fails_the_run_with_a_sentence(
     assert result.status == "failed" and type(error).__name__ in result.message
     status = run.status()
     assert status.status == "failed" and "could not read the data" in status.message
+
+
+def test_a_job_past_the_time_limit_is_stopped_and_says_why(tmp_path) -> None:
+    registry = JobRegistry(max_running=1)
+    job = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path, time_limit=3.0)
+    assert registry.wait(job, WAIT)
+    assert job.state == "cancelled", job.message
+    assert job.message.startswith("stopped at this server's limit of 3 s per job (cancelled at")
+    status = Run(tmp_path / job.id).status()
+    assert (status.status, status.message) == ("cancelled", job.message)

@@ -7,14 +7,18 @@ under the registry's lock, and a page polls :meth:`Job.snapshot`. For training
 (:func:`submit_training`) that thread only watches a child process
 (:mod:`.worker`), which does the work.
 
-A job has a public ``id`` (its run folder's name) and a secret ``token``. The
-token is what a page keeps in its URL: it finds the job again after a refresh
-(:meth:`JobRegistry.find`), and it is the only thing that can cancel it, so a
-job is cancelled by the session that started it and no other.
+A job has a public ``id`` (its run folder's name) and an ``owner``: the hash of
+the starting browser's secret (:mod:`.access`). A page finds its browser's jobs
+again after a refresh with :meth:`JobRegistry.owned_by`, and only the owner can
+cancel one; nothing about a job travels in a link.
 
 By default one job runs at a time on a CPU host (two would only share the same
 cores and both finish later) and one per GPU on a GPU host;
-``$GOOGLENET_MAX_JOBS`` or the constructor changes that.
+``$GOOGLENET_MAX_JOBS`` or the constructor changes that. One class shares the
+queue, so a browser may have at most ``$GOOGLENET_JOBS_PER_BROWSER`` (3) jobs
+waiting or running and the server at most ``$GOOGLENET_MAX_QUEUED`` (20) waiting;
+a job running longer than ``$GOOGLENET_JOB_MINUTES`` (30) is stopped like a cancel,
+keeping its last checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import threading
 import time
@@ -32,6 +37,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .._host import int_setting
+from .._io import duration
+from .access import ACCESS_FILE, Access
 from .events import EndEvent, Event
 from .plan import TrainPlan
 from .runs import Run
@@ -41,6 +48,12 @@ from .worker import Child, run_child, spawn
 log = logging.getLogger(__name__)
 
 MAX_JOBS_ENV = "GOOGLENET_MAX_JOBS"
+PER_OWNER_ENV = "GOOGLENET_JOBS_PER_BROWSER"
+MAX_QUEUED_ENV = "GOOGLENET_MAX_QUEUED"
+JOB_MINUTES_ENV = "GOOGLENET_JOB_MINUTES"
+PER_OWNER = 3  # an A/B pair and one more; a class of 30 then fills at most 90 slots
+MAX_QUEUED = 20  # at the mini recipe's ~20 s a run, the last waits about 7 minutes
+JOB_MINUTES = 30
 KEEP_FINISHED = 50  # finished jobs remembered (their events) before the oldest are dropped
 
 
@@ -50,6 +63,16 @@ def default_max_running() -> int:
     if value is not None:
         return value
     return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+def job_time_limit() -> float:
+    """Seconds a job may run: ``$GOOGLENET_JOB_MINUTES`` or 30 minutes."""
+    minutes = int_setting(JOB_MINUTES_ENV, 1, "whole minutes")
+    return 60.0 * (JOB_MINUTES if minutes is None else minutes)
+
+
+class QueueFull(ValueError):
+    """A job refused because a queue cap is reached (the message says which)."""
 
 
 class JobContext:
@@ -75,7 +98,7 @@ Work = Callable[[JobContext], tuple[Outcome, str]]
 class Job:
     id: str  # public: shown in lists, names the run folder
     label: str
-    token: str = field(repr=False)  # secret: reattaches a page and cancels
+    owner: str = field(repr=False)  # the starting browser's owner id: finds and cancels it
     state: State = "queued"
     message: str = ""
     created: float = field(default_factory=time.time)
@@ -115,10 +138,18 @@ class JobSnapshot:
 class JobRegistry:
     """Runs at most ``max_running`` jobs at once; the rest wait in submission order."""
 
-    def __init__(self, max_running: int | None = None) -> None:
+    def __init__(
+        self,
+        max_running: int | None = None,
+        *,
+        per_owner: int | None = None,
+        max_queued: int | None = None,
+    ) -> None:
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.max_running = max_running or default_max_running()
+        self.per_owner = per_owner or int_setting(PER_OWNER_ENV, 1) or PER_OWNER
+        self.max_queued = max_queued or int_setting(MAX_QUEUED_ENV, 1) or MAX_QUEUED
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {}  # id -> job, in submission order
@@ -129,19 +160,25 @@ class JobRegistry:
         self,
         work: Work,
         *,
+        owner: str,
         job_id: str | None = None,
         label: str = "",
         on_cancel_queued: Callable[[], None] | None = None,
     ) -> Job:
-        """Queue ``work``; it starts at once if a slot is free. Keep ``job.token`` to cancel."""
+        """Queue ``work`` for ``owner``; it starts at once if a slot is free.
+
+        Raises :class:`QueueFull` when the owner already has ``per_owner`` jobs waiting
+        or running, or the queue holds ``max_queued``.
+        """
         job = Job(
             id=job_id or secrets.token_hex(6),
             label=label,
-            token=secrets.token_urlsafe(16),
+            owner=owner,
             work=work,
             on_cancel_queued=on_cancel_queued,
         )
         with self._lock:
+            self._check_room(owner, 1)
             if job.id in self._jobs:
                 raise ValueError(f"a job named {job.id!r} already exists")
             self._jobs[job.id] = job
@@ -150,15 +187,21 @@ class JobRegistry:
             self._forget_old()
         return job
 
-    def find(self, token: str) -> Job | None:
-        """The job this token belongs to (a page reattaching after a refresh)."""
-        if not token:
-            return None
+    def room(self, owner: str, wanted: int = 1) -> str | None:
+        """Why ``wanted`` more jobs of ``owner`` would be refused now, or None if they fit."""
         with self._lock:
-            for job in self._jobs.values():
-                if secrets.compare_digest(job.token, token):
-                    return job
+            try:
+                self._check_room(owner, wanted)
+            except QueueFull as exc:
+                return str(exc)
         return None
+
+    def owned_by(self, owner: str) -> list[Job]:
+        """The jobs of one browser still remembered, oldest first (a page after a refresh)."""
+        if not owner:
+            return []
+        with self._lock:
+            return [j for j in self._jobs.values() if secrets.compare_digest(j.owner, owner)]
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -184,8 +227,8 @@ class JobRegistry:
             return running, len(self._queue)
 
     # -- cancelling and waiting ------------------------------------------------------------
-    def cancel(self, job_id: str, token: str) -> bool:
-        """Ask the job to stop; only its token may. False if it had already finished.
+    def cancel(self, job_id: str, owner: str) -> bool:
+        """Ask the job to stop; only its owner may. False if it had already finished.
 
         A queued job is cancelled on the spot; a running one stops before its
         next batch (its work function sees ``stop`` set).
@@ -194,8 +237,8 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             if job is None:
                 raise KeyError(f"no job {job_id!r}")
-            if not secrets.compare_digest(job.token, token or ""):
-                raise PermissionError("only the session that started this job can cancel it")
+            if not secrets.compare_digest(job.owner, owner or ""):
+                raise PermissionError("only the browser that started this job can cancel it")
             if job.done:
                 return False
             job.stop.set()
@@ -229,6 +272,19 @@ class JobRegistry:
     def _append(self, job: Job, event: Event) -> None:
         with self._lock:
             job.events.append(event)
+
+    def _check_room(self, owner: str, wanted: int) -> None:  # lock held
+        mine = sum(1 for j in self._jobs.values() if j.owner == owner and not j.done)
+        if mine + wanted > self.per_owner:
+            raise QueueFull(
+                f"you have {mine} run(s) waiting or running and this server takes at most "
+                f"{self.per_owner} per browser: wait for one to finish or cancel one"
+            )
+        if len(self._queue) + wanted > self.max_queued:
+            raise QueueFull(
+                f"the queue is full ({len(self._queue)} runs waiting, at most "
+                f"{self.max_queued}): try again when some have finished"
+            )
 
     def _snapshot(self, job: Job) -> JobSnapshot:  # lock held
         return JobSnapshot(
@@ -290,10 +346,13 @@ def submit_training(
     registry: JobRegistry,
     plan: TrainPlan,
     *,
+    owner: str,
+    access: Access | None = None,
     runs_dir: str | os.PathLike[str] | None = None,
     archive: bytes | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     threads: int | None = None,
+    time_limit: float | None = None,
 ) -> Job:
     """Create the run folder (status 'queued') and queue its training in a child process.
 
@@ -305,8 +364,21 @@ def submit_training(
     kill ends that run as ``failed`` and nothing else. An uploaded zip's bytes
     (``archive``) go to the child through a pipe and are released here once sent:
     nothing is extracted to disk.
+
+    ``access`` (who sees the run, :mod:`.access`) is written into the run folder
+    with it, private to ``owner`` unless it says otherwise; a child still running
+    after ``time_limit`` seconds (default :func:`job_time_limit`) is stopped as if
+    cancelled, keeping its last checkpoint, and its message says why.
     """
-    run = Run.create(plan.config, plan.train_config, runs_dir, status="queued", message="waiting")
+    refused = registry.room(owner)
+    if refused:  # before the run folder exists (checked again, under the lock, by submit)
+        raise QueueFull(refused)
+    access = access or Access(owner, "private")
+    files = {ACCESS_FILE: access.to_json()}
+    limit = job_time_limit() if time_limit is None else time_limit
+    run = Run.create(
+        plan.config, plan.train_config, runs_dir, status="queued", message="waiting", files=files
+    )
     upload = [archive]
 
     def work(ctx: JobContext) -> tuple[Outcome, str]:
@@ -322,8 +394,12 @@ def submit_training(
         except OSError as exc:
             return _ended_without_outcome(run, ctx, f"could not start the training process: {exc}")
         del data
+        timed_out = threading.Event()
         watcher = threading.Thread(
-            target=_cancel_on_stop, args=(ctx.stop, child), name=f"stop-{run.id}", daemon=True
+            target=_cancel_on_stop,
+            args=(ctx.stop, child, limit, timed_out),
+            name=f"stop-{run.id}",
+            daemon=True,
         )
         watcher.start()
         end = run_child(child, ctx.emit)
@@ -331,9 +407,13 @@ def submit_training(
         for leftover in run.path.glob(".*.tmp"):  # a save the child was killed in
             leftover.unlink(missing_ok=True)
         if end is not None:
-            if not run.status().finished:  # the child could not write it (a full disk)
-                _record(run, end.status, end.message)
-            return end.status, end.message
+            status, message = end.status, end.message
+            if timed_out.is_set() and status == "cancelled":
+                message = f"stopped at this server's limit of {duration(limit)} per job ({message})"
+                _record(run, status, message)
+            elif not run.status().finished:  # the child could not write it (a full disk)
+                _record(run, status, message)
+            return status, message
         if ctx.stop.is_set() and code in (0, -signal.SIGTERM):
             return _ended_without_outcome(run, ctx, "cancelled before training began", "cancelled")
         return _ended_without_outcome(run, ctx, child.why_it_ended(code))
@@ -342,9 +422,13 @@ def submit_training(
         upload[0] = None
         run.set_status("cancelled", "cancelled before it started")
 
-    return registry.submit(
-        work, job_id=run.id, label=run.id, on_cancel_queued=cancelled_while_queued
-    )
+    try:
+        return registry.submit(
+            work, owner=owner, job_id=run.id, label=run.id, on_cancel_queued=cancelled_while_queued
+        )
+    except ValueError:  # refused (a cap reached meanwhile): leave no queued run behind
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
 
 
 def _record(run: Run, status: Outcome, message: str) -> None:
@@ -354,9 +438,16 @@ def _record(run: Run, status: Outcome, message: str) -> None:
         log.exception("could not record the end of run %s", run.id)
 
 
-def _cancel_on_stop(stop: threading.Event, child: Child) -> None:
+def _cancel_on_stop(
+    stop: threading.Event, child: Child, limit: float, timed_out: threading.Event
+) -> None:
+    deadline = time.monotonic() + limit
     while child.process.poll() is None:
         if stop.wait(0.5):
+            child.cancel()
+            return
+        if time.monotonic() > deadline:
+            timed_out.set()
             child.cancel()
             return
 

@@ -167,12 +167,14 @@ class Run:
         *,
         status: State = "queued",
         message: str = "",
+        files: Mapping[str, str] | None = None,
     ) -> Run:
         """A new, uniquely named run folder with both configs and a status file.
 
         ``config`` is the network exactly as it will train (its input side and
         outputs settled by :func:`.plan.plan_training`): the checkpoints will
-        hold the same config.
+        hold the same config. ``files`` (name -> text) are written before the
+        status file, so a lister never sees the run without them (its access.json).
         """
         base = Path(root) if root is not None else default_runs_dir()
         base.mkdir(parents=True, exist_ok=True)
@@ -191,6 +193,8 @@ class Run:
         run = cls(path)
         atomic_write_text(path / "model_config.json", config.to_json(indent=2))
         atomic_write_text(path / "train_config.json", train_config.to_json(indent=2))
+        for name, text in (files or {}).items():
+            atomic_write_text(path / name, text)
         run.set_status(status, message)
         return run
 

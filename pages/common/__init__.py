@@ -14,7 +14,9 @@ with ``run_page(title, main)``, which
   ``?net=<token>``, see :mod:`googlenet_core.network.editing`); a bad or
   tampered link falls back to :data:`DEFAULT_PRESET` with a visible warning;
 * writes the current design back to the URL on every run, so a refresh, a
-  bookmark or a link sent to students shows the same network.
+  bookmark or a link sent to students shows the same network; who this browser is
+  (its runs, its class) is a cookie instead (:mod:`pages.common.ownership`), never
+  part of a link.
 
 Text that came from a file, a link or a form (a file name, a class name, a
 key in a JSON file, an error that quotes one) is shown through :func:`literal`,
@@ -44,6 +46,7 @@ from googlenet_core.network.editing import (
     config_from_query,
     query_for,
 )
+from pages.common.ownership import viewer, write_cookies
 
 #: The network a new session starts with: the one the paper's Table 1 describes.
 DEFAULT_PRESET = "paper"
@@ -111,6 +114,7 @@ def run_page(title: str, body: Callable[[], None]) -> None:
             st.page_link(script, label=label, icon=icon)
         summary = st.container()
     server_threads()
+    viewer()  # this browser's owner secret, from its cookie or new (then set below)
     _initialise()
     _sync_url(current_config())
     if st.session_state[_URL_NOTICE]:
@@ -121,6 +125,7 @@ def run_page(title: str, body: Callable[[], None]) -> None:
     body()
     with summary:
         sidebar_summary_ui()
+        write_cookies()
 
 
 def sidebar_summary_ui() -> None:
@@ -151,7 +156,9 @@ def sidebar_summary_ui() -> None:
     if error:
         st.badge("Last edit refused", icon=":material/warning:", color="orange")
         st.caption(literal(error))
-    st.caption("The page URL holds this design: bookmark it or send it to students.")
+    st.caption(
+        "The page URL holds this design and nothing else: bookmark it or send it to students."
+    )
 
 
 # ---- the shared network --------------------------------------------------------------------

@@ -1,0 +1,243 @@
+"""Who may see, cancel and delete a run: owners, sharing and retention.
+
+A dashboard serves a whole class from one process and one run store, so each run
+started from a page records its owner in ``access.json`` beside its status:
+
+``owner``
+    a hash of the starting browser's secret (:func:`owner_id`). The secret lives in
+    that browser only (a cookie, never in a link), so opening someone's design link
+    gives their network and nothing of their runs.
+``shared``
+    ``"private"`` (the default: the owner alone sees the run), ``"class"`` (everyone
+    who entered the same class code, stored as a hash in ``class_id``) or
+    ``"public"`` (everyone on the server: a lecturer publishing a run).
+
+A run without ``access.json`` was made outside the dashboard (``python -m googlenet_core
+train`` on the host): whoever runs the server put it there, so every visitor sees it
+and no visitor can delete it.
+
+Retention (:func:`prune`) removes the oldest finished dashboard runs beyond a count
+and any older than an age, both configurable (``$GOOGLENET_KEEP_RUNS``,
+``$GOOGLENET_KEEP_DAYS``), and the temporary files that killed saves left behind.
+Runs from the command line are never pruned: they are the host's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, get_args
+
+from .._checks import parse_json
+from .._host import int_setting
+from .._io import atomic_write_text
+from .runs import Run, RunSummary, default_runs_dir, sweep_temporary
+
+ACCESS_FILE = "access.json"
+OWNER_COOKIE = "googlenet_owner"  # the per-browser secret's cookie name
+KEEP_RUNS_ENV = "GOOGLENET_KEEP_RUNS"
+KEEP_DAYS_ENV = "GOOGLENET_KEEP_DAYS"
+KEEP_RUNS = 200  # dashboard runs kept, newest first (about 4 MB each for mini, 50 MB paper)
+KEEP_DAYS = 14  # a course's fortnight; Community Cloud's disk rarely lives that long anyway
+MAX_CLASS_CODE = 64
+
+Shared = Literal["private", "class", "public"]
+SHARED: tuple[Shared, ...] = get_args(Shared)
+_SECRET = re.compile(r"[0-9a-f]{32,128}")
+
+
+def new_secret() -> str:
+    """A fresh per-browser secret: 128 random bits, as hex."""
+    return secrets.token_hex(16)
+
+
+def valid_secret(text: object) -> bool:
+    """Whether a cookie's value looks like one of ours (a tampered one is ignored)."""
+    return isinstance(text, str) and bool(_SECRET.fullmatch(text))
+
+
+def owner_id(secret: str) -> str:
+    """What a run records of its owner: a hash, so reading a run folder gives no secret."""
+    return hashlib.sha256(f"owner:{secret}".encode()).hexdigest()[:32]
+
+
+def class_id(code: str) -> str | None:
+    """A class code as recorded (a hash of its normalised text); None for a blank code.
+
+    Case and surrounding spaces do not matter: "CNN-101 " and "cnn-101" are one class.
+    """
+    normal = " ".join(code.split()).casefold()
+    if not normal:
+        return None
+    if len(normal) > MAX_CLASS_CODE:
+        raise ValueError(f"a class code has at most {MAX_CLASS_CODE} characters")
+    return hashlib.sha256(f"class:{normal}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Access:
+    owner: str | None = None  # None: made outside the dashboard
+    shared: Shared = "private"
+    class_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared not in SHARED:
+            raise ValueError(f"shared must be one of {', '.join(SHARED)}")
+        if self.shared == "class" and not self.class_id:
+            raise ValueError("a run shared with a class needs the class's code")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+#: What a run made outside the dashboard reads as: the host's, seen by all.
+HOST_RUN = Access(owner=None, shared="public")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """One browser: its owner id and the class it joined, if any."""
+
+    owner: str
+    class_id: str | None = None
+
+    def owns(self, access: Access) -> bool:
+        return access.owner is not None and secrets.compare_digest(access.owner, self.owner)
+
+    def can_see(self, access: Access) -> bool:
+        if access.shared == "public" or self.owns(access):
+            return True
+        return (
+            access.shared == "class"
+            and access.class_id is not None
+            and (access.class_id == self.class_id)
+        )
+
+    def new_run(self) -> Access:
+        """A new run's access: shared with the viewer's class if they joined one, else private."""
+        if self.class_id:
+            return Access(self.owner, "class", self.class_id)
+        return Access(self.owner, "private")
+
+
+def read_access(run_path: Path) -> Access:
+    """A run's access; :data:`HOST_RUN` without the file, private to nobody if it is damaged."""
+    path = Path(run_path) / ACCESS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return HOST_RUN
+    except OSError:
+        return Access(owner="", shared="private")
+    try:
+        data = parse_json(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return Access(
+            owner=data.get("owner") if isinstance(data.get("owner"), str) else "",
+            shared=data.get("shared", "private"),
+            class_id=data.get("class_id") if isinstance(data.get("class_id"), str) else None,
+        )
+    except (ValueError, TypeError):
+        # A damaged file must not make a private run public: nobody sees it but the host.
+        return Access(owner="", shared="private")
+
+
+def write_access(run_path: Path, access: Access) -> None:
+    atomic_write_text(Path(run_path) / ACCESS_FILE, access.to_json())
+
+
+def visible(summaries: Sequence[RunSummary], viewer: Viewer) -> list[RunSummary]:
+    """The runs ``viewer`` may see, in the order given."""
+    return [s for s in summaries if viewer.can_see(read_access(s.path))]
+
+
+def set_sharing(run_path: Path, viewer: Viewer, shared: Shared) -> Access:
+    """Change who sees a run; only its owner may. Sharing with a class needs a class code."""
+    access = read_access(run_path)
+    if not viewer.owns(access):
+        raise PermissionError("only the browser that started this run can change who sees it")
+    if shared == "class" and not viewer.class_id:
+        raise ValueError("enter a class code first: the run is shared with that class")
+    updated = Access(access.owner, shared, viewer.class_id if shared == "class" else None)
+    write_access(run_path, updated)
+    return updated
+
+
+def delete_run(run_path: Path, viewer: Viewer) -> None:
+    """Remove a finished run the viewer owns, with its checkpoints."""
+    if not viewer.owns(read_access(run_path)):
+        raise PermissionError("only the browser that started this run can delete it")
+    if not Run(run_path).status().finished:
+        raise ValueError("this run is still queued or running: cancel it first")
+    shutil.rmtree(run_path)
+
+
+def retention() -> tuple[int, int]:
+    """(runs kept, days kept), from the environment or the defaults."""
+    count = int_setting(KEEP_RUNS_ENV, 1)
+    days = int_setting(KEEP_DAYS_ENV, 1)
+    return (KEEP_RUNS if count is None else count, KEEP_DAYS if days is None else days)
+
+
+def prune(
+    root: str | Path | None = None,
+    *,
+    keep: int | None = None,
+    days: int | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """Delete finished dashboard runs beyond the newest ``keep`` or older than ``days``.
+
+    Returns the names removed. Runs still queued or running, and runs without an
+    owner (the command line's), are never removed; temporary files of killed saves
+    are swept as well.
+    """
+    default_keep, default_days = retention()
+    keep = default_keep if keep is None else keep
+    days = default_days if days is None else days
+    base = Path(root) if root is not None else default_runs_dir()
+    sweep_temporary(base)
+    if not base.is_dir():
+        return []
+    oldest = (time.time() if now is None else now) - days * 86_400
+    owned = (p for p in base.iterdir() if (p / ACCESS_FILE).is_file())
+    dashboard = sorted(
+        (p for p in owned if (p / "status.json").is_file()),
+        key=_order,
+        reverse=True,  # newest first
+    )
+    removed = []
+    for rank, path in enumerate(dashboard):
+        if rank < keep and _made(path) >= oldest:
+            continue
+        if read_access(path).owner is None or not Run(path).status().finished:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _order(path: Path) -> tuple[str, int]:
+    """Names start with the UTC second a run was made; its first file breaks ties."""
+    try:
+        written = (path / "model_config.json").stat().st_mtime_ns
+    except OSError:
+        written = 0
+    return path.name[:15], written
+
+
+def _made(path: Path) -> float:
+    """When a run was made: its name's UTC stamp, else its folder's modification time."""
+    try:
+        return datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return path.stat().st_mtime
