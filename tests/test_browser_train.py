@@ -33,7 +33,7 @@ def _main_text(page: Any) -> str:
 
 
 def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_ratio(
-    streamlit_server: str, browser_page: Any, tmp_path: Path
+    streamlit_server: str, browser: Any, browser_page: Any, tmp_path: Path
 ) -> None:
     page = browser_page
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -50,7 +50,23 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
 
     page.get_by_role("button", name="Compare: w 0.3/0.3 vs 0/0").click()
     _settle(page)
-    assert "jobs=" in page.url  # the tokens that let a refresh find the runs again
+    # The link holds the design only; the runs belong to this browser through its cookie.
+    assert "jobs=" not in page.url
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert re.fullmatch(r"[0-9a-f]{32}", cookies["googlenet_owner"]["value"])
+    assert cookies["googlenet_owner"]["sameSite"] == "Lax"
+    # A classmate opening the same link (another browser): the design, none of the runs.
+    stranger = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        other = stranger.new_page()
+        other.goto(page.url)
+        _settle(other)
+        seen = _main_text(other)
+        assert "`mini`" in seen or "mini —" in seen
+        assert "Your runs, live" not in seen and not RUN_ID.search(seen)
+        assert other.get_by_role("button", name="Cancel").count() == 0
+    finally:
+        stranger.close()
 
     # Live: the fragment refreshes the rows until both have finished.
     seen_live = False
@@ -85,7 +101,7 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         chart.last.screenshot(path=str(SCREENSHOT_DIR / "train-gradient-ratio.png"))
 
-        # A refresh keeps the runs on the page (the URL holds their tokens).
+        # A refresh keeps the runs on the page (the browser's cookie says whose they are).
         page.reload()
         _settle(page)
         assert _main_text(page).count("best validation accuracy") >= 2
