@@ -122,6 +122,15 @@ def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
     return Figure(physical, "physical memory")
 
 
+def resident_bytes(pid: int | str = "self") -> int:
+    """A process's resident memory (VmRSS), 0 where /proc cannot tell."""
+    text = _read(Path(f"/proc/{pid}/status")) or ""
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # kB
+    return 0
+
+
 def _physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -88,6 +88,7 @@ from googlenet_core.training.jobs import (
     job_time_limit,
     submit_training,
 )
+from googlenet_core.training.memory import job_budget, largest_batch, predict_memory, refusal
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import (
     RunSummary,
@@ -508,7 +509,44 @@ def estimate_ui(plan: TrainPlan) -> None:
     )
 
 
-def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
+def memory_ui(plan: TrainPlan) -> bool:
+    """The run's predicted peak memory against what a job may take here; False if too big.
+
+    Predicted from the analysis before anything is allocated
+    (:mod:`googlenet_core.training.memory`): a run that would not fit is refused here,
+    with the largest batch that would, instead of being killed halfway, or worse,
+    taking the server and every session with it.
+    """
+    budget = job_budget(job_registry().max_running)
+    config, train_config = plan.config, plan.train_config
+    refused = refusal(config, train_config, budget)
+    if refused is None:
+        estimate = predict_memory(config, train_config)
+        st.caption(
+            f"Memory: {estimate.sentence()}; a job may take {budget.value / 1e9:.1f} GB here "
+            f"({budget.source})."
+        )
+        return True
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.error(f"**Too large for this server:** {literal(refused)}.", icon=":material/memory:")
+    smaller = [b for b in BATCH_SIZES if b < train_config.batch_size]
+    batch = largest_batch(config, train_config, budget.value, tuple(smaller)) if smaller else None
+    if batch is not None:
+        right.button(
+            f"Use batch {batch}",
+            key="train_fit_batch",
+            on_click=_set_recipe,
+            args=("train_batch", batch),
+            type="primary",
+        )
+    return False
+
+
+def _set_recipe(name: str, value: object) -> None:
+    st.session_state[recipe_key(name)] = value
+
+
+def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -> None:
     """Start one run, or the A/B pair: the same run with and without the aux losses."""
     registry = job_registry()
     running, queued = registry.counts()
@@ -521,7 +559,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
         type="primary",
         icon=":material/play_arrow:",
         key="train_start",
-        disabled=plan is None or missing_zip,
+        disabled=plan is None or missing_zip or not fits,
         width="stretch",
     )
     ab_label = (
@@ -535,7 +573,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None) -> None:
         ab_label,
         icon=":material/compare_arrows:",
         key="train_ab",
-        disabled=pair is None or missing_zip,
+        disabled=pair is None or missing_zip or not fits,
         width="stretch",
         help="Queues two runs identical in everything but the aux-loss weights: the same "
         "seed, hence the same initial weights, data order and augmentation. Their curves and "
@@ -1022,9 +1060,11 @@ def main() -> None:
     if OLD_JOBS_PARAM in st.query_params:  # an old link: its tokens give no rights now
         del st.query_params[OLD_JOBS_PARAM]
     plan, archive = plan_ui(current_config())
+    fits = True
     if plan is not None:
         estimate_ui(plan)
-    start_ui(plan, archive)
+        fits = memory_ui(plan)
+    start_ui(plan, archive, fits)
     live_ui()
     runs_ui()
 

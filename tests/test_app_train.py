@@ -15,6 +15,7 @@ from conftest import app_test
 from PIL import Image
 
 from googlenet_core import get_preset
+from googlenet_core._host import MEMORY_ENV, resident_bytes
 from googlenet_core.cli import build_parser
 from googlenet_core.cli.train import plan_from_args
 from googlenet_core.data.digits import load_digits
@@ -30,6 +31,7 @@ from googlenet_core.training.access import (
 )
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
+from googlenet_core.training.memory import predict_memory
 from googlenet_core.training.plan import Choices, plan_training
 from googlenet_core.training.runs import RUNS_DIR_ENV, Run, list_runs, open_run
 
@@ -461,3 +463,30 @@ def test_a_browser_at_its_queue_cap_is_told_and_nothing_is_queued(run_store) -> 
     for run in list_runs(run_store):
         at.button(key=f"train_cancel_{run.id}").click().run()
     _wait_until(at, lambda a: all(r.status == "cancelled" for r in list_runs(run_store)))
+
+
+def test_a_run_too_big_for_the_server_is_refused_before_anything_is_allocated(
+    run_store, monkeypatch
+) -> None:
+    """The paper network at 224 px, batch 64, on a host with ~1.4 GB for a job: refused
+    from the analysis, with the largest batch that fits one click away."""
+    paper = dataclasses.replace(get_preset("paper"), input_size=224)
+    at = app_test(PAGE, net=encode_token(paper)).run()
+    at.toggle(key=_key(at, "train_use_subset")).set_value(True).run()
+    _side(at).set_value(224).run()
+    # This process is the server: the host's limit is set so a job may take a little more
+    # than batch 16 needs (the budget is the limit less the server's memory).
+    budget = predict_memory(paper, TrainConfig(batch_size=16)).total + 150 * 2**20
+    monkeypatch.setenv(MEMORY_ENV, str((resident_bytes() + 128 * 2**20 + budget) // 2**20))
+    at.select_slider(key=_key(at, "train_batch")).set_value(64).run()
+    (error,) = [e.value for e in at.error]
+    assert "Too large for this server" in error and "for a batch of 64 at 224 px" in error
+    assert at.button(key="train_start").disabled and at.button(key="train_ab").disabled
+    fit = at.button(key="train_fit_batch")
+    batch = int(re.fullmatch(r"Use batch (\d+)", fit.label).group(1))
+    assert 16 <= batch <= 32
+    fit.click().run()
+    assert at.select_slider(key=_key(at, "train_batch")).value == batch
+    assert not at.error and not at.button(key="train_start").disabled
+    assert re.search(r"Memory: about [\d.]+ GB: .* a job may take [\d.]+ GB here", _text(at))
+    assert list_runs(run_store) == []

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._host import int_setting
+from .._host import Figure, int_setting
 from .._io import duration
 from .access import ACCESS_FILE, Access
 from .events import EndEvent, Event
+from .memory import job_budget, refusal
 from .plan import TrainPlan
 from .runs import Run
 from .status import FINISHED, OUTCOMES, Outcome, State
@@ -73,6 +74,10 @@ def job_time_limit() -> float:
 
 class QueueFull(ValueError):
     """A job refused because a queue cap is reached (the message says which)."""
+
+
+class TooBig(ValueError):
+    """A job refused because its predicted peak memory exceeds what a job may take here."""
 
 
 class JobContext:
@@ -353,6 +358,7 @@ def submit_training(
     cache_dir: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     time_limit: float | None = None,
+    memory_budget: Figure | None = None,
 ) -> Job:
     """Create the run folder (status 'queued') and queue its training in a child process.
 
@@ -368,11 +374,17 @@ def submit_training(
     ``access`` (who sees the run, :mod:`.access`) is written into the run folder
     with it, private to ``owner`` unless it says otherwise; a child still running
     after ``time_limit`` seconds (default :func:`job_time_limit`) is stopped as if
-    cancelled, keeping its last checkpoint, and its message says why.
+    cancelled, keeping its last checkpoint, and its message says why. A run whose
+    predicted peak memory (:func:`.memory.predict_memory`) exceeds ``memory_budget``
+    (default :func:`.memory.job_budget`) is refused with :class:`TooBig` first.
     """
     refused = registry.room(owner)
     if refused:  # before the run folder exists (checked again, under the lock, by submit)
         raise QueueFull(refused)
+    budget = memory_budget or job_budget(registry.max_running)
+    too_big = refusal(plan.config, plan.train_config, budget)
+    if too_big:  # predicted from the analysis: nothing was allocated
+        raise TooBig(too_big)
     access = access or Access(owner, "private")
     files = {ACCESS_FILE: access.to_json()}
     limit = job_time_limit() if time_limit is None else time_limit

@@ -54,6 +54,7 @@ from .events import (
 )
 from .loss import aux_loss
 from .measure import StageGradients, StepWindow, stage_names
+from .memory import evaluation_batch
 from .optim import build_optimizer, build_scheduler
 from .runs import Run
 from .status import Outcome
@@ -131,6 +132,7 @@ class Trainer:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         self.channels_last = uses_channels_last(device)
+        self.eval_batch = evaluation_batch(config, train_config)  # bounded by a step's memory
         self.autocast = resolve_precision(train_config.precision, device)
 
         model = build_model(config, seed=train_config.seed)  # its own generator: repeatable
@@ -299,7 +301,7 @@ class Trainer:
             self.model,
             data.val,
             self.preprocessing,
-            batch_size=max(256, 2 * train_config.batch_size),
+            batch_size=self.eval_batch,
             channels_last=self.channels_last,
             autocast=self.autocast,
             dist=dist,

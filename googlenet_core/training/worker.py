@@ -29,10 +29,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .._host import threads_env, training_threads
 from .events import EndEvent, Event, event_from_dict, event_to_dict
+
+if TYPE_CHECKING:
+    from ..network.config import GoogLeNetConfig
+    from .config import TrainConfig
 
 PREFIX = "@event "
 JOB_FILE = "job.json"  # what train() needs beyond the run's network and recipe
@@ -196,6 +200,36 @@ def run_child(child: Child, emit: Callable[[Event], None]) -> EndEvent | None:
         if isinstance(event, EndEvent):
             end = event
     return end
+
+
+def measured_peak(config: GoogLeNetConfig, train_config: TrainConfig, root: str) -> int:
+    """Peak RSS in bytes of a real worker (the dashboard's path) training this run in ``root``.
+
+    ``os.wait4`` gives that one child's ``ru_maxrss`` (``RUSAGE_CHILDREN``: all of them).
+    What :func:`.memory.predict_memory` is calibrated against.
+    """
+    import resource
+
+    from .runs import Run
+
+    run = Run.create(config, train_config, root)
+    # A child started with vfork inherits this process's RSS high-water mark at its exec:
+    # reset ours to what is resident now (Linux's clear_refs), below any worker's peak.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = spawn(run.path, archive=None, class_names=None, cache_dir=None, threads=2)
+    for _ in child.events():
+        pass
+    _, status, usage = os.wait4(child.process.pid, 0)
+    child.process.returncode = os.waitstatus_to_exitcode(status)
+    if child.process.returncode != 0 or run.status().status != "completed":
+        raise RuntimeError(f"the measured run did not complete: {run.status().message}")
+    if usage.ru_maxrss <= ours:
+        raise RuntimeError(
+            "this process's own peak RSS hides the worker's: measure from a smaller one"
+        )
+    return usage.ru_maxrss * 1024  # kilobytes on Linux
 
 
 if __name__ == "__main__":
