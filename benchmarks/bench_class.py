@@ -132,6 +132,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _join(cgroup: Path):  # noqa: ANN202 - a preexec_fn
+    """Move the server (and so its training processes) into a memory-capped cgroup."""
+
+    def join() -> None:
+        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+    return join
+
+
 @dataclass(frozen=True)
 class Sample:
     at: float  # seconds since the benchmark started
@@ -148,7 +157,9 @@ class Sample:
 class Server:
     """``streamlit run app.py`` in its own process group, with its log in ``folder``."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(
+        self, folder: Path, port: int, cgroup: Path | None = None, gc: bool | None = None
+    ) -> None:
         self.port = port
         self.log = folder / "server.log"
         env = {
@@ -163,6 +174,8 @@ class Server:
             # the page files may be edited while this runs; a deployment watches nothing either
             "--server.fileWatcherType", "none",
         ]  # fmt: skip
+        if gc is not None:  # override .streamlit/config.toml's choice, to measure it
+            command += ["--runner.postScriptGC", "true" if gc else "false"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -171,6 +184,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its training processes go with it at the end
+                preexec_fn=_join(cgroup) if cgroup is not None else None,
             )
         self.started = time.monotonic()
 
@@ -681,6 +695,19 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="of the alone and watched jobs")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="6 tabs, 2 jobs, 1 epoch")
+    parser.add_argument(
+        "--cgroup",
+        type=Path,
+        default=None,
+        help="run the server in this cgroup folder (made and capped beforehand, as root: "
+        "e.g. /sys/fs/cgroup/memory/class with memory.limit_in_bytes set): a host's memory cap",
+    )
+    parser.add_argument(
+        "--post-script-gc",
+        choices=("on", "off"),
+        default=None,
+        help="override runner.postScriptGC (off in .streamlit/config.toml) to measure it",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.jobs, args.epochs = 6, 2, args.epochs or 1
@@ -691,7 +718,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-class-"))
     load_before = os.getloadavg()[0]
     print(f"load average {load_before:.2f} on {os.cpu_count()} CPUs", flush=True)
-    server = Server(folder, args.port or free_port())
+    gc = None if args.post_script_gc is None else args.post_script_gc == "on"
+    server = Server(folder, args.port or free_port(), args.cgroup, gc)
     cpu = time.process_time()
     try:
         server.wait_healthy()

@@ -69,6 +69,20 @@ def _own_cgroup(root: Path) -> Path:
     return root
 
 
+def _v1_folder(root: Path, controller: str) -> Path:
+    """This process's cgroup v1 folder for ``controller`` (``N:memory:/path``), if mounted
+    there, else the controller's root (a container usually sees its own cgroup as root)."""
+    base = root / controller
+    text = _read(Path("/proc/self/cgroup")) if root == CGROUP_ROOT else None
+    for line in (text or "").splitlines():
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        if controller in controllers.split(","):
+            candidate = base / path.lstrip("/")
+            if path.strip("/") and candidate.is_dir():
+                return candidate
+    return base
+
+
 def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
     """CPUs the cgroup quota allows (e.g. 0.5, 2.0), None when unlimited or unknown."""
     own = _own_cgroup(root)
@@ -82,8 +96,9 @@ def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
                 return int(quota) / int(period or 100_000)
             except ValueError:
                 return None
-    quota_text = _read(root / "cpu" / "cpu.cfs_quota_us")  # v1
-    period_text = _read(root / "cpu" / "cpu.cfs_period_us")
+    v1 = _v1_folder(root, "cpu")
+    quota_text = _read(v1 / "cpu.cfs_quota_us")
+    period_text = _read(v1 / "cpu.cfs_period_us")
     if quota_text and period_text:
         try:
             quota_us, period_us = int(quota_text), int(period_text)
@@ -115,7 +130,7 @@ def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
         value = _read(folder / "memory.max")
         if value and value != "max" and value.isdigit():
             return Figure(int(value), "cgroup memory.max")
-    value = _read(root / "memory" / "memory.limit_in_bytes")  # v1; "no limit" is ~2**63
+    value = _read(_v1_folder(root, "memory") / "memory.limit_in_bytes")  # "no limit": ~2**63
     physical = _physical_memory()
     if value and value.isdigit() and int(value) < physical:
         return Figure(int(value), "cgroup memory.limit_in_bytes")

@@ -114,3 +114,36 @@ def test_busy_cpus_take_threads_away(tmp_path: Path, monkeypatch: pytest.MonkeyP
     finally:
         busy.kill()
         busy.wait()
+
+
+V1_MEMORY = Path("/sys/fs/cgroup/memory")
+
+
+def test_a_process_in_a_capped_v1_cgroup_reads_its_own_limit() -> None:
+    """A real cgroup (v1, as on this kind of host): a child moved into a capped group sees
+    that group's limit, not the unlimited root's. Skips without v1 or the rights to make one."""
+    group = V1_MEMORY / f"googlenet-test-{os.getpid()}"
+    try:
+        group.mkdir()
+    except OSError:
+        pytest.skip("no writable cgroup v1 memory hierarchy here")
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(1536 * 2**20))
+        script = (
+            "import os, sys; from pathlib import Path; "
+            f"Path({str(group / 'cgroup.procs')!r}).write_text(str(os.getpid())); "
+            "from googlenet_core._host import memory_limit; f = memory_limit(); "
+            "print(f.value, f.source)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        ).stdout.split(maxsplit=1)  # fmt: skip
+        assert int(out[0]) == 1536 * 2**20 and "memory.limit_in_bytes" in out[1]
+    finally:
+        for _ in range(50):  # the child has exited; the kernel frees the group shortly
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
