@@ -524,11 +524,12 @@ def memory_ui(plan: TrainPlan) -> bool:
         estimate = predict_memory(config, train_config)
         st.caption(
             f"Memory: {estimate.sentence()}; a job may take {budget.value / 1e9:.1f} GB here "
-            f"({budget.source})."
+            f"({_no_math(budget.source)})."
         )
         return True
     left, right = st.columns([4, 1], vertical_alignment="center")
-    left.error(f"**Too large for this server:** {literal(refused)}.", icon=":material/memory:")
+    # Our own sentence (no file or user text in it); "$" would start LaTeX in markdown.
+    left.error(f"**Too large for this server:** {_no_math(refused)}.", icon=":material/memory:")
     smaller = [b for b in BATCH_SIZES if b < train_config.batch_size]
     batch = largest_batch(config, train_config, budget.value, tuple(smaller)) if smaller else None
     if batch is not None:
@@ -540,6 +541,11 @@ def memory_ui(plan: TrainPlan) -> bool:
             type="primary",
         )
     return False
+
+
+def _no_math(text: str) -> str:
+    """Our own text for markdown: "$GOOGLENET_MEMORY_MB" must not open a LaTeX formula."""
+    return text.replace("$", "\\$")
 
 
 def _set_recipe(name: str, value: object) -> None:

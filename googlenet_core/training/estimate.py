@@ -80,6 +80,7 @@ def probe_macs_per_s(
 RATE_TTL_S = 600.0
 _rates: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # key -> (rate, measured at)
 _rates_lock = threading.Lock()
+_probe_lock = threading.Lock()
 
 
 def machine_rate(config: GoogLeNetConfig, train_config: TrainConfig) -> float:
@@ -89,16 +90,20 @@ def machine_rate(config: GoogLeNetConfig, train_config: TrainConfig) -> float:
     process, shares one probe per network instead of paying about a second each.
     """
     key = (config.to_json(), train_config.device, train_config.precision, train_config.batch_size)
-    now = time.monotonic()
-    with _rates_lock:
-        cached = _rates.get(key)
-        if cached is not None and now - cached[1] < RATE_TTL_S:
-            return cached[0]
-    rate = probe_macs_per_s(config, train_config)
-    with _rates_lock:
-        _rates[key] = (rate, time.monotonic())
-        for stale in [k for k, (_, at) in _rates.items() if now - at >= RATE_TTL_S]:
-            del _rates[stale]
+    # One probe at a time, and callers that arrive during it take its result: 30 tabs
+    # opening a cold server at once ran 30 probes side by side, which took the pages
+    # 13 s and, under a 1.1 GB cap, the server's memory (it was OOM-killed).
+    with _probe_lock:
+        now = time.monotonic()
+        with _rates_lock:
+            cached = _rates.get(key)
+            if cached is not None and now - cached[1] < RATE_TTL_S:
+                return cached[0]
+        rate = probe_macs_per_s(config, train_config)
+        with _rates_lock:
+            _rates[key] = (rate, time.monotonic())
+            for stale in [k for k, (_, at) in _rates.items() if now - at >= RATE_TTL_S]:
+                del _rates[stale]
     return rate
 
 
