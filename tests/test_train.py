@@ -365,6 +365,31 @@ def test_the_measured_rate_is_remembered_per_network(monkeypatch) -> None:
     assert probes == [16, 32, 16]
 
 
+def test_tabs_arriving_together_share_one_probe(monkeypatch) -> None:
+    """A class opening a cold server at once: one real probe, every caller gets its rate."""
+    calls: list[int] = []
+    real = estimate_module.probe_macs_per_s
+
+    def counted(config, train_config, *args, **kwargs) -> float:
+        calls.append(1)
+        return real(config, train_config, *args, **kwargs)
+
+    monkeypatch.setattr(estimate_module, "probe_macs_per_s", counted)
+    monkeypatch.setattr(estimate_module, "_rates", {})
+    rates: list[float] = []
+    tabs = [
+        threading.Thread(
+            target=lambda: rates.append(estimate_module.host_rate(TrainConfig(batch_size=64)))
+        )
+        for _ in range(6)
+    ]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    assert calls == [1] and len(set(rates)) == 1 and rates[0] > 0
+
+
 def test_the_best_checkpoint_comes_with_a_model_card(tmp_path) -> None:
     events: list[Event] = []
     config = tiny_train_config(epochs=2, aux_weight2=0.0)
