@@ -88,7 +88,13 @@ from googlenet_core.training.jobs import (
     job_time_limit,
     submit_training,
 )
-from googlenet_core.training.memory import job_budget, largest_batch, predict_memory, refusal
+from googlenet_core.training.memory import (
+    job_budget,
+    largest_batch,
+    predict_memory,
+    refusal,
+    upload_figures,
+)
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import (
     RunSummary,
@@ -509,7 +515,7 @@ def estimate_ui(plan: TrainPlan) -> None:
     )
 
 
-def memory_ui(plan: TrainPlan) -> bool:
+def memory_ui(plan: TrainPlan, archive: bytes | None) -> bool:
     """The run's predicted peak memory against what a job may take here; False if too big.
 
     Predicted from the analysis before anything is allocated
@@ -519,9 +525,11 @@ def memory_ui(plan: TrainPlan) -> bool:
     """
     budget = job_budget(job_registry().max_running)
     config, train_config = plan.config, plan.train_config
-    refused = refusal(config, train_config, budget)
+    upload = upload_figures(archive)
+    images, held = upload["images"], upload["archive_bytes"] or 0
+    refused = refusal(config, train_config, budget, images, held)
     if refused is None:
-        estimate = predict_memory(config, train_config)
+        estimate = predict_memory(config, train_config, images=images, archive_bytes=held)
         st.caption(
             f"Memory: {estimate.sentence()}; a job may take {budget.value / 1e9:.1f} GB here "
             f"({_no_math(budget.source)})."
@@ -531,7 +539,13 @@ def memory_ui(plan: TrainPlan) -> bool:
     # Our own sentence (no file or user text in it); "$" would start LaTeX in markdown.
     left.error(f"**Too large for this server:** {_no_math(refused)}.", icon=":material/memory:")
     smaller = [b for b in BATCH_SIZES if b < train_config.batch_size]
-    batch = largest_batch(config, train_config, budget.value, tuple(smaller)) if smaller else None
+    batch = (
+        largest_batch(
+            config, train_config, budget.value, tuple(smaller), images=images, archive_bytes=held
+        )
+        if smaller
+        else None
+    )
     if batch is not None:
         right.button(
             f"Use batch {batch}",
@@ -1069,7 +1083,7 @@ def main() -> None:
     fits = True
     if plan is not None:
         estimate_ui(plan)
-        fits = memory_ui(plan)
+        fits = memory_ui(plan, archive)
     start_ui(plan, archive, fits)
     live_ui()
     runs_ui()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from googlenet_core.training.memory import (
     predict_memory,
     refusal,
     training_activations,
+    upload_figures,
 )
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.worker import measured_peak
@@ -117,3 +120,17 @@ def test_submit_refuses_a_job_too_big_before_its_run_folder_exists(tmp_path) -> 
             memory_budget=Figure(300 * 2**20, "a tiny test host"),
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_uploaded_zip_counts_its_images_and_its_own_bytes() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(40):
+            archive.writestr(f"{'cat' if i % 2 else 'dog'}/{i}.png", b"\0" * 100)
+    sizes = upload_figures(buffer.getvalue())
+    assert sizes == {"images": 40, "archive_bytes": len(buffer.getvalue())}
+    config, recipe = get_preset("mini"), TrainConfig(dataset="upload")
+    bare = predict_memory(config, recipe)
+    held = predict_memory(config, recipe, images=40, archive_bytes=10**6)
+    assert held.data - bare.data == 40 * config.in_channels * 32 * 32 * 4 + 10**6
+    assert upload_figures(b"not a zip") == {"images": None, "archive_bytes": 9}

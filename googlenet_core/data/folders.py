@@ -86,6 +86,17 @@ def list_classes(
     return classes
 
 
+def count_images(
+    path: str | os.PathLike[str] | None = None,
+    archive: bytes | None = None,
+    *,
+    limits: Limits | None = None,
+) -> int:
+    """How many files a folder or zip offers as images (from its listing; none decoded)."""
+    with _opened(path, archive, limits or Limits()) as (entries, _skipped, _read):
+        return len(entries)
+
+
 def read_labelled_images(
     path: str | os.PathLike[str] | None = None,
     archive: bytes | None = None,

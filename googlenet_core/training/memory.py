@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from .._host import Figure, memory_limit, resident_bytes
+from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, split_sizes
-from ..data.folders import Limits
+from ..data.folders import Limits, count_images
 from ..data.transforms import RESIDENT_BYTES
 from ..network.analysis import Analysis, analyze
 from ..network.config import GoogLeNetConfig
@@ -185,12 +186,17 @@ def data_bytes(config: GoogLeNetConfig, train_config: TrainConfig, images: int |
 
 
 def predict_memory(
-    config: GoogLeNetConfig, train_config: TrainConfig, *, images: int | None = None
+    config: GoogLeNetConfig,
+    train_config: TrainConfig,
+    *,
+    images: int | None = None,
+    archive_bytes: int = 0,
 ) -> MemoryEstimate:
     """The peak memory of a training process for this network and recipe.
 
     ``images`` is the number of images of a folder or zip (from its listing); the
-    built-in and downloadable sets know theirs.
+    built-in and downloadable sets know theirs. ``archive_bytes``: an uploaded zip,
+    which the training process holds whole while it decodes it.
     """
     analysis = analyze(config)
     params = analysis.total_params
@@ -209,7 +215,7 @@ def predict_memory(
         gradients=trainable * FLOAT,
         optimizer=states * trainable * FLOAT,
         activations=activations,
-        data=data_bytes(config, train_config, images),
+        data=data_bytes(config, train_config, images) + archive_bytes,
         batch_size=train_config.batch_size,
         input_size=config.input_size,
         optimizer_name=train_config.optimizer,
@@ -221,12 +227,21 @@ def largest_batch(
     train_config: TrainConfig,
     budget_bytes: int,
     choices: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512),
+    *,
+    images: int | None = None,
+    archive_bytes: int = 0,
 ) -> int | None:
     """The largest batch in ``choices`` whose prediction fits ``budget_bytes``; None if none."""
     fitting = [
         batch
         for batch in choices
-        if predict_memory(config, replace(train_config, batch_size=batch)).total <= budget_bytes
+        if predict_memory(
+            config,
+            replace(train_config, batch_size=batch),
+            images=images,
+            archive_bytes=archive_bytes,
+        ).total
+        <= budget_bytes
     ]
     return max(fitting) if fitting else None
 
@@ -248,11 +263,26 @@ def job_budget(max_running: int = 1) -> Figure:
     return Figure(max(0, budget), source)
 
 
+def upload_figures(archive: bytes | None) -> dict[str, int | None]:
+    """``images`` and ``archive_bytes`` for :func:`predict_memory` from an uploaded zip."""
+    if archive is None:
+        return {"images": None, "archive_bytes": 0}
+    try:
+        images: int | None = count_images(archive=archive)
+    except DatasetError:
+        images = None  # refused later, with its own sentence, when the run reads it
+    return {"images": images, "archive_bytes": len(archive)}
+
+
 def refusal(
-    config: GoogLeNetConfig, train_config: TrainConfig, budget: Figure, images: int | None = None
+    config: GoogLeNetConfig,
+    train_config: TrainConfig,
+    budget: Figure,
+    images: int | None = None,
+    archive_bytes: int = 0,
 ) -> str | None:
     """Why this run would not fit ``budget``, with a smaller one that would; None if it fits."""
-    estimate = predict_memory(config, train_config, images=images)
+    estimate = predict_memory(config, train_config, images=images, archive_bytes=archive_bytes)
     if estimate.total <= budget.value:
         return None
     sentence = (
@@ -260,7 +290,18 @@ def refusal(
         f"{budget.value / GB:.1f} GB ({budget.source})"
     )
     smaller = [b for b in (2, 4, 8, 16, 32, 64, 128, 256, 512) if b < train_config.batch_size]
-    batch = largest_batch(config, train_config, budget.value, tuple(smaller)) if smaller else None
+    batch = (
+        largest_batch(
+            config,
+            train_config,
+            budget.value,
+            tuple(smaller),
+            images=images,
+            archive_bytes=archive_bytes,
+        )
+        if smaller
+        else None
+    )
     if batch is not None:
         return sentence + f". A batch of {batch} fits"
     return sentence + ". No batch size fits: choose a smaller input side or network (mini)"
