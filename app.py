@@ -186,9 +186,9 @@ def paper_ui(config: GoogLeNetConfig) -> None:
     st.header("4 · The paper vs arithmetic", divider="gray")
     st.markdown(
         "Table 1 as published, beside the numbers computed from the same channel table. "
-        "Params are in thousands of weights (no biases) and ops in millions of "
-        "multiply-accumulates, as the paper counts them. **Red cells** disagree by more "
-        "than rounding."
+        "Params are in K = 1,024 weights (no biases), as the paper counts them: its "
+        "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
+        "multiply-accumulates. **Red cells** disagree by more than rounding."
     )
     source = st.segmented_control(
         "Compute from",

@@ -41,6 +41,7 @@ from pages.common import (
     current_config,
     flash,
     literal,
+    refresh_widgets,
     reject_edit,
     run_page,
     set_config,
@@ -71,32 +72,108 @@ BLOCK_COLUMN_CONFIG = {
 }
 
 MAX_UPLOAD_MB = 1  # a config is a few KB; import_json caps it at 64 KB anyway
+HISTORY = 50  # designs kept for undo
 _PREVIOUS = "arch_previous_config"  # the network before the last accepted edit, for deltas
+_HISTORY = "arch_history"  # every accepted design, oldest first (undo / redo walk it)
+_POSITION = "arch_history_position"
+_REFUSED = "arch_refused"  # a refused edit's sentence, shown after its widgets were reset
 
 
 def _accept(config: GoogLeNetConfig) -> None:
-    """Make ``config`` current, remembering the one it replaces for the deltas."""
+    """Make ``config`` current, remembering the one it replaces for the deltas and undo."""
     st.session_state[_PREVIOUS] = current_config()
     set_config(config)
+    _remember(config)
+
+
+def _remember(config: GoogLeNetConfig) -> None:
+    """Add ``config`` to the undo history after the current position (dropping any redo)."""
+    history: list[GoogLeNetConfig] = st.session_state.get(_HISTORY, [])
+    position: int = st.session_state.get(_POSITION, len(history) - 1)
+    if history and history[position] == config:
+        return
+    history = [*history[: position + 1], config][-HISTORY:]
+    st.session_state[_HISTORY] = history
+    st.session_state[_POSITION] = len(history) - 1
+
+
+def _refuse(message: str) -> None:
+    """Refuse an edit: revert the widgets that carried it to the last valid network.
+
+    The refused value must not stay in the table or the box: left there, it went back
+    with every later change, and each of those was refused with its sentence.
+    """
+    reject_edit(message)
+    st.session_state[_REFUSED] = message
+    refresh_widgets()
+    st.rerun()
 
 
 def _apply(build: Callable[[], GoogLeNetConfig], message: str) -> None:
     """Make ``build()`` the current network and rerun, or show why it was refused."""
+    before = current_config()
     try:
         config = build()
     except ValueError as exc:
         reject_edit(str(exc))
         return
     _accept(config)
-    flash(message)
+    flash(" ".join([message, *moved_heads(before, config)]))
     st.rerun()
+
+
+def moved_heads(before: GoogLeNetConfig, after: GoogLeNetConfig) -> list[str]:
+    """Sentences for the aux heads an edit moved or removed, with their parameter counts."""
+    old = {h.name: h.after for h in before.aux_heads}
+    new = {h.name: h.after for h in after.aux_heads}
+    params_before = {r.name: r.params for r in analyze(before).rows if r.is_aux}
+    params_after = {r.name: r.params for r in analyze(after).rows if r.is_aux}
+    said = []
+    for name, was in old.items():
+        if name not in new:
+            said.append(f"{name} went with {was}.")
+        elif new[name] != was:
+            counts = (
+                f": its parameters {format_count(params_before[name])} → "
+                f"{format_count(params_after[name])}"
+                if name in params_before and name in params_after
+                else ""
+            )
+            said.append(
+                f"{name} now follows {new[name]} (it followed {was}, which is gone){counts}, "
+                "since its input depth changed."
+            )
+    return said
 
 
 def _delta(now: int, before: int | None) -> str | None:
     if before is None or now == before:
         return None
-    sign = "+" if now > before else "−"
+    # An ASCII "-": st.metric reads only that as a decrease (U+2212 showed an up arrow).
+    sign = "+" if now > before else "-"
     return f"{sign}{format_count(abs(now - before))} since the last edit"
+
+
+def history_ui(config: GoogLeNetConfig) -> None:
+    """Undo and redo of design edits (any page's change of network joins the history)."""
+    _remember(config)
+    history: list[GoogLeNetConfig] = st.session_state[_HISTORY]
+    position: int = st.session_state[_POSITION]
+    left, right, _ = st.columns([1, 1, 4])
+    if left.button("Undo", icon=":material/undo:", key="arch_undo", disabled=position == 0):
+        _go(history, position - 1, "Undone.")
+    if right.button(
+        "Redo", icon=":material/redo:", key="arch_redo", disabled=position >= len(history) - 1
+    ):
+        _go(history, position + 1, "Redone.")
+
+
+def _go(history: list[GoogLeNetConfig], position: int, message: str) -> None:
+    st.session_state[_PREVIOUS] = current_config()
+    st.session_state[_POSITION] = position
+    set_config(history[position])
+    flash(message)
+    st.rerun()
 
 
 def totals_ui(config: GoogLeNetConfig) -> None:
@@ -202,14 +279,39 @@ def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
 
 
 def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, Any]) -> None:
-    """Apply what the table and the settings now say, if anything changed."""
-    try:
-        candidate = apply_edits(config, blocks, **settings)
-    except ValueError as exc:
-        reject_edit(str(exc))
-        return
-    if candidate != config:
-        _accept(candidate)
+    """Apply what the table and the settings now say, if anything changed.
+
+    The settings and the table are tried together, then each alone: a bad cell must
+    not take a good change of the input size down with it. Whatever is refused is
+    reverted in its widget and explained.
+    """
+    refused = st.session_state.pop(_REFUSED, None)
+    if refused:
+        st.error(
+            f"**Not applied:** {literal(refused)}\n\nThe value was put back; the last valid "
+            "network is still active.",
+            icon=":material/error:",
+        )
+    unchanged = {
+        "input_size": config.input_size,
+        "in_channels": config.in_channels,
+        "num_classes": config.num_classes,
+        "aux_logits": config.aux_logits,
+    }
+    attempts = [(blocks, settings), (blocks_frame(config), settings), (blocks, unchanged)]
+    first_error = None
+    for table, values in attempts:
+        try:
+            candidate = apply_edits(config, table, **values)
+        except ValueError as exc:
+            first_error = first_error or str(exc)
+            continue
+        if candidate != config:
+            _accept(candidate)
+        break
+    if first_error is not None:
+        _refuse(first_error)
+    elif current_config() != config:
         st.rerun()
 
 
@@ -273,6 +375,7 @@ def json_ui(config: GoogLeNetConfig) -> None:
 def main() -> None:
     config = current_config()
     st.title("Architect")
+    history_ui(config)
     totals_ui(config)
     preset_ui(config)
     st.subheader("Network settings")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import app_test
 
@@ -182,3 +184,68 @@ def test_a_tampered_link_falls_back_to_the_default() -> None:
     assert not at.exception
     assert "the limit is 8,000" in at.warning[0].value
     assert at.session_state["config"] == get_preset("paper")
+
+
+def test_a_refused_cell_is_put_back_and_never_blocks_a_later_edit() -> None:
+    at = app_test(PAGE).run()
+    _edit_cell(at, 3, "ch5x5red", "abc")
+    assert "The value was put back" in at.error[0].value
+    # The editor shows the last valid network again: no "None" left in the cell.
+    assert at.data_editor[0].value.loc[3, "ch5x5red"] == 24
+    # Later edits anywhere go through.
+    _number_input(at, "Input size (pixels)").set_value(160).run()
+    assert not at.error and at.session_state["config"].input_size == 160
+    assert _number_input(at, "Input size (pixels)").value == 160
+    _number_input(at, "Classes").set_value(10).run()
+    assert not at.error and at.session_state["config"].num_classes == 10
+
+
+def test_a_bad_cell_does_not_take_a_good_setting_down_with_it() -> None:
+    at = app_test(PAGE).run()
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {0: {"ch1x1": 0}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    _number_input(at, "Classes").set_value(7).run()  # both arrive in one rerun
+    config = at.session_state["config"]
+    assert config.num_classes == 7 and config.blocks[0].ch1x1 == 64
+    assert "inception3a: ch1x1 must be between 1" in at.error[0].value
+    assert at.data_editor[0].value.loc[0, "ch1x1"] == 64
+
+
+def test_undo_and_redo_walk_the_design_history() -> None:
+    at = app_test(PAGE).run()
+    assert at.button(key="arch_undo").disabled and at.button(key="arch_redo").disabled
+    _edit_cell(at, 0, "ch1x1", 128)
+    _number_input(at, "Classes").set_value(10).run()
+    at.button(key="arch_undo").click().run()
+    config = at.session_state["config"]
+    assert (config.num_classes, config.blocks[0].ch1x1) == (1000, 128)
+    at.button(key="arch_undo").click().run()
+    assert at.session_state["config"] == get_preset("paper")
+    assert at.query_params == {"preset": "paper"}  # the link follows
+    assert at.button(key="arch_undo").disabled
+    at.button(key="arch_redo").click().run()
+    assert at.session_state["config"].blocks[0].ch1x1 == 128
+    # A new edit after an undo drops what could have been redone.
+    _number_input(at, "Classes").set_value(5).run()
+    assert at.button(key="arch_redo").disabled
+    at.button(key="arch_undo").click().run()
+    assert at.session_state["config"].num_classes == 1000
+
+
+def test_a_decrease_is_shown_as_one() -> None:
+    at = app_test(PAGE).run()
+    _edit_cell(at, 0, "ch1x1", 32)
+    delta = at.metric[0].proto.delta
+    assert delta.startswith("-") and "−" not in delta, delta  # ASCII: Streamlit's down arrow
+
+
+def test_removing_the_block_an_aux_head_follows_says_where_it_went() -> None:
+    at = app_test(PAGE).run()
+    at.selectbox[1].set_value("inception4a").run()
+    at.button(key="arch_remove").click().run()
+    (message,) = [s.value for s in at.success]
+    assert "aux1 now follows inception3b (it followed inception4a, which is gone)" in message
+    assert re.search(r"its parameters [\d.]+ M → [\d.]+ M", message), message

@@ -218,6 +218,12 @@ def config_version() -> int:
     return version
 
 
+def refresh_widgets() -> None:
+    """Redraw the config widgets from the current network (a refused value is dropped)."""
+    _initialise()
+    st.session_state[_VERSION] += 1
+
+
 def config_error() -> str | None:
     """Why the last edit was refused, or None when the last edit was accepted."""
     _initialise()
