@@ -8,8 +8,9 @@ thin ``main()`` over googlenet_core.
 Concepts tells what GoogLeNet is and why it mattered through interactive
 pieces, following "Going Deeper with Convolutions" (Szegedy et al., 2014,
 https://arxiv.org/abs/1409.4842): the Inception block and its 1x1 reductions
-(section 4, Figure 2), the output-size formula, the auxiliary classifiers
-(section 5) and Table 1 checked against arithmetic.
+(section 4, Figure 2) branch by branch and over the whole network, the output-size
+formula, the auxiliary classifiers (section 5), Table 1 checked against arithmetic,
+and global average pooling against a fully-connected classifier.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from googlenet_core import (
     naive_vs_reduced,
     network_name,
 )
+from googlenet_core.figures.lessons import branch_frame, naive_network_figure
 from googlenet_core.figures.network import (
     inception_block_figure,
     naive_vs_reduced_frame,
@@ -32,6 +34,7 @@ from googlenet_core.figures.network import (
 )
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.config import spatial_sides
+from googlenet_core.network.lessons import branch_costs, head_costs, naive_network
 from googlenet_core.network.paper import compare
 from pages.common import config_version, current_config, run_page
 
@@ -91,6 +94,30 @@ def inception_ui(config: GoogLeNetConfig) -> None:
         f"**{naive.macs / built.macs:.1f}×** the multiply-accumulates, and its output would "
         f"be {naive.out_channels} channels deep instead of {built.out_channels}: the pooling "
         "branch passes the whole input depth through, so depth would grow block after block."
+    )
+    branches = branch_costs(in_channels, spec, side, config.batch_norm)
+    costly = max(branches, key=lambda b: b.naive_macs - b.macs)
+    st.markdown(
+        f"**Branch by branch:** the reductions save most on the **{costly.branch}** branch "
+        f"({format_count(costly.naive_macs)} → {format_count(costly.macs)} MACs)."
+    )
+    st.dataframe(
+        branch_frame(branches),
+        hide_index=True,
+        width="content",
+        column_config={
+            c: st.column_config.NumberColumn(format="compact")
+            for c in ("MACs, naive", "MACs, with 1×1", "params, naive", "params, with 1×1")
+        },
+    )
+    steps = naive_network(config)
+    st.plotly_chart(naive_network_figure(steps), key="home_naive_network", theme=None)
+    last = steps[-1]
+    st.caption(
+        f"The whole {network_name(config)} network with every block naive: {last.block} "
+        f"would read {last.naive_in_channels:,} channels instead of {last.in_channels:,}. "
+        'The paper (section 4): without the reductions, "an inevitable increase in the '
+        'number of outputs from stage to stage" makes the cost blow up within a few stages.'
     )
 
 
@@ -223,6 +250,40 @@ def paper_ui(config: GoogLeNetConfig) -> None:
         )
 
 
+def head_ui(config: GoogLeNetConfig) -> None:
+    st.header("5 · Global average pooling instead of a big classifier", divider="gray")
+    head = head_costs(config)
+    st.markdown(
+        f"The last block's output is **{head.side} × {head.side} × {head.channels}**. A "
+        f"fully-connected layer on it, flattened, needs a weight for every one of those "
+        f"{head.side * head.side * head.channels:,} values and each of the {head.classes:,} "
+        f"classes. GoogLeNet first averages each channel over the {head.side} × {head.side} "
+        f"map (global average pooling: no weights), so the classifier sees only "
+        f"{head.channels:,} values."
+    )
+    cols = st.columns(3)
+    cols[0].metric(
+        "Fully connected on the flattened map",
+        f"{head.fc_weights + head.biases:,}",
+        help=f"{head.fc_weights:,} weights + {head.biases:,} biases",
+    )
+    cols[1].metric(
+        "Average pooling, then fully connected",
+        f"{head.gap_weights + head.biases:,}",
+        help=f"{head.gap_weights:,} weights + {head.biases:,} biases",
+    )
+    cols[2].metric("Parameters saved", f"{head.ratio:.0f}× fewer")
+    st.markdown(
+        "The paper's reasons (Szegedy et al., 2014, section 5): average pooling before the "
+        "classifier, an idea from Network in Network (Lin et al., 2013), makes it easy to "
+        'adapt the network to other label sets ("mostly convenience", it says), and *"a move '
+        "from fully connected layers "
+        'to average pooling improved the top-1 accuracy by about 0.6%"*; dropout stayed '
+        "essential even without the fully-connected layers. The numbers above follow the "
+        "current design: change the last block or the input size on the Architect page."
+    )
+
+
 def main() -> None:
     config = current_config()
     intro_ui(config)
@@ -230,6 +291,7 @@ def main() -> None:
     output_size_ui()
     aux_ui(config)
     paper_ui(config)
+    head_ui(config)
 
 
 run_page("Concepts", main)

@@ -10,6 +10,7 @@ from conftest import app_test
 from googlenet_core import get_preset, naive_vs_reduced
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import TOKEN_PARAM, encode_token
+from googlenet_core.network.lessons import head_costs
 
 PAGE = "app.py"
 
@@ -27,6 +28,7 @@ def test_renders_every_section_from_an_empty_session() -> None:
         "2 · How big is the output?",
         "3 · Auxiliary classifiers",
         "4 · The paper vs arithmetic",
+        "5 · Global average pooling instead of a big classifier",
     ]
     assert at.query_params == {"preset": "paper"}
 
@@ -104,3 +106,32 @@ def test_a_tampered_link_shows_a_notice_not_a_traceback() -> None:
     assert not at.exception
     assert "could not be read" in at.warning[0].value
     assert at.query_params == {"preset": "paper"}
+
+
+def test_global_average_pooling_vs_a_fully_connected_head_follows_the_design() -> None:
+    at = app_test().run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Fully connected on the flattened map"] == "50,177,000"
+    assert metrics["Average pooling, then fully connected"] == "1,025,000"
+    assert metrics["Parameters saved"] == "49× fewer"
+    assert "7 × 7 × 1024" in _markdown(at) and "about 0.6%" in _markdown(at)
+    mini = app_test(preset="mini").run()  # another last block and input side
+    metrics = {m.label: m.value for m in mini.metric}
+    head = head_costs(get_preset("mini"))
+    assert metrics["Average pooling, then fully connected"] == f"{head.gap_weights + 10:,}"
+    assert f"{head.side} × {head.side} × {head.channels}" in _markdown(mini)
+
+
+def test_naive_vs_reduced_branch_by_branch_and_over_the_whole_network() -> None:
+    at = app_test().run()
+    assert "save most on the **5×5** branch (120.42 M → 12.44 M MACs)" in _markdown(at)
+    branches = next(d.value for d in at.dataframe if "branch" in d.value.columns)
+    assert list(branches["branch"]) == ["1×1", "3×3", "5×5", "pool"]
+    assert branches.loc[3, "depth out, naive"] == 192  # the pool passes its input through
+    chart = next(c for c in at.get("plotly_chart") if "home_naive_network" in c.proto.id)
+    assert "Every block naive" in chart.proto.spec
+    assert "inception5b would read 4,048 channels instead of 832" in _markdown(at)
+
+
+def _markdown(at) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])

@@ -1,0 +1,132 @@
+"""The numbers behind the Concepts page's arguments, computed from any design.
+
+- :func:`branch_costs`: one Inception block branch by branch, as built and naive (no
+  1x1 reductions): which branch the reductions save the most on.
+- :func:`naive_network`: the whole network with every block naive. The pooling branch
+  then passes its whole input depth through, so depth and cost grow block after block
+  (the paper's section 4: "an inevitable increase in the number of outputs from stage
+  to stage").
+- :func:`head_costs`: the classifier on global average pooling vs a fully-connected
+  layer on the flattened last feature map (the paper's section 5).
+
+Counts follow :func:`.analysis.naive_vs_reduced`: weights plus one bias (or BN's two
+values) per output channel; MACs for one image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import naive_vs_reduced
+from .config import GoogLeNetConfig, InceptionSpec, spatial_sides
+
+
+@dataclass(frozen=True)
+class BranchCost:
+    branch: str  # "1×1", "3×3", "5×5", "pool"
+    params: int  # as built, with the 1x1 reductions
+    macs: int
+    naive_params: int  # the same branch without them
+    naive_macs: int
+    out_channels: int
+    naive_out_channels: int
+
+
+def branch_costs(
+    in_channels: int, spec: InceptionSpec, side: int, batch_norm: bool = False
+) -> tuple[BranchCost, ...]:
+    """Each of the four branches of one block, built and naive."""
+    per_out = 2 if batch_norm else 1
+    k = spec.branch3_kernel
+
+    def conv(cin: int, cout: int, kk: int) -> tuple[int, int]:
+        return cin * cout * kk * kk + per_out * cout, cin * cout * kk * kk * side * side
+
+    def both(*convs: tuple[int, int]) -> tuple[int, int]:
+        return sum(p for p, _ in convs), sum(m for _, m in convs)
+
+    one = conv(in_channels, spec.ch1x1, 1)
+    three = both(conv(in_channels, spec.ch3x3red, 1), conv(spec.ch3x3red, spec.ch3x3, 3))
+    five = both(conv(in_channels, spec.ch5x5red, 1), conv(spec.ch5x5red, spec.ch5x5, k))
+    pool = conv(in_channels, spec.pool_proj, 1)  # the max-pool itself has no weights
+    return (
+        BranchCost("1×1", *one, *one, spec.ch1x1, spec.ch1x1),
+        BranchCost("3×3", *three, *conv(in_channels, spec.ch3x3, 3), spec.ch3x3, spec.ch3x3),
+        BranchCost(f"{k}×{k}", *five, *conv(in_channels, spec.ch5x5, k), spec.ch5x5, spec.ch5x5),
+        BranchCost("pool", *pool, 0, 0, spec.pool_proj, in_channels),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkStep:
+    """One block of the network as built and of the same network with every block naive."""
+
+    block: str
+    side: int
+    in_channels: int
+    out_channels: int
+    macs: int
+    naive_in_channels: int
+    naive_out_channels: int
+    naive_macs: int
+
+
+def naive_network(config: GoogLeNetConfig) -> tuple[NetworkStep, ...]:
+    """Every block in order, built vs naive; a naive block feeds its depth to the next.
+
+    The stem and the classifier are left out: they are the same in both networks
+    but for the classifier's input depth.
+    """
+    sides = spatial_sides(config, config.input_size)
+    inputs = config.block_in_channels()
+    naive_in = inputs[config.blocks[0].name]
+    steps = []
+    for spec in config.blocks:
+        side = sides[spec.name]
+        built = naive_vs_reduced(inputs[spec.name], spec, side, config.batch_norm)["reduced"]
+        naive = naive_vs_reduced(naive_in, spec, side, config.batch_norm)["naive"]
+        steps.append(
+            NetworkStep(
+                spec.name,
+                side,
+                inputs[spec.name],
+                built.out_channels,
+                built.macs,
+                naive_in,
+                naive.out_channels,
+                naive.macs,
+            )
+        )
+        naive_in = naive.out_channels
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class HeadCosts:
+    """The classifier on the last feature map: fully connected on it, or after GAP."""
+
+    channels: int
+    side: int
+    classes: int
+
+    @property
+    def fc_weights(self) -> int:
+        return self.channels * self.side * self.side * self.classes
+
+    @property
+    def gap_weights(self) -> int:
+        return self.channels * self.classes
+
+    @property
+    def biases(self) -> int:
+        return self.classes
+
+    @property
+    def ratio(self) -> float:
+        return (self.fc_weights + self.biases) / (self.gap_weights + self.biases)
+
+
+def head_costs(config: GoogLeNetConfig) -> HeadCosts:
+    """The last block's output (depth, side) into the design's number of classes."""
+    side = spatial_sides(config, config.input_size)[config.blocks[-1].name]
+    return HeadCosts(config.feature_channels, side, config.num_classes)

@@ -1,0 +1,50 @@
+"""The Concepts page's arguments computed from a design: branches, a naive network, GAP."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from googlenet_core import build_model, get_preset, naive_vs_reduced
+from googlenet_core.network.config import spatial_sides
+from googlenet_core.network.lessons import branch_costs, head_costs, naive_network
+
+
+@pytest.mark.parametrize("preset", ["paper", "torchvision", "mini"])
+def test_the_branches_add_up_to_the_block_built_and_naive(preset: str) -> None:
+    config = get_preset(preset)
+    sides = spatial_sides(config, config.input_size)
+    inputs = config.block_in_channels()
+    for spec in config.blocks:
+        args = (inputs[spec.name], spec, sides[spec.name], config.batch_norm)
+        branches, whole = branch_costs(*args), naive_vs_reduced(*args)
+        assert sum(b.params for b in branches) == whole["reduced"].params
+        assert sum(b.macs for b in branches) == whole["reduced"].macs
+        assert sum(b.naive_params for b in branches) == whole["naive"].params
+        assert sum(b.naive_out_channels for b in branches) == whole["naive"].out_channels
+
+
+def test_a_naive_network_passes_each_blocks_depth_to_the_next() -> None:
+    steps = naive_network(get_preset("paper"))
+    assert [s.block for s in steps][0] == "inception3a" and len(steps) == 9
+    assert steps[0].naive_in_channels == steps[0].in_channels == 192
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert after.naive_in_channels == before.naive_out_channels > after.in_channels
+    assert steps[-1].naive_out_channels == 4944 and steps[-1].out_channels == 1024
+    assert sum(s.naive_macs for s in steps) > 8 * sum(s.macs for s in steps)
+
+
+def test_the_head_costs_are_the_papers_and_the_built_classifiers() -> None:
+    paper = head_costs(get_preset("paper"))
+    assert (paper.channels, paper.side, paper.classes) == (1024, 7, 1000)
+    assert paper.fc_weights + paper.biases == 50_177_000
+    assert paper.gap_weights + paper.biases == 1_025_000
+    config = dataclasses.replace(get_preset("mini"), num_classes=10)
+    head = head_costs(config)
+    fc = build_model(config).fc
+    assert isinstance(fc, torch.nn.Linear)
+    assert fc.weight.numel() + fc.bias.numel() == head.gap_weights + head.biases
+    bigger = head_costs(dataclasses.replace(config, input_size=2 * config.input_size))
+    assert bigger.gap_weights == head.gap_weights and bigger.fc_weights > head.fc_weights
