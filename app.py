@@ -25,7 +25,7 @@ from googlenet_core import (
     naive_vs_reduced,
     network_name,
 )
-from googlenet_core.figures.lessons import branch_frame, naive_network_figure
+from googlenet_core.figures.lessons import aux_heads_figure, branch_frame, naive_network_figure
 from googlenet_core.figures.network import (
     inception_block_figure,
     naive_vs_reduced_frame,
@@ -192,6 +192,7 @@ def aux_ui(config: GoogLeNetConfig) -> None:
                     hide_index=True,
                     column_config={"params": st.column_config.NumberColumn(format="localized")},
                 )
+    st.plotly_chart(aux_heads_figure(config), key="home_aux_figure", theme=None)
     st.markdown("The training loss adds them with small weights (0.3 in the paper):")
     st.latex(
         r"\mathcal{L} = \mathcal{L}_{\text{main}} + w_1\,\mathcal{L}_{\text{aux1}}"

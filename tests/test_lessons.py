@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from googlenet_core import build_model, get_preset, naive_vs_reduced
+from googlenet_core.figures.lessons import aux_heads_figure
 from googlenet_core.network.config import spatial_sides
 from googlenet_core.network.lessons import branch_costs, head_costs, naive_network
 
@@ -48,3 +49,14 @@ def test_the_head_costs_are_the_papers_and_the_built_classifiers() -> None:
     assert fc.weight.numel() + fc.bias.numel() == head.gap_weights + head.biases
     bigger = head_costs(dataclasses.replace(config, input_size=2 * config.input_size))
     assert bigger.gap_weights == head.gap_weights and bigger.fc_weights > head.fc_weights
+
+
+def test_the_aux_heads_picture_hangs_each_head_under_its_block() -> None:
+    config = get_preset("paper")
+    fig = aux_heads_figure(config)
+    labels = {a.text: a.x for a in fig.layout.annotations}
+    blocks = ["stem", *(b.name.removeprefix("inception") for b in config.blocks), "main"]
+    assert [t for t in labels if t in blocks] == blocks  # the trunk, in order
+    assert labels["aux1"] == blocks.index("4a") < labels["aux2"] == blocks.index("4d")
+    off = aux_heads_figure(dataclasses.replace(config, aux_logits=False))
+    assert "aux1" not in {a.text for a in off.layout.annotations}

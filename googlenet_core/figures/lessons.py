@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..network.config import GoogLeNetConfig
 from ..network.lessons import BranchCost, NetworkStep
 from .style import AUX_COLOR, FONT_SIZE, MAIN_COLOR, figure, format_count
 
@@ -36,7 +37,9 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
     built_total = sum(s.macs for s in steps)
     naive_total = sum(s.naive_macs for s in steps)
 
-    def trace(values: list[int], name: str, color: str, axis: str, kind: str) -> go.Scatter:
+    def trace(
+        values: list[int], name: str, color: str, axis: str, kind: str, below: bool = False
+    ) -> go.Scatter:
         common = {"x": names, "y": values, "name": name, "xaxis": f"x{axis}", "yaxis": f"y{axis}"}
         common["legendgroup"] = name
         common["showlegend"] = axis == ""
@@ -50,14 +53,14 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
             line={"color": color, "width": 3},
             marker={"size": 9},
             text=[str(v) for v in values],
-            textposition="top center",
+            textposition="bottom center" if below else "top center",
             textfont={"size": FONT_SIZE - 1, "color": color},
             cliponaxis=False,
             hovertemplate=f"%{{x}}: %{{y}} channels out ({name})<extra></extra>",
         )
 
     data = [
-        trace([s.out_channels for s in steps], "with 1×1 reductions", MAIN_COLOR, "", "line"),
+        trace([s.out_channels for s in steps], "with 1×1 reductions", MAIN_COLOR, "", "line", True),
         trace([s.naive_out_channels for s in steps], "naive", AUX_COLOR, "", "line"),
         trace([s.macs for s in steps], "with 1×1 reductions", MAIN_COLOR, "2", "bar"),
         trace([s.naive_macs for s in steps], "naive", AUX_COLOR, "2", "bar"),
@@ -74,3 +77,89 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
         f"{format_count(naive_total)} naive ({naive_total / max(built_total, 1):.1f}×)"
     )
     return figure(data, layout, "Every block naive: depth and cost grow", 600, subtitle)
+
+
+def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
+    """The trunk from the stem to the classifier, with each aux head branching off its block.
+
+    One box per Inception block (named by its short name, "4a"), the stem before them
+    and the main head after; a head hangs below the block it reads, labelled with its
+    loss weight's name. aux1 is the head nearest the input.
+    """
+    names = ["stem", *(_short(b.name) for b in config.blocks), "main"]
+    full = ["stem", *(b.name for b in config.blocks), "avgpool + fc"]
+    heads = {h.after: h.name for h in config.active_aux_heads}
+    shapes: list[dict[str, object]] = []
+    notes: list[dict[str, object]] = []
+    trunk_y, head_y, half = 1.0, 0.0, 0.36
+    for x, (name, long) in enumerate(zip(names, full, strict=True)):
+        color = "#475569" if x in (0, len(names) - 1) else MAIN_COLOR
+        shapes.append(_box(x, trunk_y, half, color))
+        notes.append(_label(x, trunk_y, name, "white"))
+        if x:
+            shapes.append(_line(x - 1 + half, trunk_y, x - half, trunk_y))
+        if long in heads:
+            shapes.append(_line(x, trunk_y - 0.22, x, head_y + 0.22))
+            shapes.append(_box(x, head_y, half, AUX_COLOR))
+            notes.append(_label(x, head_y, heads[long], "white"))
+            weight = "w₁" if heads[long] == "aux1" else "w₂"
+            notes.append(_label(x, head_y - 0.42, f"loss × {weight}", AUX_COLOR, size=FONT_SIZE))
+    last = len(names) - 1
+    notes.append(_label(last, head_y - 0.42, "loss × 1", MAIN_COLOR, size=FONT_SIZE))
+    shapes.append(_line(last, trunk_y - 0.22, last, head_y - 0.25))
+    layout = {
+        "shapes": shapes,
+        "annotations": notes,
+        "showlegend": False,
+        "xaxis": {"visible": False, "range": [-0.6, last + 0.6]},
+        "yaxis": {"visible": False, "range": [-0.75, 1.35]},
+        "margin": {"l": 10, "r": 10, "t": 90, "b": 10},
+    }
+    subtitle = (
+        "training adds each head's loss with its weight; deployed, the heads are dropped"
+        if heads
+        else "this design has no auxiliary heads switched on"
+    )
+    return figure([], layout, "Where the auxiliary heads attach", 330, subtitle)
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("inception") or name
+
+
+def _box(x: float, y: float, half: float, color: str) -> dict[str, object]:
+    return {
+        "type": "rect",
+        "x0": x - half,
+        "x1": x + half,
+        "y0": y - 0.22,
+        "y1": y + 0.22,
+        "fillcolor": color,
+        "line": {"width": 0},
+        "layer": "below",
+    }
+
+
+def _line(x0: float, y0: float, x1: float, y1: float) -> dict[str, object]:
+    return {
+        "type": "line",
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "line": {"color": "#64748b", "width": 2},
+    }
+
+
+def _label(
+    x: float, y: float, text: str, color: str, size: int = FONT_SIZE + 1
+) -> dict[str, object]:
+    return {
+        "x": x,
+        "y": y,
+        "text": text,
+        "showarrow": False,
+        "font": {"size": size, "color": color},
+        "xref": "x",
+        "yref": "y",
+    }
