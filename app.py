@@ -34,7 +34,13 @@ from googlenet_core.figures.network import (
 )
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.config import spatial_sides
-from googlenet_core.network.lessons import branch_costs, head_costs, naive_network
+from googlenet_core.network.lessons import (
+    LayerGeometry,
+    branch_costs,
+    head_costs,
+    layer_geometry,
+    naive_network,
+)
 from googlenet_core.network.paper import compare
 from pages.common import config_version, current_config, run_page
 
@@ -121,26 +127,53 @@ def inception_ui(config: GoogLeNetConfig) -> None:
     )
 
 
-def output_size_ui() -> None:
+CALCULATOR = {"calc_in": 224, "calc_kernel": 7, "calc_stride": 2, "calc_padding": 3}
+_NO_LAYER = "(type your own numbers)"
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def geometry(config: GoogLeNetConfig) -> dict[str, LayerGeometry]:
+    """Every conv and pool of the design with its formula's numbers, by module path."""
+    return {g.name: g for g in layer_geometry(config)}
+
+
+def _fill_from_layer(layers: dict[str, LayerGeometry]) -> None:
+    """The layer picker's callback: its numbers into the calculator."""
+    layer = layers.get(st.session_state["calc_layer"])
+    if layer is None:
+        return
+    st.session_state.update(
+        calc_in=layer.in_side,
+        calc_kernel=layer.kernel,
+        calc_stride=layer.stride,
+        calc_padding=layer.padding,
+        home_ceil=layer.ceil_mode,
+    )
+
+
+def output_size_ui(config: GoogLeNetConfig) -> None:
     st.header("2 · How big is the output?", divider="gray")
     st.markdown(
         "Every convolution and pooling layer shrinks (or keeps) the feature map by the same "
-        "formula. Try GoogLeNet's first layer: 224 px, kernel 7, stride 2, padding 3."
+        "formula. Try GoogLeNet's first layer: 224 px, kernel 7, stride 2, padding 3, or "
+        "pick any layer of the current design."
+    )
+    for key, value in {**CALCULATOR, "home_ceil": False}.items():
+        st.session_state.setdefault(key, value)
+    layers = geometry(config)
+    st.selectbox(
+        "Fill in from a layer of the current design",
+        [_NO_LAYER, *layers],
+        key="calc_layer",
+        on_change=_fill_from_layer,
+        args=(layers,),
     )
     cols = st.columns(5, vertical_alignment="bottom")
-    size = cols[0].number_input(
-        "in (pixels)", min_value=1, max_value=4096, value=224, step=1, key="calc_in"
-    )
-    kernel = cols[1].number_input(
-        "kernel k", min_value=1, max_value=64, value=7, step=1, key="calc_kernel"
-    )
-    stride = cols[2].number_input(
-        "stride s", min_value=1, max_value=64, value=2, step=1, key="calc_stride"
-    )
-    padding = cols[3].number_input(
-        "padding p", min_value=0, max_value=64, value=3, step=1, key="calc_padding"
-    )
-    ceil_mode = cols[4].toggle("round up (ceil mode)", value=False, key="home_ceil")
+    size = cols[0].number_input("in (pixels)", 1, 4096, step=1, key="calc_in")
+    kernel = cols[1].number_input("kernel k", 1, 64, step=1, key="calc_kernel")
+    stride = cols[2].number_input("stride s", 1, 64, step=1, key="calc_stride")
+    padding = cols[3].number_input("padding p", 0, 64, step=1, key="calc_padding")
+    ceil_mode = cols[4].toggle("round up (ceil mode)", key="home_ceil")
     out = conv_out(int(size), int(kernel), int(stride), int(padding), ceil_mode)
     formula = output_size_latex(int(size), int(kernel), int(stride), int(padding), ceil_mode)
     st.latex(f"{formula} = {out}")
@@ -151,6 +184,20 @@ def output_size_ui() -> None:
         )
     else:
         st.markdown(f"The output is **{out} × {out}** per channel.")
+    layer = layers.get(st.session_state["calc_layer"])
+    chosen = (size, kernel, stride, padding, ceil_mode)
+    if layer is not None and chosen == (
+        layer.in_side,
+        layer.kernel,
+        layer.stride,
+        layer.padding,
+        layer.ceil_mode,
+    ):
+        st.success(
+            f"These are **{layer.name}**'s numbers in `{network_name(config)}` ({layer.kind}); "
+            f"the model's output is {layer.out_side} × {layer.out_side}"
+            + (", as the formula says." if layer.out_side == out else ".")
+        )
     st.caption(
         "GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), so "
         "112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
@@ -289,7 +336,7 @@ def main() -> None:
     config = current_config()
     intro_ui(config)
     inception_ui(config)
-    output_size_ui()
+    output_size_ui(config)
     aux_ui(config)
     paper_ui(config)
     head_ui(config)

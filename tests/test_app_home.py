@@ -135,3 +135,19 @@ def test_naive_vs_reduced_branch_by_branch_and_over_the_whole_network() -> None:
 
 def _markdown(at) -> str:  # type: ignore[no-untyped-def]
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_the_calculator_fills_in_any_layer_of_the_design() -> None:
+    at = app_test().run()
+    at.selectbox(key="calc_layer").set_value("maxpool1").run()
+    values = [at.number_input(key=k).value for k in ("calc_in", "calc_kernel", "calc_stride")]
+    assert values + [at.number_input(key="calc_padding").value] == [112, 3, 2, 0]
+    assert at.toggle(key="home_ceil").value is True
+    assert "= 56" in at.latex[0].value
+    assert "These are **maxpool1**'s numbers" in at.success[0].value
+    assert "as the formula says" in at.success[0].value
+    # A changed number is the student's own again: no claim about the layer.
+    at.number_input(key="calc_padding").set_value(1).run()
+    assert not at.success
+    at.selectbox(key="calc_layer").set_value("aux1.pool").run()
+    assert "= 4" in at.latex[0].value and "aux1.pool" in at.success[0].value

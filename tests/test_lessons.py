@@ -9,8 +9,13 @@ import torch
 
 from googlenet_core import build_model, get_preset, naive_vs_reduced
 from googlenet_core.figures.lessons import aux_heads_figure
-from googlenet_core.network.config import spatial_sides
-from googlenet_core.network.lessons import branch_costs, head_costs, naive_network
+from googlenet_core.network.config import conv_out, spatial_sides
+from googlenet_core.network.lessons import (
+    branch_costs,
+    head_costs,
+    layer_geometry,
+    naive_network,
+)
 
 
 @pytest.mark.parametrize("preset", ["paper", "torchvision", "mini"])
@@ -60,3 +65,15 @@ def test_the_aux_heads_picture_hangs_each_head_under_its_block() -> None:
     assert labels["aux1"] == blocks.index("4a") < labels["aux2"] == blocks.index("4d")
     off = aux_heads_figure(dataclasses.replace(config, aux_logits=False))
     assert "aux1" not in {a.text for a in off.layout.annotations}
+
+
+@pytest.mark.parametrize("preset", ["paper", "torchvision", "mini"])
+def test_every_layers_numbers_give_its_output_by_the_formula(preset: str) -> None:
+    """The calculator's formula against the real model's kernels, strides and paddings."""
+    layers = layer_geometry(get_preset(preset))
+    assert len(layers) > 60
+    for layer in layers:
+        got = conv_out(layer.in_side, layer.kernel, layer.stride, layer.padding, layer.ceil_mode)
+        assert got == layer.out_side, layer
+    pools = {g.name: g for g in layers if g.kind == "maxpool"}
+    assert pools["maxpool1"].ceil_mode or preset == "mini"

@@ -15,6 +15,7 @@ values) per output channel; MACs for one image.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .analysis import naive_vs_reduced
@@ -130,3 +131,74 @@ def head_costs(config: GoogLeNetConfig) -> HeadCosts:
     """The last block's output (depth, side) into the design's number of classes."""
     side = spatial_sides(config, config.input_size)[config.blocks[-1].name]
     return HeadCosts(config.feature_channels, side, config.num_classes)
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """What the output-size formula needs for one conv or pool of the built network."""
+
+    name: str  # module path, as in the analysis: "inception3a.branch4.0"
+    kind: str  # "conv", "maxpool", "avgpool"
+    in_side: int
+    kernel: int
+    stride: int
+    padding: int
+    ceil_mode: bool
+    out_side: int  # what the analysis says the layer gives
+
+
+def layer_geometry(config: GoogLeNetConfig) -> tuple[LayerGeometry, ...]:
+    """Every conv and fixed-window pool of the network, read from the model itself.
+
+    The model is built on PyTorch's meta device: its modules' kernel, stride, padding
+    and ceil mode, with no memory for weights, whatever the design's size. Adaptive
+    pools (their window follows the input) and linear layers are left out.
+    """
+    from torch import device, nn
+
+    from .analysis import analyze
+    from .model import build_model
+
+    with device("meta"):
+        model = build_model(config)
+    found = []
+    for layer in analyze(config).layers:
+        try:
+            module = model.get_submodule(layer.name)
+        except AttributeError:  # an aux head's pool is a function call in its forward
+            window = re.fullmatch(r"(\d+)x\d+/(\d+)", layer.kernel)
+            if window:  # a fixed window (the paper's 5x5/3), no padding, floor
+                kernel, stride = int(window[1]), int(window[2])
+                found.append(
+                    LayerGeometry(
+                        layer.name, layer.kind, layer.in_shape[-1], kernel, stride, 0, False,
+                        layer.out_shape[-1],
+                    )
+                )  # fmt: skip
+            continue
+        module = getattr(module, "conv", module)  # a conv + BN + ReLU unit: its conv
+        if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            continue
+        kernel, stride, padding = (
+            _first(getattr(module, a)) for a in ("kernel_size", "stride", "padding")
+        )
+        found.append(
+            LayerGeometry(
+                layer.name,
+                layer.kind,
+                layer.in_shape[-1],
+                kernel,
+                stride,
+                padding,
+                bool(getattr(module, "ceil_mode", False)),
+                layer.out_shape[-1],
+            )
+        )
+    return tuple(found)
+
+
+def _first(value: object) -> int:
+    """A square kernel's, stride's or padding's one number (PyTorch keeps pairs or ints)."""
+    if isinstance(value, tuple):
+        return int(value[0])
+    return int(value)  # type: ignore[call-overload]

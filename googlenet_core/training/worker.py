@@ -202,34 +202,45 @@ def run_child(child: Child, emit: Callable[[Event], None]) -> EndEvent | None:
     return end
 
 
+#: Starts the worker and reports its peak RSS (kB) and exit code: a child started with
+#: vfork inherits its parent's RSS high-water mark, so a big parent (a test process that
+#: has run dozens of pages) would hide the worker's; this launcher is a few MB.
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen([sys.executable, '-m', 'googlenet_core.training.worker', sys.argv[1]],"
+    " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def measured_peak(config: GoogLeNetConfig, train_config: TrainConfig, root: str) -> int:
     """Peak RSS in bytes of a real worker (the dashboard's path) training this run in ``root``.
 
-    ``os.wait4`` gives that one child's ``ru_maxrss`` (``RUSAGE_CHILDREN``: all of them).
-    What :func:`.memory.predict_memory` is calibrated against.
+    What :func:`.memory.predict_memory` is calibrated against. The worker is started by
+    a small launcher (:data:`_LAUNCHER`), whose ``os.wait4`` reads that one child's
+    ``ru_maxrss``, whatever the size of the process asking.
     """
-    import resource
-
     from .runs import Run
 
     run = Run.create(config, train_config, root)
-    # A child started with vfork inherits this process's RSS high-water mark at its exec:
-    # reset ours to what is resident now (Linux's clear_refs), below any worker's peak.
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-    ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child = spawn(run.path, archive=None, class_names=None, cache_dir=None, threads=2)
-    for _ in child.events():
-        pass
-    _, status, usage = os.wait4(child.process.pid, 0)
-    child.process.returncode = os.waitstatus_to_exitcode(status)
-    if child.process.returncode != 0 or run.status().status != "completed":
+    threads = 2
+    job = {"class_names": None, "cache_dir": None, "threads": threads, "archive": False}
+    (run.path / JOB_FILE).write_text(json.dumps(job))
+    env = {**os.environ, **threads_env(threads)}
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(run.path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_kb, code = (int(v) for v in done.stdout.split())
+    if code != 0 or run.status().status != "completed":
         raise RuntimeError(f"the measured run did not complete: {run.status().message}")
-    if usage.ru_maxrss <= ours:
-        raise RuntimeError(
-            "this process's own peak RSS hides the worker's: measure from a smaller one"
-        )
-    return usage.ru_maxrss * 1024  # kilobytes on Linux
+    return peak_kb * 1024  # kilobytes on Linux
 
 
 if __name__ == "__main__":
