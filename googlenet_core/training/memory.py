@@ -74,14 +74,19 @@ class MemoryEstimate:
         state = {"adamw": "AdamW state", "sgd": "SGD momentum"}[self.optimizer_name]
         weights = self.parameters + self.gradients + self.optimizer
         text = (
-            f"about {self.total / GB:.1f} GB: {self.process / GB:.1f} GB PyTorch, "
-            f"{weights / GB:.1f} GB weights + gradients + {state}, "
-            f"{self.activations / GB:.1f} GB activations for a batch of {self.batch_size} "
+            f"about {_size(self.total)}: {_size(self.process)} PyTorch, "
+            f"{_size(weights)} weights + gradients + {state}, "
+            f"{_size(self.activations)} activations for a batch of {self.batch_size} "
             f"at {self.input_size} px"
         )
         if self.data >= 0.05 * GB:
-            text += f", {self.data / GB:.1f} GB images"
+            text += f", {_size(self.data)} images"
         return text
+
+
+def _size(value: float) -> str:
+    """'1.4 GB' from a tenth of a gigabyte up, '12 MB' below (not '0.0 GB')."""
+    return f"{value / GB:.1f} GB" if value >= 0.1 * GB else f"{value / 1e6:.0f} MB"
 
 
 def process_bytes() -> int:
