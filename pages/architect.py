@@ -292,12 +292,7 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
             "network is still active.",
             icon=":material/error:",
         )
-    unchanged = {
-        "input_size": config.input_size,
-        "in_channels": config.in_channels,
-        "num_classes": config.num_classes,
-        "aux_logits": config.aux_logits,
-    }
+    unchanged = {name: getattr(config, name) for name in settings}
     attempts = [(blocks, settings), (blocks_frame(config), settings), (blocks, unchanged)]
     first_error = None
     for table, values in attempts:

@@ -88,13 +88,7 @@ from googlenet_core.training.jobs import (
     job_time_limit,
     submit_training,
 )
-from googlenet_core.training.memory import (
-    job_budget,
-    largest_batch,
-    predict_memory,
-    refusal,
-    upload_figures,
-)
+from googlenet_core.training.memory import BATCH_SIZES, check_fit, job_budget
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import (
     RunSummary,
@@ -123,7 +117,6 @@ DATASET_LABELS = {
 }
 OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": "SGD + Nesterov momentum"}
 SCHEDULE_LABELS = {"onecycle": "one-cycle", "cosine": "cosine", "constant": "constant"}
-BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 _PROPOSAL = "train_proposal"  # the plan's proposal the recipe widgets were last set from
 _GENERATION = "train_recipe_generation"  # bumped when the proposal changes (follow_plan)
@@ -337,7 +330,7 @@ def choices_ui(config: GoogLeNetConfig, dataset: str, proposal: TrainPlan) -> Ch
             _proposed(proposal, "subset")
         side = input_side_ui(config, proposal)
         epochs = st.slider("Epochs", 1, 30, key=recipe_key("train_epochs"))
-        batch = st.select_slider("Batch size", BATCH_SIZES, key=recipe_key("train_batch"))
+        batch = st.select_slider("Batch size", list(BATCH_SIZES), key=recipe_key("train_batch"))
         _proposed(proposal, "epochs")
     with right:
         optimizer = st.radio(
@@ -523,29 +516,19 @@ def memory_ui(plan: TrainPlan, archive: bytes | None) -> bool:
     with the largest batch that would, instead of being killed halfway, or worse,
     taking the server and every session with it.
     """
-    budget = job_budget(job_registry().max_running)
-    config, train_config = plan.config, plan.train_config
-    upload = upload_figures(archive)
-    images, held = upload["images"], upload["archive_bytes"] or 0
-    refused = refusal(config, train_config, budget, images, held)
-    if refused is None:
-        estimate = predict_memory(config, train_config, images=images, archive_bytes=held)
+    fit = check_fit(plan.config, plan.train_config, job_budget(job_registry().max_running), archive)
+    if fit.fits:
         st.caption(
-            f"Memory: {estimate.sentence()}; a job may take {budget.value / 1e9:.1f} GB here "
-            f"({_no_math(budget.source)})."
+            f"Memory: {fit.estimate.sentence()}; a job may take "
+            f"{fit.budget.value / 1e9:.1f} GB here ({_no_math(fit.budget.source)})."
         )
         return True
     left, right = st.columns([4, 1], vertical_alignment="center")
     # Our own sentence (no file or user text in it); "$" would start LaTeX in markdown.
-    left.error(f"**Too large for this server:** {_no_math(refused)}.", icon=":material/memory:")
-    smaller = [b for b in BATCH_SIZES if b < train_config.batch_size]
-    batch = (
-        largest_batch(
-            config, train_config, budget.value, tuple(smaller), images=images, archive_bytes=held
-        )
-        if smaller
-        else None
+    left.error(
+        f"**Too large for this server:** {_no_math(fit.refusal())}.", icon=":material/memory:"
     )
+    batch = fit.smaller_batch
     if batch is not None:
         right.button(
             f"Use batch {batch}",

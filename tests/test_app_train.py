@@ -231,14 +231,19 @@ def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_stor
 
 
 def _same_browser(at: Any, **query: str) -> Any:
-    """A new session of the browser ``at`` ran in (a refresh, another tab): same secret.
+    """A new session of the browser ``at`` ran in (a refresh, another tab): same secret."""
+    return _browser(at.session_state["owner_secret"], **query)
+
+
+def _browser(secret: str, **query: str) -> Any:
+    """A session of the browser holding ``secret``.
 
     In a browser the secret comes from its cookie; AppTest cannot send cookies, so it
     is handed over in Session State, where the page keeps it once read.
     """
-    again = app_test(PAGE, **(query or {"preset": "mini"}))
-    again.session_state["owner_secret"] = at.session_state["owner_secret"]
-    return again
+    at = app_test(PAGE, **(query or {"preset": "mini"}))
+    at.session_state["owner_secret"] = secret
+    return at
 
 
 def test_only_the_starting_browser_sees_and_cancels_a_private_run(run_store) -> None:
@@ -414,12 +419,6 @@ def _listed(at: Any) -> list[str]:
     """The run ids in the page's runs table (none when there is no table)."""
     tables = [t.value for t in at.dataframe if "seen by" in t.value.columns]
     return tables[0]["id"].tolist() if tables else []
-
-
-def _browser(secret: str, **query: str) -> Any:
-    at = app_test(PAGE, **(query or {"preset": "mini"}))
-    at.session_state["owner_secret"] = secret
-    return at
 
 
 def test_an_owner_publishes_shares_with_a_class_and_deletes_a_run(run_store) -> None:

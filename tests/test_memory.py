@@ -14,10 +14,10 @@ from googlenet_core.network.presets import get_preset
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.jobs import JobRegistry, TooBig, submit_training
 from googlenet_core.training.memory import (
+    check_fit,
     job_budget,
     largest_batch,
     predict_memory,
-    refusal,
     training_activations,
     upload_figures,
 )
@@ -96,13 +96,15 @@ def test_a_run_over_the_budget_is_refused_with_a_batch_that_fits() -> None:
     config = dataclasses.replace(get_preset("paper"), input_size=224)
     recipe = TrainConfig(batch_size=64)
     need = predict_memory(config, recipe).total
-    assert refusal(config, recipe, Figure(need, "test")) is None
+    assert check_fit(config, recipe, Figure(need, "test")).fits
     fits = predict_memory(config, dataclasses.replace(recipe, batch_size=8)).total
-    text = refusal(config, recipe, Figure(fits, "a 2 GB test host"))
-    assert text is not None and text.startswith("this run needs about")
+    fit = check_fit(config, recipe, Figure(fits, "a 2 GB test host"))
+    assert not fit.fits and fit.smaller_batch == 8
+    text = fit.refusal()
+    assert text.startswith("this run needs about")
     assert "(a 2 GB test host)" in text and text.endswith("A batch of 8 fits")
-    text = refusal(config, recipe, Figure(2**20, "a tiny host"))
-    assert text is not None and "No batch size fits" in text
+    tiny = check_fit(config, recipe, Figure(2**20, "a tiny host"))
+    assert tiny.smaller_batch is None and "No batch size fits" in tiny.refusal()
 
 
 def test_the_job_budget_leaves_the_server_its_memory(monkeypatch) -> None:
@@ -128,9 +130,9 @@ def test_an_uploaded_zip_counts_its_images_and_its_own_bytes() -> None:
         for i in range(40):
             archive.writestr(f"{'cat' if i % 2 else 'dog'}/{i}.png", b"\0" * 100)
     sizes = upload_figures(buffer.getvalue())
-    assert sizes == {"images": 40, "archive_bytes": len(buffer.getvalue())}
+    assert sizes == (40, len(buffer.getvalue()))
     config, recipe = get_preset("mini"), TrainConfig(dataset="upload")
     bare = predict_memory(config, recipe)
     held = predict_memory(config, recipe, images=40, archive_bytes=10**6)
     assert held.data - bare.data == 40 * config.in_channels * 32 * 32 * 4 + 10**6
-    assert upload_figures(b"not a zip") == {"images": None, "archive_bytes": 9}
+    assert upload_figures(b"not a zip") == (None, 9)

@@ -322,33 +322,57 @@ def naive_vs_reduced(
     max-pool whose output is concatenated unchanged (so the depth grows by the
     input depth). ``reduced``: the Inception module as built, with 1x1
     reductions before the 3x3 and 5x5 and a 1x1 projection after the pool.
+    The sums of :func:`branch_costs`.
     """
-    per_out = 2 if batch_norm else 1  # BN weight+bias or conv bias per output channel
+    branches = branch_costs(in_channels, spec, side, batch_norm)
+    return {
+        "naive": BlockCost(
+            sum(b.naive_params for b in branches),
+            sum(b.naive_macs for b in branches),
+            sum(b.naive_out_channels for b in branches),
+        ),
+        "reduced": BlockCost(
+            sum(b.params for b in branches),
+            sum(b.macs for b in branches),
+            sum(b.out_channels for b in branches),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class BranchCost:
+    branch: str  # "1×1", "3×3", "5×5", "pool"
+    params: int  # as built, with the 1x1 reductions
+    macs: int
+    naive_params: int  # the same branch without them
+    naive_macs: int
+    out_channels: int
+    naive_out_channels: int
+
+
+def branch_costs(
+    in_channels: int, spec: InceptionSpec, side: int, batch_norm: bool = False
+) -> tuple[BranchCost, ...]:
+    """Each of the four branches of one block, built and naive.
+
+    Weights plus one bias (or BN's two values) per output channel; MACs for one image.
+    """
+    per_out = 2 if batch_norm else 1
     k = spec.branch3_kernel
 
     def conv(cin: int, cout: int, kk: int) -> tuple[int, int]:
         return cin * cout * kk * kk + per_out * cout, cin * cout * kk * kk * side * side
 
-    naive = [
-        conv(in_channels, spec.ch1x1, 1),
-        conv(in_channels, spec.ch3x3, 3),
-        conv(in_channels, spec.ch5x5, k),
-    ]
-    reduced = [
-        conv(in_channels, spec.ch1x1, 1),
-        conv(in_channels, spec.ch3x3red, 1),
-        conv(spec.ch3x3red, spec.ch3x3, 3),
-        conv(in_channels, spec.ch5x5red, 1),
-        conv(spec.ch5x5red, spec.ch5x5, k),
-        conv(in_channels, spec.pool_proj, 1),
-    ]
-    return {
-        "naive": BlockCost(
-            sum(p for p, _ in naive),
-            sum(m for _, m in naive),
-            spec.ch1x1 + spec.ch3x3 + spec.ch5x5 + in_channels,
-        ),
-        "reduced": BlockCost(
-            sum(p for p, _ in reduced), sum(m for _, m in reduced), spec.out_channels
-        ),
-    }
+    def both(*convs: tuple[int, int]) -> tuple[int, int]:
+        return sum(p for p, _ in convs), sum(m for _, m in convs)
+
+    one = conv(in_channels, spec.ch1x1, 1)
+    three = both(conv(in_channels, spec.ch3x3red, 1), conv(spec.ch3x3red, spec.ch3x3, 3))
+    five = both(conv(in_channels, spec.ch5x5red, 1), conv(spec.ch5x5red, spec.ch5x5, k))
+    pool = conv(in_channels, spec.pool_proj, 1)  # the max-pool itself has no weights
+    return (
+        BranchCost("1×1", *one, *one, spec.ch1x1, spec.ch1x1),
+        BranchCost("3×3", *three, *conv(in_channels, spec.ch3x3, 3), spec.ch3x3, spec.ch3x3),
+        BranchCost(f"{k}×{k}", *five, *conv(in_channels, spec.ch5x5, k), spec.ch5x5, spec.ch5x5),
+        BranchCost("pool", *pool, 0, 0, spec.pool_proj, in_channels),
+    )

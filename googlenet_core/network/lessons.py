@@ -1,7 +1,7 @@
 """The numbers behind the Concepts page's arguments, computed from any design.
 
-- :func:`branch_costs`: one Inception block branch by branch, as built and naive (no
-  1x1 reductions): which branch the reductions save the most on.
+- :func:`.analysis.branch_costs` (re-exported here): one Inception block branch by
+  branch, as built and naive (no 1x1 reductions): which branch they save the most on.
 - :func:`naive_network`: the whole network with every block naive. The pooling branch
   then passes its whole input depth through, so depth and cost grow block after block
   (the paper's section 4: "an inevitable increase in the number of outputs from stage
@@ -18,44 +18,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .analysis import naive_vs_reduced
-from .config import GoogLeNetConfig, InceptionSpec, spatial_sides
+from .analysis import BranchCost, branch_costs, naive_vs_reduced
+from .config import GoogLeNetConfig, spatial_sides
 
-
-@dataclass(frozen=True)
-class BranchCost:
-    branch: str  # "1×1", "3×3", "5×5", "pool"
-    params: int  # as built, with the 1x1 reductions
-    macs: int
-    naive_params: int  # the same branch without them
-    naive_macs: int
-    out_channels: int
-    naive_out_channels: int
-
-
-def branch_costs(
-    in_channels: int, spec: InceptionSpec, side: int, batch_norm: bool = False
-) -> tuple[BranchCost, ...]:
-    """Each of the four branches of one block, built and naive."""
-    per_out = 2 if batch_norm else 1
-    k = spec.branch3_kernel
-
-    def conv(cin: int, cout: int, kk: int) -> tuple[int, int]:
-        return cin * cout * kk * kk + per_out * cout, cin * cout * kk * kk * side * side
-
-    def both(*convs: tuple[int, int]) -> tuple[int, int]:
-        return sum(p for p, _ in convs), sum(m for _, m in convs)
-
-    one = conv(in_channels, spec.ch1x1, 1)
-    three = both(conv(in_channels, spec.ch3x3red, 1), conv(spec.ch3x3red, spec.ch3x3, 3))
-    five = both(conv(in_channels, spec.ch5x5red, 1), conv(spec.ch5x5red, spec.ch5x5, k))
-    pool = conv(in_channels, spec.pool_proj, 1)  # the max-pool itself has no weights
-    return (
-        BranchCost("1×1", *one, *one, spec.ch1x1, spec.ch1x1),
-        BranchCost("3×3", *three, *conv(in_channels, spec.ch3x3, 3), spec.ch3x3, spec.ch3x3),
-        BranchCost(f"{k}×{k}", *five, *conv(in_channels, spec.ch5x5, k), spec.ch5x5, spec.ch5x5),
-        BranchCost("pool", *pool, 0, 0, spec.pool_proj, in_channels),
-    )
+__all__ = [
+    "BranchCost",
+    "HeadCosts",
+    "LayerGeometry",
+    "NetworkStep",
+    "branch_costs",
+    "head_costs",
+    "layer_geometry",
+    "naive_network",
+]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .._host import Figure, int_setting
 from .._io import duration
 from .access import ACCESS_FILE, Access
 from .events import EndEvent, Event
-from .memory import job_budget, refusal, upload_figures
+from .memory import check_fit, job_budget
 from .plan import TrainPlan
 from .runs import Run
 from .status import FINISHED, OUTCOMES, Outcome, State
@@ -382,12 +382,9 @@ def submit_training(
     if refused:  # before the run folder exists (checked again, under the lock, by submit)
         raise QueueFull(refused)
     budget = memory_budget or job_budget(registry.max_running)
-    sizes = upload_figures(archive)
-    too_big = refusal(
-        plan.config, plan.train_config, budget, sizes["images"], sizes["archive_bytes"] or 0
-    )
-    if too_big:  # predicted from the analysis: nothing was allocated
-        raise TooBig(too_big)
+    fit = check_fit(plan.config, plan.train_config, budget, archive)
+    if not fit.fits:  # predicted from the analysis: nothing was allocated
+        raise TooBig(fit.refusal())
     access = access or Access(owner, "private")
     files = {ACCESS_FILE: access.to_json()}
     limit = job_time_limit() if time_limit is None else time_limit

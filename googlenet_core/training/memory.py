@@ -25,6 +25,8 @@ from ..network.analysis import Analysis, analyze
 from ..network.config import GoogLeNetConfig
 from .config import TrainConfig
 
+#: The batch sizes a run may use (the Train page's slider).
+BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256, 512)
 FLOAT = 4  # bytes: training runs in fp32 on a CPU, the hosts this estimate is for
 GB = 1e9
 
@@ -231,7 +233,7 @@ def largest_batch(
     config: GoogLeNetConfig,
     train_config: TrainConfig,
     budget_bytes: int,
-    choices: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512),
+    choices: tuple[int, ...] = BATCH_SIZES,
     *,
     images: int | None = None,
     archive_bytes: int = 0,
@@ -268,45 +270,53 @@ def job_budget(max_running: int = 1) -> Figure:
     return Figure(max(0, budget), source)
 
 
-def upload_figures(archive: bytes | None) -> dict[str, int | None]:
-    """``images`` and ``archive_bytes`` for :func:`predict_memory` from an uploaded zip."""
+def upload_figures(archive: bytes | None) -> tuple[int | None, int]:
+    """(images, bytes) of an uploaded zip for :func:`predict_memory`; images from its listing."""
     if archive is None:
-        return {"images": None, "archive_bytes": 0}
+        return None, 0
     try:
         images: int | None = count_images(archive=archive)
     except DatasetError:
         images = None  # refused later, with its own sentence, when the run reads it
-    return {"images": images, "archive_bytes": len(archive)}
+    return images, len(archive)
 
 
-def refusal(
+@dataclass(frozen=True)
+class Fit:
+    """A run's predicted peak against what a job may take here."""
+
+    estimate: MemoryEstimate
+    budget: Figure
+    smaller_batch: int | None  # when it does not fit: the largest smaller batch that does
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate.total <= self.budget.value
+
+    def refusal(self) -> str:
+        """Why it does not fit, and what would."""
+        sentence = (
+            f"this run needs {self.estimate.sentence()}; a job on this server may take "
+            f"{self.budget.value / GB:.1f} GB ({self.budget.source})"
+        )
+        if self.smaller_batch is not None:
+            return sentence + f". A batch of {self.smaller_batch} fits"
+        return sentence + ". No batch size fits: choose a smaller input side or network (mini)"
+
+
+def check_fit(
     config: GoogLeNetConfig,
     train_config: TrainConfig,
     budget: Figure,
-    images: int | None = None,
-    archive_bytes: int = 0,
-) -> str | None:
-    """Why this run would not fit ``budget``, with a smaller one that would; None if it fits."""
-    estimate = predict_memory(config, train_config, images=images, archive_bytes=archive_bytes)
-    if estimate.total <= budget.value:
-        return None
-    sentence = (
-        f"this run needs {estimate.sentence()}; a job on this server may take "
-        f"{budget.value / GB:.1f} GB ({budget.source})"
-    )
-    smaller = [b for b in (2, 4, 8, 16, 32, 64, 128, 256, 512) if b < train_config.batch_size]
-    batch = (
-        largest_batch(
-            config,
-            train_config,
-            budget.value,
-            tuple(smaller),
-            images=images,
-            archive_bytes=archive_bytes,
+    archive: bytes | None = None,
+) -> Fit:
+    """This run (with its uploaded zip, if any) against ``budget``."""
+    images, held = upload_figures(archive)
+    estimate = predict_memory(config, train_config, images=images, archive_bytes=held)
+    smaller = None
+    if estimate.total > budget.value:
+        choices = tuple(b for b in BATCH_SIZES if b < train_config.batch_size)
+        smaller = largest_batch(
+            config, train_config, budget.value, choices, images=images, archive_bytes=held
         )
-        if smaller
-        else None
-    )
-    if batch is not None:
-        return sentence + f". A batch of {batch} fits"
-    return sentence + ". No batch size fits: choose a smaller input side or network (mini)"
+    return Fit(estimate, budget, smaller)

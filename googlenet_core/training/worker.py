@@ -105,18 +105,7 @@ def spawn(
     threads: int | None = None,
 ) -> Child:
     """Start the worker for ``run_path``; the archive goes through its stdin."""
-    chosen = threads or training_threads(leave_one_for_server=True).value
-    job = {
-        "class_names": list(class_names) if class_names is not None else None,
-        "cache_dir": os.fspath(cache_dir) if cache_dir is not None else None,
-        "threads": chosen,
-        "archive": archive is not None,
-    }
-    (run_path / JOB_FILE).write_text(json.dumps(job))
-    env = {**os.environ, **threads_env(chosen)}
-    # The package as this process sees it, wherever it was imported from.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env = _prepare(run_path, archive is not None, class_names, cache_dir, threads)
     with open(run_path / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "googlenet_core.training.worker", str(run_path)],
@@ -131,6 +120,29 @@ def spawn(
     )
     feeder.start()  # a big zip must not block the reader of the child's events
     return Child(process, run_path)
+
+
+def _prepare(
+    run_path: Path,
+    archive: bool,
+    class_names: tuple[str, ...] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    threads: int | None,
+) -> dict[str, str]:
+    """Write the run's ``job.json``; the environment a worker for it starts with."""
+    chosen = threads or training_threads(leave_one_for_server=True).value
+    job = {
+        "class_names": list(class_names) if class_names is not None else None,
+        "cache_dir": os.fspath(cache_dir) if cache_dir is not None else None,
+        "threads": chosen,
+        "archive": archive,
+    }
+    (run_path / JOB_FILE).write_text(json.dumps(job))
+    env = {**os.environ, **threads_env(chosen)}
+    # The package as this process sees it, wherever it was imported from.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _feed(stdin: IO[bytes], data: bytes) -> None:
@@ -224,12 +236,7 @@ def measured_peak(config: GoogLeNetConfig, train_config: TrainConfig, root: str)
     from .runs import Run
 
     run = Run.create(config, train_config, root)
-    threads = 2
-    job = {"class_names": None, "cache_dir": None, "threads": threads, "archive": False}
-    (run.path / JOB_FILE).write_text(json.dumps(job))
-    env = {**os.environ, **threads_env(threads)}
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env = _prepare(run.path, False, None, None, threads=2)
     done = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, str(run.path)],
         env=env,
