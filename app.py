@@ -168,7 +168,8 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
         on_change=_fill_from_layer,
         args=(layers,),
     )
-    cols = st.columns(5, vertical_alignment="bottom")
+    # The toggle's column wider: at 1280 px its label was cut to "round up (ceil…".
+    cols = st.columns([1, 1, 1, 1, 1.5], vertical_alignment="bottom")
     size = cols[0].number_input("in (pixels)", 1, 4096, step=1, key="calc_in")
     kernel = cols[1].number_input("kernel k", 1, 64, step=1, key="calc_kernel")
     stride = cols[2].number_input("stride s", 1, 64, step=1, key="calc_stride")
