@@ -5,16 +5,25 @@ A Streamlit pages-directory app: this file is the first page and every
 (navigation, the current network in the sidebar and the URL). Each page is a
 thin ``main()`` over googlenet_core.
 
-Concepts tells what GoogLeNet is and why it mattered through interactive
+Concepts tells what GoogLeNet is and why it mattered through seven interactive
 pieces, following "Going Deeper with Convolutions" (Szegedy et al., 2014,
-https://arxiv.org/abs/1409.4842): the Inception block and its 1x1 reductions
-(section 4, Figure 2) branch by branch and over the whole network, the output-size
-formula, the auxiliary classifiers (section 5), Table 1 checked against arithmetic,
-and global average pooling against a fully-connected classifier.
+https://arxiv.org/abs/1409.4842): the Inception block (section 4, Figure 2), its
+1x1 reductions branch by branch and over the whole network, the output-size
+formula, the auxiliary classifiers and the gradient they add (section 5),
+deployment without them, and global average pooling against a fully-connected
+classifier; then Table 1 checked against arithmetic. Normally they follow one
+another; in presentation mode (``?present=1``) each has a screen of its own,
+reachable by ``?concept=<slug>``, with the next and previous one on the arrow keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from googlenet_core import (
@@ -25,13 +34,20 @@ from googlenet_core import (
     naive_vs_reduced,
     network_name,
 )
-from googlenet_core.figures.lessons import aux_heads_figure, branch_frame, naive_network_figure
+from googlenet_core.figures.lessons import (
+    aux_heads_figure,
+    branch_frame,
+    deploy_figure,
+    gradient_flow_figure,
+    naive_network_figure,
+)
 from googlenet_core.figures.network import (
     inception_block_figure,
     naive_vs_reduced_frame,
     output_size_latex,
     paper_table_style,
 )
+from googlenet_core.figures.projector import for_projector
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.config import spatial_sides
 from googlenet_core.network.lessons import (
@@ -42,7 +58,46 @@ from googlenet_core.network.lessons import (
     naive_network,
 )
 from googlenet_core.network.paper import compare
-from pages.common import config_version, current_config, run_page
+from googlenet_core.training.flow import StageFlow, gradient_flow
+from pages.common import current_config, run_page
+from pages.common.view import (
+    Setting,
+    choice,
+    flag,
+    presenting,
+    record,
+    restore,
+    set_presenting,
+)
+
+# ---- how a concept is drawn -----------------------------------------------------------------
+
+
+def chart(fig: go.Figure, key: str, height: int | None = None) -> None:
+    """A figure, with projector-sized type in presentation mode."""
+    if presenting():
+        fig = for_projector(fig, height=height)
+    st.plotly_chart(fig, key=key, theme=None)
+
+
+def table(frame: pd.DataFrame | Any, **options: Any) -> None:
+    """A table: interactive normally, plain HTML (large type) in presentation mode."""
+    if presenting():
+        st.table(frame, hide_index=options.get("hide_index", True))
+    else:
+        st.dataframe(frame, **options)
+
+
+def heading(number: int, text: str) -> None:
+    st.header(f"{number} · {text}", divider="gray")
+
+
+def visual(slug: str) -> Any:
+    """The container of a concept's main visual (``.st-key-visual_<slug>`` in the page)."""
+    return st.container(key=f"visual_{slug}")
+
+
+# ---- the concepts ---------------------------------------------------------------------------
 
 
 def intro_ui(config: GoogLeNetConfig) -> None:
@@ -61,73 +116,103 @@ def intro_ui(config: GoogLeNetConfig) -> None:
     cols[1].metric("Inception blocks", len(config.blocks))
     cols[2].metric("Parameters (deployed)", format_count(analysis.params_without_aux))
     cols[3].metric("MACs per image", format_count(analysis.macs_without_aux))
+    st.segmented_control(
+        "Present one concept on a projector (large type, one per screen, ← → to move on)",
+        [c.slug for c in CONCEPTS],
+        format_func=lambda slug: CONCEPT_BY_SLUG[slug].title,
+        key="present_pick",
+        on_change=_present_picked,
+    )
+
+
+def _present_picked() -> None:
+    slug = st.session_state.get("present_pick")
+    if slug:
+        st.session_state["concept"] = slug
+        st.session_state["present_pick"] = None
+        set_presenting(True)
+
+
+def _block(config: GoogLeNetConfig) -> tuple[str, Any, int, int]:
+    """The block chosen on the Inception screen: (name, spec, input depth, side)."""
+    name = st.session_state["home_block"]
+    spec = next(b for b in config.blocks if b.name == name)
+    return (
+        name,
+        spec,
+        config.block_in_channels()[name],
+        spatial_sides(config, config.input_size)[name],
+    )
 
 
 def inception_ui(config: GoogLeNetConfig) -> None:
-    st.header("1 · The Inception block", divider="gray")
+    heading(1, "The Inception block")
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    left.selectbox("Block", [b.name for b in config.blocks], key="home_block")
+    right.toggle("With 1×1 reductions", key="home_reduced")
+    name, spec, in_channels, side = _block(config)
+    costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
+    variant = "reduced" if st.session_state["home_reduced"] else "naive"
+    with visual("inception"):
+        figure = inception_block_figure(
+            spec, in_channels, side, variant == "reduced", costs[variant]
+        )
+        chart(figure, "home_block_figure", height=500)
     st.markdown(
         "Four branches read the same input; their outputs have the same height and width, "
         "so they are **stacked along the depth**. Switch the 1×1 reductions off to see the "
         "naive block the paper started from."
     )
-    names = [b.name for b in config.blocks]
-    left, right = st.columns([2, 1], vertical_alignment="bottom")
-    # The key follows the config, so a removed block is never left selected.
-    name = left.selectbox("Block", names, key=f"home_block_{config_version()}")
-    reduced = right.toggle("With 1×1 reductions", value=True, key="home_reduced")
-    spec = next(b for b in config.blocks if b.name == name)
-    in_channels = config.block_in_channels()[name]
-    side = spatial_sides(config, config.input_size)[name]
+    if not presenting():
+        st.dataframe(
+            naive_vs_reduced_frame(costs),
+            width="content",
+            column_config={
+                "naive (no 1×1 reductions)": st.column_config.NumberColumn(format="localized"),
+                "with 1×1 reductions": st.column_config.NumberColumn(format="localized"),
+            },
+        )
+
+
+def reductions_ui(config: GoogLeNetConfig) -> None:
+    heading(2, "What the 1×1 reductions save")
+    name, spec, in_channels, side = _block(config)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
-    variant = "reduced" if reduced else "naive"
-    st.plotly_chart(
-        inception_block_figure(spec, in_channels, side, reduced, costs[variant]),
-        key="home_block_figure",
-        theme=None,
-    )
-    st.dataframe(
-        naive_vs_reduced_frame(costs),
-        width="content",
-        column_config={
-            "naive (no 1×1 reductions)": st.column_config.NumberColumn(format="localized"),
-            "with 1×1 reductions": st.column_config.NumberColumn(format="localized"),
-        },
-    )
     naive, built = costs["naive"], costs["reduced"]
+    steps = naive_network(config)
+    with visual("reductions"):
+        chart(naive_network_figure(steps), "home_naive_network", height=520)
+    last = steps[-1]
     st.markdown(
-        f"Without the 1×1 reductions, **{name}** would need "
-        f"**{naive.params / built.params:.1f}×** the parameters and "
-        f"**{naive.macs / built.macs:.1f}×** the multiply-accumulates, and its output would "
-        f"be {naive.out_channels} channels deep instead of {built.out_channels}: the pooling "
-        "branch passes the whole input depth through, so depth would grow block after block."
+        f"With every block naive, **{last.block}** would read **{last.naive_in_channels:,}** "
+        f"channels instead of {last.in_channels:,}: the pooling branch passes the whole input "
+        "depth through, so depth grows block after block. The paper (section 4): without the "
+        'reductions, "an inevitable increase in the number of outputs from stage to stage" '
+        "makes the cost blow up within a few stages."
     )
     branches = branch_costs(in_channels, spec, side, config.batch_norm)
     costly = max(branches, key=lambda b: b.naive_macs - b.macs)
     st.markdown(
-        f"**Branch by branch:** the reductions save most on the **{costly.branch}** branch "
+        f"**Branch by branch in {name}** (the block chosen in 1): naive, it would need "
+        f"**{naive.params / built.params:.1f}×** the parameters and "
+        f"**{naive.macs / built.macs:.1f}×** the multiply-accumulates; the reductions save "
+        f"most on the **{costly.branch}** branch "
         f"({format_count(costly.naive_macs)} → {format_count(costly.macs)} MACs)."
     )
-    st.dataframe(
-        branch_frame(branches),
+    frame = branch_frame(branches)
+    counts = ("MACs, naive", "MACs, with 1×1", "params, naive", "params, with 1×1")
+    if presenting():
+        frame = frame.assign(**{c: frame[c].map(format_count) for c in counts})
+    table(
+        frame,
         hide_index=True,
         width="content",
-        column_config={
-            c: st.column_config.NumberColumn(format="compact")
-            for c in ("MACs, naive", "MACs, with 1×1", "params, naive", "params, with 1×1")
-        },
-    )
-    steps = naive_network(config)
-    st.plotly_chart(naive_network_figure(steps), key="home_naive_network", theme=None)
-    last = steps[-1]
-    st.caption(
-        f"The whole {network_name(config)} network with every block naive: {last.block} "
-        f"would read {last.naive_in_channels:,} channels instead of {last.in_channels:,}. "
-        'The paper (section 4): without the reductions, "an inevitable increase in the '
-        'number of outputs from stage to stage" makes the cost blow up within a few stages.'
+        column_config={c: st.column_config.NumberColumn(format="compact") for c in counts},
     )
 
 
 CALCULATOR = {"calc_in": 224, "calc_kernel": 7, "calc_stride": 2, "calc_padding": 3}
+CALC_LIMITS = ((1, 4096), (1, 64), (1, 64), (0, 64))
 _NO_LAYER = "(type your own numbers)"
 
 
@@ -152,14 +237,7 @@ def _fill_from_layer(layers: dict[str, LayerGeometry]) -> None:
 
 
 def output_size_ui(config: GoogLeNetConfig) -> None:
-    st.header("2 · How big is the output?", divider="gray")
-    st.markdown(
-        "Every convolution and pooling layer shrinks (or keeps) the feature map by the same "
-        "formula. Try GoogLeNet's first layer: 224 px, kernel 7, stride 2, padding 3, or "
-        "pick any layer of the current design."
-    )
-    for key, value in {**CALCULATOR, "home_ceil": False}.items():
-        st.session_state.setdefault(key, value)
+    heading(3, "How big is the output?")
     layers = geometry(config)
     st.selectbox(
         "Fill in from a layer of the current design",
@@ -170,21 +248,23 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
     )
     # The toggle's column wider: at 1280 px its label was cut to "round up (ceil…".
     cols = st.columns([1, 1, 1, 1, 1.5], vertical_alignment="bottom")
-    size = cols[0].number_input("in (pixels)", 1, 4096, step=1, key="calc_in")
-    kernel = cols[1].number_input("kernel k", 1, 64, step=1, key="calc_kernel")
-    stride = cols[2].number_input("stride s", 1, 64, step=1, key="calc_stride")
-    padding = cols[3].number_input("padding p", 0, 64, step=1, key="calc_padding")
-    ceil_mode = cols[4].toggle("round up (ceil mode)", key="home_ceil")
-    out = conv_out(int(size), int(kernel), int(stride), int(padding), ceil_mode)
-    formula = output_size_latex(int(size), int(kernel), int(stride), int(padding), ceil_mode)
-    st.latex(f"{formula} = {out}")
-    if out <= 0:
-        st.error(
-            f"A {kernel}×{kernel} window does not fit in {size} + 2·{padding} pixels: "
-            "the layer would have no output."
-        )
-    else:
-        st.markdown(f"The output is **{out} × {out}** per channel.")
+    labels = ("in (pixels)", "kernel k", "stride s", "padding p")
+    for col, label, key, (low, high) in zip(cols[:4], labels, CALCULATOR, CALC_LIMITS, strict=True):
+        col.number_input(label, low, high, step=1, key=key)
+    cols[4].toggle("round up (ceil mode)", key="home_ceil")
+    size, kernel, stride, padding = (int(st.session_state[k]) for k in CALCULATOR)
+    ceil_mode = bool(st.session_state["home_ceil"])
+    out = conv_out(size, kernel, stride, padding, ceil_mode)
+    with visual("output-size"):
+        formula = output_size_latex(size, kernel, stride, padding, ceil_mode)
+        st.latex(f"{formula} = {out}")
+        if out <= 0:
+            st.error(
+                f"A {kernel}×{kernel} window does not fit in {size} + 2·{padding} pixels: "
+                "the layer would have no output."
+            )
+        else:
+            st.markdown(f"The output is **{out} × {out}** per channel.")
     layer = layers.get(st.session_state["calc_layer"])
     chosen = (size, kernel, stride, padding, ceil_mode)
     if layer is not None and chosen == (
@@ -200,108 +280,142 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
             + (", as the formula says." if layer.out_side == out else ".")
         )
     st.caption(
-        "GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), so "
-        "112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
+        "Every convolution and pooling layer shrinks (or keeps) the feature map by this "
+        "formula. GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), "
+        "so 112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
         "would start in the padding."
     )
 
 
 def aux_ui(config: GoogLeNetConfig) -> None:
-    st.header("3 · Auxiliary classifiers", divider="gray")
-    st.markdown(
-        "Small classifiers on intermediate blocks add their loss during training, so the "
-        "middle of a deep network gets a strong gradient signal. They are dropped at "
-        "inference time."
-    )
-    analysis = analyze(config)
-    if not config.aux_heads:
-        st.info("This design has no auxiliary heads (the Architect page can start from a preset).")
-    elif not config.aux_logits:
-        st.warning("The auxiliary heads are switched off in this design (Architect page).")
-    else:
-        cols = st.columns(len(config.aux_heads))
-        for col, head in zip(cols, config.aux_heads, strict=True):
-            row = analysis.row(head.name)
-            with col:
-                st.subheader(f"{head.name}: after {head.after}")
-                st.caption(f"{row.detail}; {row.params:,} parameters")
-                layers = [layer for layer in analysis.layers if layer.stage == head.name]
-                st.dataframe(
-                    [
-                        {
-                            "layer": layer.name,
-                            "kind": layer.kind,
-                            "kernel": layer.kernel,
-                            "output": " × ".join(map(str, layer.out_shape)),
-                            "params": layer.params,
-                        }
-                        for layer in layers
-                    ],
-                    hide_index=True,
-                    column_config={"params": st.column_config.NumberColumn(format="localized")},
-                )
-    st.plotly_chart(aux_heads_figure(config), key="home_aux_figure", theme=None)
-    st.markdown("The training loss adds them with small weights (0.3 in the paper):")
+    heading(4, "Auxiliary classifiers")
+    with visual("aux-heads"):
+        chart(aux_heads_figure(config), "home_aux_figure", height=380)
     st.latex(
         r"\mathcal{L} = \mathcal{L}_{\text{main}} + w_1\,\mathcal{L}_{\text{aux1}}"
         r" + w_2\,\mathcal{L}_{\text{aux2}}, \qquad w_1 = w_2 = 0.3"
     )
+    st.markdown(
+        "Small classifiers on intermediate blocks add their loss during training (weighted "
+        "0.3 in the paper), so the middle of a deep network gets a strong gradient signal. "
+        "They are dropped at inference time."
+    )
+    if not config.aux_heads:
+        st.info("This design has no auxiliary heads (the Architect page can start from a preset).")
+    elif not config.aux_logits:
+        st.warning("The auxiliary heads are switched off in this design (Architect page).")
+    elif not presenting():
+        _aux_tables(config)
     st.info(
         "**Which head is which?** torchvision's `googlenet` returns "
-        "`(logits, aux_logits2, aux_logits1)` in training mode (the *later* head first) and "
-        "only the logits in eval mode, so `logits, aux1, aux2 = model(x)` silently swaps the "
-        "two heads, and hand-written training loops often get this order wrong. This "
-        "project names heads **by position**: `model.forward_heads(x)` returns "
+        "`(logits, aux_logits2, aux_logits1)` in training mode (the *later* head first), "
+        "so `logits, aux1, aux2 = model(x)` silently swaps the two heads. This project "
+        "names heads **by position**: `model.forward_heads(x)` returns "
         "`Heads(logits, aux1, aux2)` with `aux1` the head nearest the input, in training and "
         "evaluation alike, and `model(x)` is always just the logits.",
         icon=":material/swap_vert:",
     )
 
 
-def paper_ui(config: GoogLeNetConfig) -> None:
-    st.header("4 · The paper vs arithmetic", divider="gray")
-    st.markdown(
-        "Table 1 as published, beside the numbers computed from the same channel table. "
-        "Params are in K = 1,024 weights (no biases), as the paper counts them: its "
-        "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
-        "multiply-accumulates. **Red cells** disagree by more than rounding."
-    )
-    source = st.segmented_control(
-        "Compute from",
-        ["the paper's network", "the current design"],
-        default="the paper's network",
-        key="home_compare_source",
-    )
-    network = config if source == "the current design" else get_preset("paper")
-    frame = compare(network)
-    st.dataframe(
-        paper_table_style(frame),
-        hide_index=True,
-        height="content",
-        placeholder="—",  # the paper prints no params/ops for pooling rows
-        column_config={
-            "row": "layer (paper)",
-            "stages": "our stages",
-            "published_output": "output (paper)",
-            "computed_output": "output (computed)",
-            "published_params_k": "params K (paper)",
-            "computed_params_k": "params K (computed)",
-            "published_ops_m": "ops M (paper)",
-            "computed_ops_m": "ops M (computed)",
-        },
-    )
-    flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
-    if len(flagged):
-        st.caption(
-            f"{len(flagged)} of {len(frame)} rows disagree: "
-            f"{', '.join(flagged['row'])}. With the paper's network these are the paper's "
-            "own inconsistencies; with an edited design they are your edits."
+def _aux_tables(config: GoogLeNetConfig) -> None:
+    analysis = analyze(config)
+    cols = st.columns(len(config.aux_heads))
+    for col, head in zip(cols, config.aux_heads, strict=True):
+        row = analysis.row(head.name)
+        with col:
+            st.subheader(f"{head.name}: after {head.after}")
+            st.caption(f"{row.detail}; {row.params:,} parameters")
+            layers = [layer for layer in analysis.layers if layer.stage == head.name]
+            st.dataframe(
+                [
+                    {
+                        "layer": layer.name,
+                        "kind": layer.kind,
+                        "kernel": layer.kernel,
+                        "output": " × ".join(map(str, layer.out_shape)),
+                        "params": layer.params,
+                    }
+                    for layer in layers
+                ],
+                hide_index=True,
+                column_config={"params": st.column_config.NumberColumn(format="localized")},
+            )
+
+
+@st.cache_resource(max_entries=8, show_spinner="Measuring one batch's gradients…")
+def flow(config: GoogLeNetConfig) -> list[StageFlow]:
+    """The gradient flow of a design (1-2 s on two cores for the paper's 224 px network)."""
+    return gradient_flow(config)
+
+
+def gradients_ui(config: GoogLeNetConfig) -> None:
+    heading(5, "Gradient flow: what the auxiliary heads add")
+    if not config.active_aux_heads:
+        st.info(
+            "This design has no auxiliary heads switched on, so only the main loss sends "
+            "gradient back. The paper and torchvision presets have two (Architect page)."
         )
+    rows = flow(config)
+    with visual("gradients"):
+        chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=520)
+    first, last = rows[0], rows[-1]
+    st.markdown(
+        f"One batch of 8 handwritten digits through a freshly initialised `{network_name(config)}` "
+        f"(training mode, aux weights 0.3): the main loss sends a gradient of norm "
+        f"{first.main:.3g} to **{first.stage}** and {last.main:.3g} to {last.stage}. "
+        f"With the auxiliary losses, {first.stage} gets **{first.gain:.2f}×** the main loss's "
+        "gradient; the stages after the last head get nothing extra. The paper (section 5): "
+        '"the ability to propagate gradients back through all the layers in an effective '
+        'manner was a concern", so the heads were added "to encourage discrimination in the '
+        'lower stages … [and] increase the gradient signal that gets propagated back".'
+    )
+    st.caption(
+        "That is the first step. The Train page measures the same norms over whole training "
+        "runs, and for a pair of runs with and without the heads, their ratio per stage."
+    )
+
+
+def deploy_ui(config: GoogLeNetConfig) -> None:
+    heading(6, "Deployment without the auxiliary heads")
+    analysis = analyze(config)
+    with visual("deploy"):
+        chart(deploy_figure(analysis), "home_deploy", height=400)
+    st.markdown(
+        "The auxiliary heads only help training: at test time the paper discards them "
+        '(section 5: "at inference time, these auxiliary networks are discarded"). Dropping '
+        "them must be explicit: tutorials build the network without heads and load with "
+        "`strict=False`, which also hides every key that does not match."
+    )
+    st.code(
+        "from googlenet_core.inference.checkpoints import load_checkpoint\n\n"
+        "# removes exactly aux1.* and aux2.*, lists them, loads the rest with strict=True\n"
+        'loaded = load_checkpoint("best.pt", drop_aux=True)\n'
+        "print(loaded.dropped_keys)  # ['aux1.conv.conv.weight', ...]\n"
+        "model = loaded.model.eval()  # model(x): the main head's logits only",
+        language="python",
+    )
+    st.caption(
+        "The Predict page's 'Load without the aux heads' does the same, and the Train page's "
+        "plain-PyTorch export ships the network without them."
+    )
 
 
 def head_ui(config: GoogLeNetConfig) -> None:
-    st.header("5 · Global average pooling instead of a big classifier", divider="gray")
+    heading(7, "Global average pooling instead of a big classifier")
     head = head_costs(config)
+    with visual("gap"):
+        cols = st.columns(3)
+        cols[0].metric(
+            "Fully connected on the flattened map",
+            f"{head.fc_weights + head.biases:,}",
+            help=f"{head.fc_weights:,} weights + {head.biases:,} biases",
+        )
+        cols[1].metric(
+            "Average pooling, then fully connected",
+            f"{head.gap_weights + head.biases:,}",
+            help=f"{head.gap_weights:,} weights + {head.biases:,} biases",
+        )
+        cols[2].metric("Parameters saved", f"{head.ratio:.0f}× fewer")
     st.markdown(
         f"The last block's output is **{head.side} × {head.side} × {head.channels}**. A "
         f"fully-connected layer on it, flattened, needs a weight for every one of those "
@@ -310,18 +424,6 @@ def head_ui(config: GoogLeNetConfig) -> None:
         f"map (global average pooling: no weights), so the classifier sees only "
         f"{head.channels:,} values."
     )
-    cols = st.columns(3)
-    cols[0].metric(
-        "Fully connected on the flattened map",
-        f"{head.fc_weights + head.biases:,}",
-        help=f"{head.fc_weights:,} weights + {head.biases:,} biases",
-    )
-    cols[1].metric(
-        "Average pooling, then fully connected",
-        f"{head.gap_weights + head.biases:,}",
-        help=f"{head.gap_weights:,} weights + {head.biases:,} biases",
-    )
-    cols[2].metric("Parameters saved", f"{head.ratio:.0f}× fewer")
     st.markdown(
         "The paper's reasons (Szegedy et al., 2014, section 5): average pooling before the "
         "classifier, an idea from Network in Network (Lin et al., 2013), makes it easy to "
@@ -333,14 +435,150 @@ def head_ui(config: GoogLeNetConfig) -> None:
     )
 
 
+def paper_ui(config: GoogLeNetConfig) -> None:
+    heading(8, "The paper vs arithmetic")
+    st.markdown(
+        "Table 1 as published, beside the numbers computed from the same channel table. "
+        "Params are in K = 1,024 weights (no biases), as the paper counts them: its "
+        "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
+        "multiply-accumulates. **Red cells** disagree by more than rounding."
+    )
+    st.segmented_control("Compute from", list(COMPARE_SOURCES), key="home_compare_source")
+    source = st.session_state["home_compare_source"] or "the paper's network"
+    network = config if source == "the current design" else get_preset("paper")
+    frame = compare(network)
+    columns = {
+        "row": "layer (paper)",
+        "stages": "our stages",
+        "published_output": "output (paper)",
+        "computed_output": "output (computed)",
+        "published_params_k": "params K (paper)",
+        "computed_params_k": "params K (computed)",
+        "published_ops_m": "ops M (paper)",
+        "computed_ops_m": "ops M (computed)",
+    }
+    with visual("paper"):
+        st.dataframe(
+            paper_table_style(frame),
+            hide_index=True,
+            height="content",
+            placeholder="—",  # the paper prints no params/ops for pooling rows
+            column_config=columns,
+        )
+    flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
+    if len(flagged):
+        st.caption(
+            f"{len(flagged)} of {len(frame)} rows disagree: "
+            f"{', '.join(flagged['row'])}. With the paper's network these are the paper's "
+            "own inconsistencies; with an edited design they are your edits."
+        )
+
+
+# ---- the page -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Concept:
+    slug: str  # its URL name: ?present=1&concept=<slug>
+    title: str
+    draw: Callable[[GoogLeNetConfig], None]
+
+
+CONCEPTS = (
+    Concept("inception", "Inception block", inception_ui),
+    Concept("reductions", "1×1 reductions", reductions_ui),
+    Concept("output-size", "Output size", output_size_ui),
+    Concept("aux-heads", "Auxiliary heads", aux_ui),
+    Concept("gradients", "Gradient flow", gradients_ui),
+    Concept("deploy", "Deployment", deploy_ui),
+    Concept("gap", "Average pooling", head_ui),
+    Concept("paper", "Table 1", paper_ui),
+)
+CONCEPT_BY_SLUG = {c.slug: c for c in CONCEPTS}
+COMPARE_SOURCES = {"the paper's network": "paper", "the current design": "design"}
+
+
+def _calc(text: str) -> tuple[Any, ...]:
+    """``?calc=224,7,2,3,0``: in, kernel, stride, padding, ceil mode, each within its limits."""
+    *numbers, ceil = (int(part) for part in text.split(",", 5))
+    if ceil not in (0, 1) or len(numbers) != 4:
+        raise ValueError(text)
+    for value, (low, high) in zip(numbers, CALC_LIMITS, strict=True):
+        if not low <= value <= high:
+            raise ValueError(text)
+    return (*numbers, bool(ceil))
+
+
+def view_settings(config: GoogLeNetConfig) -> list[Setting]:
+    """What a link to this page carries besides the design."""
+    sources = {v: k for k, v in COMPARE_SOURCES.items()}
+    return [
+        choice("concept", "concept", CONCEPTS[0].slug, list(CONCEPT_BY_SLUG)),
+        choice("block", "home_block", config.blocks[0].name, [b.name for b in config.blocks]),
+        flag("reduced", "home_reduced", True),
+        choice("layer", "calc_layer", _NO_LAYER, list(geometry(config))),
+        Setting(
+            "calc",
+            (*CALCULATOR, "home_ceil"),
+            (*CALCULATOR.values(), False),
+            _calc,
+            lambda v: ",".join(str(int(x)) for x in v),
+        ),
+        Setting(
+            "compare",
+            ("home_compare_source",),
+            ("the paper's network",),
+            lambda text: (sources[text],),
+            lambda v: COMPARE_SOURCES.get(v[0] or "", "paper"),
+        ),
+    ]
+
+
+def _forget_stale(config: GoogLeNetConfig) -> None:
+    """A block or layer the current design no longer has is not left selected."""
+    if st.session_state.get("home_block") not in {b.name for b in config.blocks}:
+        st.session_state.pop("home_block", None)
+    if st.session_state.get("calc_layer") not in (_NO_LAYER, *geometry(config)):
+        st.session_state.pop("calc_layer", None)
+
+
+def _step(offset: int) -> None:
+    slugs = list(CONCEPT_BY_SLUG)
+    here = slugs.index(st.session_state.get("concept") or slugs[0])
+    st.session_state["concept"] = slugs[(here + offset) % len(slugs)]
+
+
+def navigation_ui() -> Concept:
+    """Presentation mode's bar: every concept by name, previous / next, and the way out."""
+    names, back, forward, leave = st.columns([8, 1, 1, 1.3], vertical_alignment="center")
+    slug = names.segmented_control(
+        "Concept",
+        list(CONCEPT_BY_SLUG),
+        format_func=lambda s: CONCEPT_BY_SLUG[s].title,
+        key="concept",
+        label_visibility="collapsed",
+    )
+    back.button("←", key="concept_back", on_click=_step, args=(-1,), shortcut="Left")
+    forward.button("→", key="concept_next", on_click=_step, args=(1,), shortcut="Right")
+    leave.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
+    if slug is None:  # the selected pill clicked again: stay on the first concept
+        slug = CONCEPTS[0].slug
+    return CONCEPT_BY_SLUG[slug]
+
+
 def main() -> None:
     config = current_config()
-    intro_ui(config)
-    inception_ui(config)
-    output_size_ui(config)
-    aux_ui(config)
-    paper_ui(config)
-    head_ui(config)
+    _forget_stale(config)
+    settings = view_settings(config)
+    restore(settings)
+    if presenting():
+        concept = navigation_ui()
+        concept.draw(config)
+    else:
+        intro_ui(config)
+        for concept in CONCEPTS:
+            concept.draw(config)
+    record(settings)
 
 
 run_page("Concepts", main)

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..network.analysis import Analysis
 from ..network.config import GoogLeNetConfig
 from ..network.lessons import BranchCost, NetworkStep
-from .style import AUX_COLOR, FONT_SIZE, MAIN_COLOR, figure, format_count
+from ..training.flow import StageFlow
+from .style import AUX2_COLOR, AUX_COLOR, FONT_SIZE, MAIN_COLOR, figure, format_count
 
 
 def branch_frame(branches: Sequence[BranchCost]) -> pd.DataFrame:
@@ -121,6 +123,112 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
         else "this design has no auxiliary heads switched on"
     )
     return figure([], layout, "Where the auxiliary heads attach", 330, subtitle)
+
+
+def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.Figure:
+    """Per trunk stage (input on the left), the gradient norm each weighted loss sends there."""
+    stages = [_short(r.stage) for r in rows]
+    series = (
+        ("main loss", [r.main for r in rows], MAIN_COLOR),
+        (f"{w1:g} × aux1 loss", [r.aux1 for r in rows], AUX_COLOR),
+        (f"{w2:g} × aux2 loss", [r.aux2 for r in rows], AUX2_COLOR),
+    )
+    data = [
+        go.Bar(
+            x=stages,
+            y=values,
+            name=name,
+            marker_color=color,
+            hovertemplate=f"%{{x}}: %{{y:.3g}} ({name})<extra></extra>",
+        )
+        for name, values, color in series
+        if any(values)
+    ]
+    gains = [r.gain for r in rows]
+    data.append(
+        go.Scatter(
+            x=stages,
+            y=gains,
+            name="all losses ÷ main alone",
+            yaxis="y2",
+            mode="lines+markers",
+            line={"color": "#111827", "width": 3, "dash": "dot"},
+            marker={"size": 9},
+            hovertemplate="%{x}: %{y:.2f}× the main loss's gradient<extra></extra>",
+        )
+    )
+    layout = {
+        "barmode": "group",
+        "xaxis": {"title": {"text": "stage (input → output)"}, "tickangle": -40},
+        "yaxis": {"title": {"text": "gradient norm"}, "rangemode": "tozero"},
+        "yaxis2": {
+            "title": {"text": "gain"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+            "ticksuffix": "×",
+        },
+    }
+    reach = max(gains)
+    subtitle = (
+        f"one batch, fresh weights: the aux heads make early stages' gradient up to {reach:.2f}×"
+        if reach > 1.005
+        else "one batch, fresh weights: no aux head adds gradient in this design"
+    )
+    return figure(data, layout, "Where each loss sends its gradient", 470, subtitle)
+
+
+def deploy_figure(analysis: Analysis) -> go.Figure:
+    """Parameters and MACs while training (trunk + aux heads) and once deployed (trunk)."""
+    aux = {r.name: (r.params, r.macs) for r in analysis.rows if r.is_aux}
+    columns = ["parameters", "MACs per image"]
+    kept = (analysis.params_without_aux, analysis.macs_without_aux)
+    data = [
+        go.Bar(
+            y=columns,
+            x=[1.0, 1.0],
+            name="trunk + main head (deployed)",
+            orientation="h",
+            marker_color=MAIN_COLOR,
+            text=[format_count(v) for v in kept],
+            textposition="inside",
+            insidetextanchor="middle",
+            customdata=kept,
+            hovertemplate="%{y}: %{customdata:,} kept<extra></extra>",
+        )
+    ]
+    for (head, (params, macs)), color in zip(aux.items(), (AUX_COLOR, AUX2_COLOR), strict=False):
+        shares = [params / kept[0], macs / kept[1]]
+        data.append(
+            go.Bar(
+                y=columns,
+                x=shares,
+                name=f"{head} (training only)",
+                orientation="h",
+                marker_color=color,
+                text=[f"+{share:.0%}" for share in shares],
+                textposition="outside",
+                cliponaxis=False,
+                customdata=[params, macs],
+                hovertemplate=f"%{{y}}: %{{customdata:,}} in {head}<extra></extra>",
+            )
+        )
+    layout = {
+        "barmode": "stack",
+        "xaxis": {"title": {"text": "relative to the deployed network"}, "tickformat": ".0%"},
+        "yaxis": {"autorange": "reversed"},
+        "legend": {"orientation": "h", "x": 0, "y": -0.35, "yanchor": "top"},
+        "margin": {"l": 20, "r": 60, "t": 105, "b": 20},
+    }
+    total = analysis.total_params
+    subtitle = (
+        f"training: {format_count(total)} parameters; deployed: "
+        f"{format_count(analysis.params_without_aux)}"
+        if aux
+        else "this design has no auxiliary heads: training and deployment are the same network"
+    )
+    return figure(data, layout, "What dropping the auxiliary heads removes", 380, subtitle)
 
 
 def _short(name: str) -> str:

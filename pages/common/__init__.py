@@ -47,6 +47,15 @@ from googlenet_core.network.editing import (
     query_for,
 )
 from pages.common.ownership import viewer, write_cookies
+from pages.common.view import (
+    initial_query,
+    link_notice,
+    present_styles,
+    presenting,
+    set_presenting,
+    share_ui,
+    sync_presenting,
+)
 
 #: The network a new session starts with: the one the paper's Table 1 describes.
 DEFAULT_PRESET = "paper"
@@ -107,16 +116,31 @@ def run_page(title: str, body: Callable[[], None]) -> None:
         page_title=f"{title} · {APP_TITLE}",
         page_icon=":material/hub:",
         layout="wide",
+        initial_sidebar_state="collapsed" if presenting() else "auto",
         menu_items={"About": "Design, measure and teach GoogLeNet (Szegedy et al., 2014)."},
     )
     with st.sidebar:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
+        st.toggle(
+            "Presentation mode",
+            value=presenting(),
+            key=f"present_toggle_{presenting()}",
+            on_change=lambda: set_presenting(not presenting()),
+            help="Large type for a projector, the sidebar folded away, and one concept per "
+            "screen on the Concepts page. The link keeps it (?present=1).",
+        )
         summary = st.container()
     server_threads()
     viewer()  # this browser's owner secret, from its cookie or new (then set below)
     _initialise()
     _sync_url(current_config())
+    sync_presenting()
+    if presenting():
+        present_styles()
+    notice = link_notice()
+    if notice:
+        st.warning(notice, icon=":material/link_off:")
     if st.session_state[_URL_NOTICE]:
         st.warning(st.session_state[_URL_NOTICE], icon=":material/link_off:")
     message = st.session_state.pop(_FLASH, None)
@@ -157,8 +181,10 @@ def sidebar_summary_ui() -> None:
         st.badge("Last edit refused", icon=":material/warning:", color="orange")
         st.caption(literal(error))
     st.caption(
-        "The page URL holds this design and nothing else: bookmark it or send it to students."
+        "The page URL holds this design and the view's settings, nothing about you: "
+        "bookmark it or send it to students."
     )
+    share_ui("sidebar_share")
 
 
 # ---- the shared network --------------------------------------------------------------------
@@ -170,7 +196,7 @@ def _initialise() -> None:
         return
     notice = None
     try:
-        config = config_from_query(st.query_params.to_dict())
+        config = config_from_query(initial_query())
     except ValueError as exc:
         config = None
         notice = (

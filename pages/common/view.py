@@ -1,0 +1,224 @@
+"""The exact view in the URL, short links with a QR code, and presentation mode.
+
+A link reopens what its sender saw, not only the network: each page declares
+its view settings as :class:`Setting` values (a URL parameter bound to widget
+keys), calls :func:`restore` before drawing the widgets and :func:`record`
+after. The first run of a session takes the values from the URL it was opened
+with (:func:`initial_query`; a short link ``?s=code`` is expanded there), and
+every run writes the current values back, leaving defaults out so an ordinary
+link stays short. Only view parameters ever enter the URL
+(:data:`googlenet_core.network.links.VIEW_PARAMS`): nothing in a link says who
+someone is or lets anyone act on their runs.
+
+Presentation mode (``?present=1``) is for a lecture room: the sidebar starts
+collapsed, text and tables are set large (:data:`PRESENT_CSS`), figures go
+through :func:`googlenet_core.figures.projector.for_projector`, and the Concepts
+page shows one concept per screen. It stays on while the session moves between
+pages, until the user leaves it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+import streamlit as st
+
+from googlenet_core.network.links import SHORT_PARAM, expand, shorten
+
+PRESENT_PARAM = "present"
+_QUERY = "initial_query"
+_NOTICE = "initial_query_notice"
+_PRESENT = "presenting"
+_RESTORED = "restored_settings"
+
+#: Presentation mode's type: ~22 px body text, large metrics, tables and formulas, for a
+#: 1280x720 projector read from the back of a room (the theme's base is 17 px).
+PRESENT_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 2rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stWidgetLabel"] p { font-size: 1.2rem; }
+[data-testid="stMainBlockContainer"] input { font-size: 1.25rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricLabel"] p { font-size: 1.25rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stTable"] th,
+[data-testid="stMainBlockContainer"] [data-testid="stTable"] td { font-size: 1.2rem; }
+[data-testid="stMainBlockContainer"] .katex { font-size: 1.7em; }
+[data-testid="stMainBlockContainer"] button p { font-size: 1.15rem; }
+</style>
+"""
+
+
+# ---- the URL a session was opened with ------------------------------------------------------
+
+
+def initial_query() -> dict[str, str]:
+    """The URL parameters this session started with; a short link is expanded first."""
+    if _QUERY not in st.session_state:
+        params = st.query_params.to_dict()
+        notice = None
+        code = params.pop(SHORT_PARAM, None)
+        if code is not None:
+            del st.query_params[SHORT_PARAM]
+            try:
+                params = {**params, **expand(code)}
+            except ValueError as exc:
+                notice = f"The short link could not be opened: {exc}."
+            for key, value in params.items():  # the full link, so a refresh needs no store
+                st.query_params[key] = value
+        st.session_state[_QUERY] = params
+        st.session_state[_NOTICE] = notice
+    query: dict[str, str] = st.session_state[_QUERY]
+    return query
+
+
+def link_notice() -> str | None:
+    """Why the session's short link could not be opened (once)."""
+    initial_query()
+    notice: str | None = st.session_state.pop(_NOTICE, None)
+    return notice
+
+
+# ---- a page's view settings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A URL parameter carrying the values of one or more widgets (by session-state key).
+
+    ``parse`` turns the parameter into one value per key (raising ``ValueError`` or
+    ``KeyError`` for anything it does not accept: the widget then keeps its default);
+    ``show`` turns the values back into the parameter.
+    """
+
+    param: str
+    keys: tuple[str, ...]
+    default: tuple[Any, ...]
+    parse: Callable[[str], tuple[Any, ...]]
+    show: Callable[[tuple[Any, ...]], str]
+
+
+def flag(param: str, key: str, default: bool) -> Setting:
+    """A toggle or checkbox as ``param=1`` / ``param=0``."""
+    return Setting(param, (key,), (default,), _parse_flag, lambda v: "1" if v[0] else "0")
+
+
+def choice(param: str, key: str, default: Any, options: Sequence[str]) -> Setting:
+    """A selectbox or segmented control over ``options`` (anything else is ignored)."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        if text not in options:
+            raise ValueError(text)
+        return (text,)
+
+    return Setting(param, (key,), (default,), parse, lambda v: str(v[0]))
+
+
+def _parse_flag(text: str) -> tuple[Any, ...]:
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return (text == "1",)
+
+
+def restore(settings: Sequence[Setting]) -> None:
+    """Before the widgets are drawn: defaults, and on the session's first visit the URL's values.
+
+    Each setting is taken from the URL once per session, so a later edit is not
+    undone by the parameter it wrote itself.
+    """
+    done: set[str] = st.session_state.setdefault(_RESTORED, set())
+    query = initial_query()
+    for setting in settings:
+        values = setting.default
+        if setting.param not in done:
+            done.add(setting.param)
+            text = query.get(setting.param)
+            if text is not None:
+                try:
+                    values = setting.parse(text)
+                except (ValueError, KeyError, IndexError):
+                    values = setting.default
+            for key, value in zip(setting.keys, values, strict=True):
+                st.session_state[key] = value
+        else:
+            for key, value in zip(setting.keys, values, strict=True):
+                # Re-assigned, the value survives runs where its widget is not drawn (another
+                # concept on screen): Streamlit forgets the state of widgets it did not draw.
+                st.session_state[key] = st.session_state.get(key, value)
+
+
+def record(settings: Sequence[Setting]) -> None:
+    """After the widgets are drawn: their values into the URL, defaults left out."""
+    for setting in settings:
+        values = tuple(st.session_state.get(key) for key in setting.keys)
+        text = None if values == setting.default else setting.show(values)
+        if text is None:
+            if setting.param in st.query_params:
+                del st.query_params[setting.param]
+        elif st.query_params.get(setting.param) != text:
+            st.query_params[setting.param] = text
+
+
+# ---- presentation mode ----------------------------------------------------------------------
+
+
+def presenting() -> bool:
+    """Whether this session is in presentation mode (from ``?present=1`` or the button)."""
+    if _PRESENT not in st.session_state:
+        st.session_state[_PRESENT] = initial_query().get(PRESENT_PARAM) == "1"
+    on: bool = st.session_state[_PRESENT]
+    return on
+
+
+def set_presenting(on: bool) -> None:
+    st.session_state[_PRESENT] = on
+    sync_presenting()
+
+
+def sync_presenting() -> None:
+    """The mode into the URL, so a refresh or a copied link opens in it."""
+    if presenting():
+        st.query_params[PRESENT_PARAM] = "1"
+    elif PRESENT_PARAM in st.query_params:
+        del st.query_params[PRESENT_PARAM]
+
+
+def present_styles() -> None:
+    """Large type for the projector (call once a run in presentation mode)."""
+    st.html(PRESENT_CSS)
+
+
+# ---- sharing --------------------------------------------------------------------------------
+
+
+def share_ui(key: str) -> None:
+    """A short link to the view on screen, and its QR code, for a lecture slide."""
+    with st.popover("Share this view", icon=":material/qr_code_2:"):
+        st.caption(
+            "A short link and a QR code to the exact view on screen: the network, the "
+            "page and its settings. They hold nothing about you or your runs."
+        )
+        if not st.button("Make a short link", key=f"{key}_make", type="primary"):
+            return
+        try:
+            code = shorten(st.query_params.to_dict())
+        except (ValueError, OSError) as exc:
+            st.error(f"No short link: {exc}")
+            return
+        url = f"{_page_url()}?{SHORT_PARAM}={code}"
+        st.code(url, language=None)
+        picture = io.BytesIO()
+        segno.make(url, error="m").save(picture, kind="png", scale=10, border=2)
+        st.image(picture.getvalue(), caption=url, width=260)
+
+
+def _page_url() -> str:
+    """This page's address as the browser sees it, without its query."""
+    url = st.context.url
+    return url if isinstance(url, str) and url else ""
