@@ -89,7 +89,15 @@ def table(frame: pd.DataFrame | Any, **options: Any) -> None:
 
 
 def heading(number: int, text: str) -> None:
-    st.header(f"{number} · {text}", divider="gray")
+    """The concept's title; in presentation mode with Back, Next and Exit beside it."""
+    if not presenting():
+        st.header(f"{number} · {text}", divider="gray")
+        return
+    title, back, forward, leave = st.columns([8, 1.3, 1.3, 1.1], vertical_alignment="center")
+    title.header(f"{number} · {text}")
+    back.button("Back", key="concept_back", on_click=_step, args=(-1,), shortcut="Left")
+    forward.button("Next", key="concept_next", on_click=_step, args=(1,), shortcut="Right")
+    leave.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
 
 
 def visual(slug: str) -> Any:
@@ -157,7 +165,7 @@ def inception_ui(config: GoogLeNetConfig) -> None:
         figure = inception_block_figure(
             spec, in_channels, side, variant == "reduced", costs[variant]
         )
-        chart(figure, "home_block_figure", height=500)
+        chart(figure, "home_block_figure", height=420)
     st.markdown(
         "Four branches read the same input; their outputs have the same height and width, "
         "so they are **stacked along the depth**. Switch the 1×1 reductions off to see the "
@@ -181,7 +189,7 @@ def reductions_ui(config: GoogLeNetConfig) -> None:
     naive, built = costs["naive"], costs["reduced"]
     steps = naive_network(config)
     with visual("reductions"):
-        chart(naive_network_figure(steps), "home_naive_network", height=520)
+        chart(naive_network_figure(steps), "home_naive_network", height=480)
     last = steps[-1]
     st.markdown(
         f"With every block naive, **{last.block}** would read **{last.naive_in_channels:,}** "
@@ -357,7 +365,7 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
         )
     rows = flow(config)
     with visual("gradients"):
-        chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=520)
+        chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=480)
     first, last = rows[0], rows[-1]
     st.markdown(
         f"One batch of 8 handwritten digits through a freshly initialised `{network_name(config)}` "
@@ -379,7 +387,7 @@ def deploy_ui(config: GoogLeNetConfig) -> None:
     heading(6, "Deployment without the auxiliary heads")
     analysis = analyze(config)
     with visual("deploy"):
-        chart(deploy_figure(analysis), "home_deploy", height=400)
+        chart(deploy_figure(analysis), "home_deploy", height=460)
     st.markdown(
         "The auxiliary heads only help training: at test time the paper discards them "
         '(section 5: "at inference time, these auxiliary networks are discarded"). Dropping '
@@ -485,13 +493,13 @@ class Concept:
 
 
 CONCEPTS = (
-    Concept("inception", "Inception block", inception_ui),
+    Concept("inception", "Inception", inception_ui),
     Concept("reductions", "1×1 reductions", reductions_ui),
     Concept("output-size", "Output size", output_size_ui),
-    Concept("aux-heads", "Auxiliary heads", aux_ui),
-    Concept("gradients", "Gradient flow", gradients_ui),
+    Concept("aux-heads", "Aux heads", aux_ui),
+    Concept("gradients", "Gradients", gradients_ui),
     Concept("deploy", "Deployment", deploy_ui),
-    Concept("gap", "Average pooling", head_ui),
+    Concept("gap", "Avg pooling", head_ui),
     Concept("paper", "Table 1", paper_ui),
 )
 CONCEPT_BY_SLUG = {c.slug: c for c in CONCEPTS}
@@ -549,18 +557,14 @@ def _step(offset: int) -> None:
 
 
 def navigation_ui() -> Concept:
-    """Presentation mode's bar: every concept by name, previous / next, and the way out."""
-    names, back, forward, leave = st.columns([8, 1, 1, 1.3], vertical_alignment="center")
-    slug = names.segmented_control(
+    """Presentation mode's bar: every concept by name (Back, Next, Exit go by the title)."""
+    slug = st.segmented_control(
         "Concept",
         list(CONCEPT_BY_SLUG),
         format_func=lambda s: CONCEPT_BY_SLUG[s].title,
         key="concept",
         label_visibility="collapsed",
     )
-    back.button("←", key="concept_back", on_click=_step, args=(-1,), shortcut="Left")
-    forward.button("→", key="concept_next", on_click=_step, args=(1,), shortcut="Right")
-    leave.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
     if slug is None:  # the selected pill clicked again: stay on the first concept
         slug = CONCEPTS[0].slug
     return CONCEPT_BY_SLUG[slug]

@@ -72,7 +72,7 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
         "xaxis": {"anchor": "y", "matches": "x2", "showticklabels": False},
         "yaxis": {"domain": [0.56, 1.0], "title": {"text": "depth out"}, "rangemode": "tozero"},
         "xaxis2": {"anchor": "y2", "tickangle": -40},
-        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}},
+        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}, "exponentformat": "SI"},
     }
     subtitle = (
         f"all blocks: {format_count(built_total)} MACs with 1×1 reductions, "
@@ -144,91 +144,80 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
         for name, values, color in series
         if any(values)
     ]
-    gains = [r.gain for r in rows]
-    data.append(
-        go.Scatter(
-            x=stages,
-            y=gains,
-            name="all losses ÷ main alone",
-            yaxis="y2",
-            mode="lines+markers",
-            line={"color": "#111827", "width": 3, "dash": "dot"},
-            marker={"size": 9},
-            hovertemplate="%{x}: %{y:.2f}× the main loss's gradient<extra></extra>",
-        )
-    )
     layout = {
         "barmode": "group",
-        "xaxis": {"title": {"text": "stage (input → output)"}, "tickangle": -40},
+        "xaxis": {"tickangle": -40},
         "yaxis": {"title": {"text": "gradient norm"}, "rangemode": "tozero"},
-        "yaxis2": {
-            "title": {"text": "gain"},
-            "overlaying": "y",
-            "side": "right",
-            "rangemode": "tozero",
-            "showgrid": False,
-            "ticksuffix": "×",
-        },
     }
-    reach = max(gains)
-    subtitle = (
-        f"one batch, fresh weights: the aux heads make early stages' gradient up to {reach:.2f}×"
-        if reach > 1.005
-        else "one batch, fresh weights: no aux head adds gradient in this design"
+    gain = max(r.gain for r in rows)
+    subtitle = "one batch, fresh weights; stages from the input (left) to the output" + (
+        f"; with the aux losses, up to {gain:.2f}× the main loss's gradient" if gain > 1.005 else ""
     )
     return figure(data, layout, "Where each loss sends its gradient", 470, subtitle)
 
 
 def deploy_figure(analysis: Analysis) -> go.Figure:
-    """Parameters and MACs while training (trunk + aux heads) and once deployed (trunk)."""
-    aux = {r.name: (r.params, r.macs) for r in analysis.rows if r.is_aux}
-    columns = ["parameters", "MACs per image"]
+    """Parameters and MACs while training (trunk + aux heads) and once deployed (trunk only)."""
+    aux = [(r.name, r.params, r.macs) for r in analysis.rows if r.is_aux]
     kept = (analysis.params_without_aux, analysis.macs_without_aux)
-    data = [
-        go.Bar(
-            y=columns,
-            x=[1.0, 1.0],
-            name="trunk + main head (deployed)",
-            orientation="h",
-            marker_color=MAIN_COLOR,
-            text=[format_count(v) for v in kept],
-            textposition="inside",
-            insidetextanchor="middle",
-            customdata=kept,
-            hovertemplate="%{y}: %{customdata:,} kept<extra></extra>",
-        )
-    ]
-    for (head, (params, macs)), color in zip(aux.items(), (AUX_COLOR, AUX2_COLOR), strict=False):
-        shares = [params / kept[0], macs / kept[1]]
+    columns = ["training", "deployed"]
+    data = []
+    for axis, index in (("", 0), ("2", 1)):
         data.append(
             go.Bar(
-                y=columns,
-                x=shares,
-                name=f"{head} (training only)",
-                orientation="h",
-                marker_color=color,
-                text=[f"+{share:.0%}" for share in shares],
-                textposition="outside",
-                cliponaxis=False,
-                customdata=[params, macs],
-                hovertemplate=f"%{{y}}: %{{customdata:,}} in {head}<extra></extra>",
+                x=columns,
+                y=[kept[index]] * 2,
+                name="trunk + main head",
+                legendgroup="trunk",
+                showlegend=axis == "",
+                marker_color=MAIN_COLOR,
+                text=[format_count(kept[index])] * 2,
+                textposition="inside",
+                insidetextanchor="middle",
+                xaxis=f"x{axis}",
+                yaxis=f"y{axis}",
+                hovertemplate="%{x}: %{y:,}<extra>trunk + main head</extra>",
             )
         )
+        for (head, params, macs), color in zip(aux, (AUX_COLOR, AUX2_COLOR), strict=False):
+            value = (params, macs)[index]
+            data.append(
+                go.Bar(
+                    x=columns[:1],
+                    y=[value],
+                    name=f"{head} (training only)",
+                    legendgroup=head,
+                    showlegend=axis == "",
+                    marker_color=color,
+                    text=[f"+{format_count(value)}"],
+                    textposition="inside",
+                    insidetextanchor="middle",
+                    xaxis=f"x{axis}",
+                    yaxis=f"y{axis}",
+                    hovertemplate=f"%{{x}}: %{{y:,}}<extra>{head}</extra>",
+                )
+            )
     layout = {
         "barmode": "stack",
-        "xaxis": {"title": {"text": "relative to the deployed network"}, "tickformat": ".0%"},
-        "yaxis": {"autorange": "reversed"},
-        "legend": {"orientation": "h", "x": 0, "y": -0.35, "yanchor": "top"},
-        "margin": {"l": 20, "r": 60, "t": 105, "b": 20},
+        "xaxis": {"domain": [0.0, 0.44], "anchor": "y"},
+        "yaxis": {"title": {"text": "parameters"}, "rangemode": "tozero"},
+        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2"},
+        "yaxis2": {
+            "title": {"text": "MACs per image"},
+            "rangemode": "tozero",
+            "anchor": "x2",
+            "exponentformat": "SI",
+        },
     }
-    total = analysis.total_params
+    params, macs = (analysis.total_params, analysis.total_macs)
     subtitle = (
-        f"training: {format_count(total)} parameters; deployed: "
-        f"{format_count(analysis.params_without_aux)}"
+        f"parameters {format_count(params)} → {format_count(kept[0])} "
+        f"({1 - kept[0] / params:.0%} fewer); MACs {format_count(macs)} → "
+        f"{format_count(kept[1])}"
         if aux
         else "this design has no auxiliary heads: training and deployment are the same network"
     )
-    return figure(data, layout, "What dropping the auxiliary heads removes", 380, subtitle)
+    return figure(data, layout, "What dropping the auxiliary heads removes", 420, subtitle)
 
 
 def _short(name: str) -> str:

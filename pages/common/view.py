@@ -39,18 +39,18 @@ _RESTORED = "restored_settings"
 #: 1280x720 projector read from the back of a room (the theme's base is 17 px).
 PRESENT_CSS = """
 <style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 2rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 4.2rem; padding-bottom: 2rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stWidgetLabel"] p { font-size: 1.2rem; }
 [data-testid="stMainBlockContainer"] input { font-size: 1.25rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stMetricLabel"] p { font-size: 1.25rem; }
-[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"],
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] p { font-size: 2.6rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stTable"] th,
 [data-testid="stMainBlockContainer"] [data-testid="stTable"] td { font-size: 1.2rem; }
 [data-testid="stMainBlockContainer"] .katex { font-size: 1.7em; }
-[data-testid="stMainBlockContainer"] button p { font-size: 1.15rem; }
 </style>
 """
 
