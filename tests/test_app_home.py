@@ -25,10 +25,13 @@ def test_renders_every_section_from_an_empty_session() -> None:
     assert not at.exception
     assert [h.value for h in at.header] == [
         "1 · The Inception block",
-        "2 · How big is the output?",
-        "3 · Auxiliary classifiers",
-        "4 · The paper vs arithmetic",
-        "5 · Global average pooling instead of a big classifier",
+        "2 · What the 1×1 reductions save",
+        "3 · How big is the output?",
+        "4 · Auxiliary classifiers",
+        "5 · Gradient flow: what the auxiliary heads add",
+        "6 · Deployment without the auxiliary heads",
+        "7 · Global average pooling instead of a big classifier",
+        "8 · The paper vs arithmetic",
     ]
     assert at.query_params == {"preset": "paper"}
 
@@ -130,7 +133,7 @@ def test_naive_vs_reduced_branch_by_branch_and_over_the_whole_network() -> None:
     assert branches.loc[3, "depth out, naive"] == 192  # the pool passes its input through
     chart = next(c for c in at.get("plotly_chart") if "home_naive_network" in c.proto.id)
     assert "Every block naive" in chart.proto.spec
-    assert "inception5b would read 4,048 channels instead of 832" in _markdown(at)
+    assert "**inception5b** would read **4,048** channels instead of 832" in _markdown(at)
 
 
 def _markdown(at) -> str:  # type: ignore[no-untyped-def]

@@ -1,0 +1,132 @@
+"""Presentation mode, the exact view in the URL, and short links (AppTest, no browser)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import app_test
+
+from googlenet_core.figures.projector import PROJECTOR_FONT
+from googlenet_core.network.links import LINKS_DIR_ENV
+
+CONCEPT_HEADERS = {
+    "inception": "1 · The Inception block",
+    "reductions": "2 · What the 1×1 reductions save",
+    "output-size": "3 · How big is the output?",
+    "aux-heads": "4 · Auxiliary classifiers",
+    "gradients": "5 · Gradient flow: what the auxiliary heads add",
+    "deploy": "6 · Deployment without the auxiliary heads",
+    "gap": "7 · Global average pooling instead of a big classifier",
+    "paper": "8 · The paper vs arithmetic",
+}
+
+
+@pytest.fixture(autouse=True)
+def _links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "links"
+    monkeypatch.setenv(LINKS_DIR_ENV, str(folder))
+    return folder
+
+
+def _font_sizes(node: object, in_font: bool = False) -> list[float]:
+    if isinstance(node, dict):
+        return [
+            size
+            for key, value in node.items()
+            for size in (
+                [value]
+                if in_font and key == "size" and isinstance(value, int | float)
+                else _font_sizes(value, key.endswith("font"))
+            )
+        ]
+    if isinstance(node, list):
+        return [size for item in node for size in _font_sizes(item, in_font)]
+    return []
+
+
+@pytest.mark.parametrize("slug", list(CONCEPT_HEADERS))
+def test_each_concept_opens_alone_from_its_link_in_large_type(slug: str) -> None:
+    at = app_test(present="1", concept=slug).run()
+    assert not at.exception
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS[slug]]
+    assert at.query_params["present"] == "1"
+    assert at.query_params.get("concept", "inception") == slug  # the first one is the default
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["font"]["size"] >= PROJECTOR_FONT
+        assert min(_font_sizes(spec)) >= PROJECTOR_FONT, chart.proto.id
+
+
+def test_next_and_back_go_round_the_concepts_and_exit_restores_the_page() -> None:
+    at = app_test(present="1").run()
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["inception"]]
+    at.button(key="concept_next").click().run()
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["reductions"]]
+    assert at.query_params["concept"] == "reductions"
+    at.button(key="concept_back").click().run()
+    at.button(key="concept_back").click().run()  # before the first: the last
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["paper"]]
+    at.button(key="present_exit").click().run()
+    assert len(at.header) == len(CONCEPT_HEADERS) and "present" not in at.query_params
+
+
+def test_the_landing_page_presents_any_concept_in_one_click() -> None:
+    at = app_test().run()
+    at.segmented_control(key="present_pick").set_value("gap").run()
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["gap"]]
+    assert at.query_params["present"] == "1" and at.query_params["concept"] == "gap"
+
+
+def test_a_link_reopens_the_exact_view() -> None:
+    """Block, toggle, calculator, layer and comparison source: all from the URL."""
+    view = {
+        "block": "inception4a",
+        "reduced": "0",
+        "calc": "100,5,3,2,1",
+        "compare": "design",
+        "preset": "torchvision",
+    }
+    at = app_test(**view).run()
+    assert not at.exception
+    assert at.selectbox(key="home_block").value == "inception4a"
+    assert at.toggle(key="home_reduced").value is False
+    calc = ("calc_in", "calc_kernel", "calc_stride", "calc_padding")
+    assert [at.number_input(key=k).value for k in calc] == [100, 5, 3, 2]
+    assert at.toggle(key="home_ceil").value is True
+    assert at.segmented_control(key="home_compare_source").value == "the current design"
+    assert "inception4a, naive" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"][
+        "title"
+    ]["text"]
+    assert {k: at.query_params[k] for k in view} == view  # and the URL keeps saying so
+    at.selectbox(key="calc_layer").set_value("maxpool1").run()
+    assert at.query_params["layer"] == "maxpool1"
+    assert at.query_params["calc"] == "112,3,2,0,1"
+
+
+def test_a_bad_view_parameter_falls_back_to_its_default() -> None:
+    at = app_test(block="inception9z", reduced="maybe", calc="1,2,3", concept="nope").run()
+    assert not at.exception
+    assert at.selectbox(key="home_block").value == "inception3a"
+    assert at.toggle(key="home_reduced").value is True
+    assert at.number_input(key="calc_in").value == 224
+    assert {"block", "reduced", "calc", "concept"}.isdisjoint(at.query_params)
+
+
+def test_a_short_link_reopens_the_view_and_carries_nothing_else(_links: Path) -> None:
+    at = app_test(present="1", concept="output-size", preset="mini").run()
+    at.session_state["owner_secret"] = "f" * 32  # someone's runs must not travel with it
+    at.number_input(key="calc_in").set_value(57).run()
+    at.button(key="sidebar_share_make").click().run()
+    assert not at.exception
+    (stored,) = list(_links.glob("*.txt"))
+    assert "f" * 32 not in stored.read_text()
+    fresh = app_test(s=stored.stem).run()
+    assert not fresh.exception
+    assert [h.value for h in fresh.header] == [CONCEPT_HEADERS["output-size"]]
+    assert fresh.number_input(key="calc_in").value == 57
+    assert fresh.query_params["preset"] == "mini" and "s" not in fresh.query_params
+    unknown = app_test(s="abcdefgh").run()
+    assert not unknown.exception
+    assert any("does not know that short link" in w.value for w in unknown.warning)
