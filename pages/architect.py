@@ -262,18 +262,27 @@ def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
 
 def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
     st.markdown(
-        "One row per Inception block, as in the paper's Table 1. Edit the six channel "
-        "numbers (the columns with a pencil); the columns from *in depth* on are computed."
+        "One row per Inception block, as in the paper's Table 1: edit the six channel "
+        "numbers. The table under it follows each accepted edit."
     )
     frame = blocks_frame(config)
     frame[list(CHANNEL_FIELDS)] = frame[list(CHANNEL_FIELDS)].astype("float64")  # see above
+    # The computed columns travel with the editor's data but are shown in a table of their
+    # own: all twelve side by side scrolled sideways at 1280 px, hiding the costs.
     edited: pd.DataFrame = st.data_editor(
         frame,
         hide_index=True,
         num_rows="fixed",
         disabled=["name", *COMPUTED_COLUMNS],
         column_config=BLOCK_COLUMN_CONFIG,
+        column_order=("name", *CHANNEL_FIELDS),
         key=f"arch_blocks_{config_version()}",
+    )
+    st.dataframe(
+        frame[["name", *COMPUTED_COLUMNS]],
+        hide_index=True,
+        column_config=BLOCK_COLUMN_CONFIG,
+        key="arch_computed",
     )
     return edited
 

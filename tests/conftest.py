@@ -313,3 +313,52 @@ def screenshot(page: Any, name: str) -> Path:
     finally:
         page.set_viewport_size(viewport)
     return path
+
+
+#: Text the page draws where it cannot be read: plotly text outside its figure or on top of
+#: other text of the same figure (rotated tick labels excepted: their boxes are diagonal),
+#: HTML text cut by its box (an ellipsis or hidden overflow), and, optionally, data frames
+#: that only show all their columns by scrolling sideways.
+_TEXT_PROBLEMS = """(sideways) => {
+  const out = [];
+  const seen = (r) => r.width > 1 && r.height > 1;
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, n) => {
+    const fig = plot.getBoundingClientRect();
+    const boxes = [];
+    plot.querySelectorAll('.main-svg text').forEach((t) => {
+      const r = t.getBoundingClientRect();
+      const text = t.textContent.trim();
+      if (!seen(r) || !text) return;
+      if (r.left < fig.left - 1 || r.right > fig.right + 1 || r.top < fig.top - 1 ||
+          r.bottom > fig.bottom + 1) out.push(`figure ${n}: "${text}" is outside the figure`);
+      const turned = /rotate/.test(t.getAttribute('transform') || '');
+      if (!turned) boxes.push([text, r]);
+    });
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, p] = boxes[i], [b, q] = boxes[j];
+      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (w > 3 && h > 3) out.push(`figure ${n}: "${a}" overlaps "${b}"`);
+    }
+  });
+  document.querySelectorAll('[data-testid="stMain"] *').forEach((el) => {
+    if (![...el.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) return;
+    const s = getComputedStyle(el);
+    const cut = s.overflowX === 'hidden' || s.textOverflow === 'ellipsis';
+    if (cut && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      out.push(`"${el.textContent.trim().slice(0, 60)}" is cut ` +
+               `(${el.scrollWidth} > ${el.clientWidth} px)`);
+  });
+  const tables = document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller');
+  if (sideways) tables.forEach((s, n) => {
+    if (s.scrollWidth > s.clientWidth + 2)
+      out.push(`table ${n} scrolls sideways (${s.scrollWidth} > ${s.clientWidth} px)`);
+  });
+  return out;
+}"""
+
+
+def text_problems(page: Any, sideways_tables: bool = True) -> list[str]:
+    """Every piece of text the page draws clipped or overlapped (see ``_TEXT_PROBLEMS``)."""
+    problems: list[str] = page.evaluate(_TEXT_PROBLEMS, sideways_tables)
+    return problems

@@ -150,8 +150,8 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
         "yaxis": {"title": {"text": "gradient norm"}, "rangemode": "tozero"},
     }
     gain = max(r.gain for r in rows)
-    subtitle = "one batch, fresh weights; stages from the input (left) to the output" + (
-        f"; with the aux losses, up to {gain:.2f}× the main loss's gradient" if gain > 1.005 else ""
+    subtitle = "one batch of digits, fresh weights; the input on the left" + (
+        f"; up to {gain:.2f}× with the aux losses" if gain > 1.005 else ""
     )
     return figure(data, layout, "Where each loss sends its gradient", 470, subtitle)
 
