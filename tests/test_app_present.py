@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import app_test
 
+from googlenet_core import network_name
 from googlenet_core.figures.projector import PROJECTOR_FONT
 from googlenet_core.network.links import LINKS_DIR_ENV
 
@@ -96,9 +97,10 @@ def test_a_link_reopens_the_exact_view() -> None:
     assert [at.number_input(key=k).value for k in calc] == [100, 5, 3, 2]
     assert at.toggle(key="home_ceil").value is True
     assert at.segmented_control(key="home_compare_source").value == "the current design"
-    assert "inception4a, naive" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"][
-        "title"
-    ]["text"]
+    assert (
+        "inception4a, naive"
+        in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    )
     assert {k: at.query_params[k] for k in view} == view  # and the URL keeps saying so
     at.selectbox(key="calc_layer").set_value("maxpool1").run()
     assert at.query_params["layer"] == "maxpool1"
@@ -130,3 +132,24 @@ def test_a_short_link_reopens_the_view_and_carries_nothing_else(_links: Path) ->
     unknown = app_test(s="abcdefgh").run()
     assert not unknown.exception
     assert any("does not know that short link" in w.value for w in unknown.warning)
+
+
+def test_back_in_the_browser_returns_to_the_previous_design_and_view() -> None:
+    """Streamlit reruns the page with the history entry's URL; the page follows it."""
+    at = app_test("pages/architect.py").run()
+    at.selectbox(key="arch_preset_0").set_value("mini").run()
+    assert at.query_params["preset"] == "mini"
+    at.query_params.clear()
+    at.query_params["preset"] = "paper"  # Back: the entry before the edit
+    at.run()
+    assert not at.exception
+    assert network_name(at.session_state["config"]) == "paper"
+    assert at.query_params["preset"] == "paper"
+    home = app_test(block="inception4a").run()
+    home.selectbox(key="home_block").set_value("inception4b").run()
+    assert home.query_params["block"] == "inception4b"
+    home.query_params["block"] = "inception4a"  # Back
+    home.run()
+    assert home.selectbox(key="home_block").value == "inception4a"
+    home.switch_page("pages/shapes.py").run()  # another page: no design in its URL
+    assert network_name(home.session_state["config"]) == "paper"

@@ -169,3 +169,18 @@ def test_every_page_draws_its_text_whole(
         assert not problems, "\n".join(problems)
     finally:
         context.close()
+
+
+def test_back_and_forward_walk_through_the_designs(streamlit_server: str, projector: Any) -> None:
+    page = projector
+    _open(page, f"{streamlit_server}/architect?preset=paper")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
+    page.get_by_role("option", name="mini", exact=False).first.click()
+    wait_for_app_idle(page)
+    summary = page.locator('[data-testid="stSidebar"] h3').first
+    expect(summary).to_contain_text("mini")
+    page.go_back()
+    expect(summary).to_contain_text("paper")
+    assert page.url.endswith("preset=paper")
+    page.go_forward()
+    expect(summary).to_contain_text("mini")

@@ -48,6 +48,7 @@ from googlenet_core.network.editing import (
 )
 from pages.common.ownership import viewer, write_cookies
 from pages.common.view import (
+    arrived,
     initial_query,
     link_notice,
     present_styles,
@@ -76,6 +77,7 @@ _VERSION = "config_version"
 _ERROR = "config_error"
 _URL_NOTICE = "url_notice"
 _FLASH = "flash_message"
+_WRITTEN = "design_query_written"  # the design parameters this session last put in the URL
 
 
 # ---- the frame -----------------------------------------------------------------------------
@@ -133,7 +135,9 @@ def run_page(title: str, body: Callable[[], None]) -> None:
         summary = st.container()
     server_threads()
     viewer()  # this browser's owner secret, from its cookie or new (then set below)
+    arrived(st.query_params.to_dict())
     _initialise()
+    _follow_history()
     _sync_url(current_config())
     sync_presenting()
     if presenting():
@@ -209,9 +213,29 @@ def _initialise() -> None:
     st.session_state[_URL_NOTICE] = notice
 
 
+def _follow_history() -> None:
+    """Back or Forward in the browser (or an address edited by hand) to another design: show it.
+
+    Streamlit pushes a history entry whenever the script changes the URL, so each accepted
+    edit is a step Back can return to; on Back it reruns the page with that entry's URL.
+    A URL without a design (another page was opened from the sidebar) keeps the network.
+    """
+    written = st.session_state.get(_WRITTEN)
+    url = {k: st.query_params[k] for k in (PRESET_PARAM, TOKEN_PARAM) if k in st.query_params}
+    if written is None or not url or url == written:
+        return
+    try:
+        config = config_from_query(url)
+    except ValueError:
+        return  # a damaged address: the current network stays and is written back
+    if config is not None and config != current_config():
+        set_config(config)
+
+
 def _sync_url(config: GoogLeNetConfig) -> None:
     """Make the URL's preset/net parameters describe ``config``; leave other parameters alone."""
     wanted = query_for(config)
+    st.session_state[_WRITTEN] = wanted
     for key in (PRESET_PARAM, TOKEN_PARAM):
         if key not in wanted and key in st.query_params:
             del st.query_params[key]

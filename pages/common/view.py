@@ -34,6 +34,8 @@ _QUERY = "initial_query"
 _NOTICE = "initial_query_notice"
 _PRESENT = "presenting"
 _RESTORED = "restored_settings"
+_ARRIVED = "arrived_query"  # the URL this run started with (Back/Forward change it)
+_RECORDED = "recorded_settings"  # param -> the text record() last wrote (None: left out)
 
 #: Presentation mode's type: ~22 px body text, large metrics, tables and formulas, for a
 #: 1280x720 projector read from the back of a room (the theme's base is 17 px).
@@ -85,6 +87,11 @@ def link_notice() -> str | None:
     return notice
 
 
+def arrived(params: dict[str, str]) -> None:
+    """Note the URL this run started with (the frame calls it first thing every run)."""
+    st.session_state[_ARRIVED] = params
+
+
 # ---- a page's view settings -----------------------------------------------------------------
 
 
@@ -127,18 +134,27 @@ def _parse_flag(text: str) -> tuple[Any, ...]:
 
 
 def restore(settings: Sequence[Setting]) -> None:
-    """Before the widgets are drawn: defaults, and on the session's first visit the URL's values.
+    """Before the widgets are drawn: defaults, and the URL's values where the URL says so.
 
-    Each setting is taken from the URL once per session, so a later edit is not
-    undone by the parameter it wrote itself.
+    A setting is taken from the URL on the session's first visit, and again when the
+    URL no longer says what :func:`record` last wrote (Back or Forward in the browser
+    moved through the history of views); otherwise the widget keeps its own value.
     """
     done: set[str] = st.session_state.setdefault(_RESTORED, set())
+    recorded: dict[str, str | None] = st.session_state.setdefault(_RECORDED, {})
     query = initial_query()
+    url = st.session_state.get(_ARRIVED, {})
+    moved = {
+        s.param
+        for s in settings
+        if s.param in recorded and url and url.get(s.param) != recorded[s.param]
+    }
     for setting in settings:
         values = setting.default
-        if setting.param not in done:
+        if setting.param not in done or setting.param in moved:
+            source = url if setting.param in done else query
             done.add(setting.param)
-            text = query.get(setting.param)
+            text = source.get(setting.param)
             if text is not None:
                 try:
                     values = setting.parse(text)
@@ -155,9 +171,11 @@ def restore(settings: Sequence[Setting]) -> None:
 
 def record(settings: Sequence[Setting]) -> None:
     """After the widgets are drawn: their values into the URL, defaults left out."""
+    recorded: dict[str, str | None] = st.session_state.setdefault(_RECORDED, {})
     for setting in settings:
         values = tuple(st.session_state.get(key) for key in setting.keys)
         text = None if values == setting.default else setting.show(values)
+        recorded[setting.param] = text
         if text is None:
             if setting.param in st.query_params:
                 del st.query_params[setting.param]
