@@ -48,13 +48,14 @@ def test_inception_block_figure_shows_the_branches_and_the_cost() -> None:
     reduced = inception_block_figure(spec, 192, 28, reduced=True, cost=costs["reduced"])
     naive = inception_block_figure(spec, 192, 28, reduced=False, cost=costs["naive"])
     reduced_texts, naive_texts = " ".join(_texts(reduced)), " ".join(_texts(naive))
-    assert "96 (reduce)" in reduced_texts and "16 (reduce)" in reduced_texts
+    assert "<b>96</b><br>(reduce)" in reduced_texts and "<b>16</b><br>(reduce)" in reduced_texts
     assert "64 + 128 + 32 + 32 = 256 × 28 × 28" in reduced_texts
     assert "reduce" not in naive_texts
     # The naive pooling branch passes all 192 input channels through.
     assert "64 + 128 + 32 + 192 = 416 × 28 × 28" in naive_texts
-    assert "163.7 K parameters, 128.05 M MACs" in reduced.layout.title.text
-    assert format_count(costs["naive"].params) in naive.layout.title.text
+    assert reduced.layout.title.text == "inception3a, with 1×1 reductions"
+    assert "163.7 K parameters, 128.05 M MACs" in reduced.layout.title.subtitle.text
+    assert format_count(costs["naive"].params) in naive.layout.title.subtitle.text
     assert reduced.layout.font.size == FONT_SIZE
 
 
@@ -112,9 +113,9 @@ def test_cost_figure_colours_aux_heads_and_matches_the_calculator() -> None:
 
 
 def _boxes(fig) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Every box label of the network diagram -> its height on the page."""
+    """Every box of the network diagram, by its first line (the name) -> its height."""
     return {
-        text: y
+        text.split("<br>")[0]: y
         for trace in fig.data
         if trace.type == "bar"
         for text, y in zip(trace.text, trace.y, strict=True)
@@ -129,17 +130,20 @@ def test_network_figure_draws_every_stage_and_marks_aux_attachments() -> None:
         if stage.kind != "aux":
             assert f"<b>{stage.name}</b>" in y
     # aux1's box sits at the height of inception4a, the block it reads.
-    assert y["<b>aux1</b> → 1000 classes"] == y["<b>inception4a</b>"]
-    assert y["<b>aux2</b> → 1000 classes"] == y["<b>inception4d</b>"]
-    shape_labels = next(t for t in fig.data if t.type == "scatter" and t.mode == "text").text
-    assert "832 × 7 × 7" in shape_labels and shape_labels[0] == "3 × 224 × 224"
+    assert y["<b>aux1</b>"] == y["<b>inception4a</b>"]
+    assert y["<b>aux2</b>"] == y["<b>inception4d</b>"]
+    labels = next(t for t in fig.data if t.type == "bar").text
+    assert labels[0] == "<b>input</b><br>3 × 224 × 224"  # the output shape under the name
+    assert "<b>inception5a</b><br>832 × 7 × 7" in labels
+    aux = [t for t in fig.data if t.type == "bar"][1].text
+    assert aux[0] == "<b>aux1</b><br>→ 1000 classes"
     assert "auxiliary head" in [t.name for t in fig.data]
 
 
 def test_network_figure_follows_the_heads_when_blocks_move() -> None:
     config = remove_block(get_preset("paper"), "inception4a")  # aux1 moves to inception3b
     y = _boxes(network_figure(analyze(config)))
-    assert y["<b>aux1</b> → 1000 classes"] == y["<b>inception3b</b>"]
+    assert y["<b>aux1</b>"] == y["<b>inception3b</b>"]
     no_aux = network_figure(analyze(dataclasses.replace(config, aux_logits=False)))
     assert not [text for text in _boxes(no_aux) if "aux" in text]
     assert "auxiliary head" not in [t.name for t in no_aux.data]

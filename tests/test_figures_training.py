@@ -31,7 +31,7 @@ def runs() -> dict[str, list[Event]]:
 def test_one_run_shows_every_term_of_the_loss(runs) -> None:
     figure = loss_figure({"a": runs["w 0.3/0.3"]})
     assert [t.name for t in figure.data] == ["total", "main", "aux1", "aux2"]
-    assert "main + w1·aux1 + w2·aux2" in figure.layout.title.text
+    assert "main + w1·aux1 + w2·aux2" in figure.layout.title.subtitle.text
     without = loss_figure({"b": runs["w 0/0"]})
     assert [t.name for t in without.data] == ["total", "main"]  # aux terms were not computed
 

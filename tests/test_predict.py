@@ -378,13 +378,18 @@ def test_figures_label_heads_by_position_and_grey_out_untrained_ones(
         "aux2 (after inception4d)",
     ]
     assert fig.layout.title.text == f"Top 3 · {digit.name}"
-    assert [list(bar.x) for bar in fig.data] == [list(h.probs) for h in digit.heads]
+    bars = [trace for trace in fig.data if trace.type == "bar"]
+    assert [list(bar.x) for bar in bars] == [list(h.probs) for h in digit.heads]
     # Digit classes are names, not numbers: every one labelled, in the order of the scores.
     axes = [fig.layout[name] for name in ("yaxis", "yaxis2", "yaxis3")]
     assert [axis.type for axis in axes] == ["category"] * 3
 
     [photo] = predict_images(pretrained, sample_photos()[:1])
-    colors = [bar.marker.color for bar in heads_figure(photo, pretrained.config).data]
+    colors = [
+        trace.marker.color
+        for trace in heads_figure(photo, pretrained.config).data
+        if trace.type == "bar"
+    ]
     assert colors[0] != UNTRAINED_COLOR and colors[1:] == [UNTRAINED_COLOR, UNTRAINED_COLOR]
 
     assert digit.model_input is not None

@@ -26,6 +26,9 @@ from .style import (
     TEXT,
     figure,
     format_count,
+    legend_below,
+    title_height,
+    wrap,
 )
 
 
@@ -107,63 +110,68 @@ def inception_block_figure(
     variant's entry of :func:`naive_vs_reduced`.
     """
     k = spec.branch3_kernel
-    top, bottom, middle = 3.2, -0.2, 2.0
-    # Each branch: its layers from top to bottom, as (label, colour).
+    # Each branch: its layers from top to bottom, as (label, colour). Three short lines
+    # a box: four boxes side by side hold ~75 px each on a phone, where one-line labels
+    # ("1×1 conv 96 (reduce)") ran over their boxes and into each other.
     if reduced:
         branches = [
-            [(f"<b>1×1 conv</b><br>{spec.ch1x1}", COLORS["conv1x1"])],
+            [(f"1×1 conv<br><b>{spec.ch1x1}</b>", COLORS["conv1x1"])],
             [
-                (f"<b>1×1 conv</b><br>{spec.ch3x3red} (reduce)", COLORS["conv1x1"]),
-                (f"<b>3×3 conv</b><br>{spec.ch3x3}", COLORS["conv3x3"]),
+                (f"1×1 conv<br><b>{spec.ch3x3red}</b><br>(reduce)", COLORS["conv1x1"]),
+                (f"3×3 conv<br><b>{spec.ch3x3}</b>", COLORS["conv3x3"]),
             ],
             [
-                (f"<b>1×1 conv</b><br>{spec.ch5x5red} (reduce)", COLORS["conv1x1"]),
-                (f"<b>{k}×{k} conv</b><br>{spec.ch5x5}", COLORS["conv5x5"]),
+                (f"1×1 conv<br><b>{spec.ch5x5red}</b><br>(reduce)", COLORS["conv1x1"]),
+                (f"{k}×{k} conv<br><b>{spec.ch5x5}</b>", COLORS["conv5x5"]),
             ],
             [
-                ("<b>3×3 max pool</b><br>stride 1", COLORS["pool"]),
-                (f"<b>1×1 conv</b><br>{spec.pool_proj} (project)", COLORS["conv1x1"]),
+                ("max pool<br>3×3<br>stride 1", COLORS["pool"]),
+                (f"1×1 conv<br><b>{spec.pool_proj}</b><br>(project)", COLORS["conv1x1"]),
             ],
         ]
         outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, spec.pool_proj]
     else:
         branches = [
-            [(f"<b>1×1 conv</b><br>{spec.ch1x1}", COLORS["conv1x1"])],
-            [(f"<b>3×3 conv</b><br>{spec.ch3x3}", COLORS["conv3x3"])],
-            [(f"<b>{k}×{k} conv</b><br>{spec.ch5x5}", COLORS["conv5x5"])],
-            [(f"<b>3×3 max pool</b><br>{in_channels} (passed through)", COLORS["pool"])],
+            [(f"1×1 conv<br><b>{spec.ch1x1}</b>", COLORS["conv1x1"])],
+            [(f"3×3 conv<br><b>{spec.ch3x3}</b>", COLORS["conv3x3"])],
+            [(f"{k}×{k} conv<br><b>{spec.ch5x5}</b>", COLORS["conv5x5"])],
+            [(f"max pool<br>3×3<br>all <b>{in_channels}</b>", COLORS["pool"])],
         ]
         outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, in_channels]
-    big = {"font": {"size": FONT_SIZE + 1}}
+    # y in pixels of the plot at the default height, from the concatenation (bottom) up.
+    bottom, top = 26.0, 308.0  # centres of the concat box (52 px) and the input box (36 px)
+    levels_of = {1: [169.0], 2: [218.0, 120.0]}  # centres of a branch's boxes (76 px)
+    box = 38.0  # half a branch box's height
     diagram = _Diagram()
-    diagram.box(middle, top, 1.3, 0.3, COLORS["input"])
-    diagram.text(middle, top, f"<b>Input</b>  {in_channels} × {side} × {side}", **big)
+    diagram.box(2.0, top, 1.6, 18.0, COLORS["input"])
+    diagram.text(2.0, top, f"<b>Input</b>  {in_channels} × {side} × {side}")
     for column, layers in enumerate(branches):
-        x = column * 1.333
-        fan = middle + (x - middle) * 0.25  # where the branch leaves the input / meets the concat
-        levels = [2.0, 1.0] if len(layers) == 2 else [1.5]
-        diagram.arrow(fan, top - 0.3, x, levels[0] + 0.3)
+        x = column * 4 / 3
+        # Where the branch leaves the input and meets the concat: close enough above and
+        # below it that the first branch's arrow clears the second branch's boxes.
+        fan = 2.0 + (x - 2.0) * 0.6
+        levels = levels_of[len(layers)]
+        diagram.arrow(fan, top - 18.0, x, levels[0] + box)
         for level, (label, color) in zip(levels, layers, strict=True):
-            diagram.box(x, level, 0.6, 0.3, color)
-            diagram.text(x, level, label, **big)
+            diagram.box(x, level, 0.645, box, color)
+            diagram.text(x, level, label)
         if len(levels) == 2:
-            diagram.arrow(x, levels[0] - 0.3, x, levels[1] + 0.3)
-        diagram.arrow(x, levels[-1] - 0.3, fan, bottom + 0.3)
+            diagram.arrow(x, levels[0] - box, x, levels[1] + box)
+        diagram.arrow(x, levels[-1] - box, fan, bottom + 26.0)
     concat = " + ".join(str(c) for c in outputs)
-    diagram.box(middle, bottom, 1.9, 0.3, COLORS["concat"])
+    diagram.box(2.0, bottom, 2.62, 26.0, COLORS["concat"])
     diagram.text(
-        middle,
+        2.0,
         bottom,
-        f"<b>Filter concatenation</b>  {concat} = {sum(outputs)} × {side} × {side}",
-        **big,
+        f"<b>Filter concatenation</b><br>{concat} = {sum(outputs)} × {side} × {side}",
     )
-    variant = "with 1×1 reductions" if reduced else "naive (no 1×1 reductions)"
-    title = (
-        f"{spec.name}, {variant}: {format_count(cost.params)} parameters, "
-        f"{format_count(cost.macs)} MACs"
-    )
-    layout = diagram.layout((-0.75, 4.75), (bottom - 0.45, top + 0.45))
-    return figure([], layout, title, height=480, top_margin=60)
+    # One short title line (a phone holds ~32 characters of it), the numbers under it.
+    title = f"{spec.name}, {'with 1×1 reductions' if reduced else 'naive'}"
+    subtitle = f"{format_count(cost.params)} parameters, {format_count(cost.macs)} MACs"
+    subtitle = wrap(subtitle if reduced else f"no 1×1 reductions: {subtitle}")
+    layout = diagram.layout((-0.66, 4.66), (-4.0, 330.0))
+    margin = title_height(title, subtitle) + 12
+    return figure([], layout, title, margin + 334 + 20, subtitle=subtitle, top_margin=margin)
 
 
 def naive_vs_reduced_frame(costs: dict[str, BlockCost]) -> pd.DataFrame:
@@ -285,14 +293,23 @@ def cost_figure(analysis: Analysis) -> go.Figure:
     return figure([params, macs], layout, title, height=660, subtitle=subtitle)
 
 
+#: Row pitch of the network diagram in pixels: a box holds two lines (name, shape).
+STAGE_ROW = 56
+
+
 def network_figure(analysis: Analysis) -> go.Figure:
     """The whole network top to bottom, drawn from the config.
 
-    One box per trunk stage (width grows with its depth, colour by kind), its
-    output shape on the left, and each auxiliary head on the right, joined to
-    the block it reads. Boxes are horizontal bars and labels text traces, not
-    layout shapes: a handful of traces validate in a fraction of the time of a
-    hundred shapes and annotations, which keeps a rerun after an edit fast.
+    One box per trunk stage (width grows with its depth, colour by kind) with its
+    name and output shape, and each auxiliary head on the right, joined to the
+    block it reads. The x range is sized for a phone (~310 px of plot): the
+    narrowest box still holds "64 × 112 × 112", the aux box "→ 1000 classes";
+    with the shapes in a column of their own on the left, their leading digits
+    were cut off under ~900 px and the names ran over the aux connectors.
+
+    Boxes are horizontal bars and labels their text, not layout shapes: a
+    handful of traces validate in a fraction of the time of a hundred shapes
+    and annotations, which keeps a rerun after an edit fast.
     """
     trunk = _trunk(analysis)
     config = analysis.config
@@ -306,7 +323,7 @@ def network_figure(analysis: Analysis) -> go.Figure:
     halves = [0.8 + 0.2 * (shape[0] / max_depth) ** 0.5 for _, _, shape in rows]  # fits names
     box_text: dict[str, Any] = {"textposition": "inside", "insidetextanchor": "middle"}
     box_text |= {"constraintext": "none"}
-    box_text |= {"textfont": {"color": TEXT, "size": FONT_SIZE}, "width": 0.76}
+    box_text |= {"textfont": {"color": TEXT, "size": FONT_SIZE}, "width": 0.84}
     stages = go.Bar(
         orientation="h",
         y=ys,
@@ -316,31 +333,21 @@ def network_figure(analysis: Analysis) -> go.Figure:
             "color": [COLORS.get(kind, COLORS["input"]) for _, kind, _ in rows],
             "line": {"color": "#334155", "width": 1},
         },
-        text=[f"<b>{name}</b>" for name, _, _ in rows],
+        text=[f"<b>{name}</b><br>{_shape_text(shape)}" for name, _, shape in rows],
         hovertext=[f"{name}: {_shape_text(shape)}" for name, _, shape in rows],
         hoverinfo="text",
         showlegend=False,
         **box_text,
     )
-    shapes = go.Scatter(
-        mode="text",
-        x=[-1.15] * len(rows),
-        y=ys,
-        text=[_shape_text(shape) for _, _, shape in rows],
-        textposition="middle left",
-        cliponaxis=False,
-        hoverinfo="skip",
-        showlegend=False,
-    )
     links = go.Scatter(
         mode="lines",
         x=[x for _ in ys[1:] for x in (0, 0, None)],
-        y=[v for y in ys[1:] for v in (y + 0.62, y + 0.38, None)],
+        y=[v for y in ys[1:] for v in (y + 0.58, y + 0.42, None)],
         line={"color": "#334155", "width": 1},
         hoverinfo="skip",
         showlegend=False,
     )
-    traces: list[Any] = [stages, shapes, links]
+    traces: list[Any] = [stages, links]
     aux_rows = [row for row in analysis.rows if row.is_aux]
     if aux_rows:
         after = {head.name: head.after for head in config.aux_heads}
@@ -348,7 +355,7 @@ def network_figure(analysis: Analysis) -> go.Figure:
         traces.append(
             go.Scatter(
                 mode="lines",
-                x=[x for _ in aux_ys for x in (1.0, 1.45, None)],
+                x=[x for y in aux_ys for x in (halves[ys.index(y)], 1.2, None)],
                 y=[v for y in aux_ys for v in (y, y, None)],
                 line={"color": AUX_COLOR, "width": 3},
                 hoverinfo="skip",
@@ -359,10 +366,10 @@ def network_figure(analysis: Analysis) -> go.Figure:
             go.Bar(
                 orientation="h",
                 y=aux_ys,
-                x=[3.3] * len(aux_rows),
-                base=[1.45] * len(aux_rows),
+                x=[1.7] * len(aux_rows),
+                base=[1.2] * len(aux_rows),
                 marker={"color": COLORS["aux"], "line": {"color": AUX_COLOR, "width": 2}},
-                text=[f"<b>{row.name}</b> → {row.out_shape[0]} classes" for row in aux_rows],
+                text=[f"<b>{row.name}</b><br>→ {row.out_shape[0]} classes" for row in aux_rows],
                 hovertext=[f"{row.name}: {row.detail}" for row in aux_rows],
                 hoverinfo="text",
                 showlegend=False,
@@ -372,25 +379,31 @@ def network_figure(analysis: Analysis) -> go.Figure:
     legend_kinds = ["conv", "maxpool", "inception", "avgpool", "classifier"]
     if aux_rows:
         legend_kinds.append("aux")
+    names = {"aux": "auxiliary head", "classifier": "dropout + linear"}
+    legend = [names.get(kind, kind) for kind in legend_kinds]
     traces += [
         go.Scatter(
             x=[None],
             y=[None],
             mode="markers",
             marker={"size": 16, "color": COLORS[kind], "symbol": "square"},
-            name={"aux": "auxiliary head", "classifier": "dropout + linear"}.get(kind, kind),
+            name=name,
         )
-        for kind in legend_kinds
+        for kind, name in zip(legend_kinds, legend, strict=True)
     ]
     axis = {"visible": False, "fixedrange": True}
     layout = {
         "barmode": "overlay",
-        "xaxis": {**axis, "range": [-3.0, 4.85]},
-        "yaxis": {**axis, "range": [ys[-1] - 0.6, 0.6]},
+        "xaxis": {**axis, "range": [-1.05, 2.95]},
+        "yaxis": {**axis, "range": [ys[-1] - 0.55, 0.55]},
+        # Under the diagram, in a strip of its own: above it, it ran into the title.
+        "legend": legend_below(legend),
     }
-    height = max(460, 44 * len(rows) + 190)
-    # A taller top margin makes room for the two-row legend of layer kinds.
-    return figure(traces, layout, "The network, input at the top", height, top_margin=160)
+    title = "The network, input at the top"
+    top = title_height(title) + 16
+    # Room for the legend as a phone wraps it (one entry a row), so rows keep their pitch.
+    height = top + STAGE_ROW * len(rows) + 26 * len(legend)
+    return figure(traces, layout, title, height, top_margin=top)
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -16,7 +16,16 @@ from plotly.subplots import make_subplots
 from ..inference.explain import BranchMaps, GradCam
 from ..inference.predictor import HeadPrediction, ImageResult
 from ..network.config import GoogLeNetConfig
-from .style import AUX_COLOR, COLORS, FONT_SIZE, MAIN_COLOR, UNTRAINED_COLOR, apply_style
+from .style import (
+    AUX_COLOR,
+    COLORS,
+    FONT_SIZE,
+    MAIN_COLOR,
+    TITLE_CHARS,
+    UNTRAINED_COLOR,
+    apply_style,
+    title_height,
+)
 
 BRANCH_COLORS = {
     "1x1": COLORS["conv1x1"],
@@ -37,43 +46,85 @@ def head_title(head: HeadPrediction, config: GoogLeNetConfig) -> str:
     return text if head.trained else f"{text} · not trained"
 
 
+#: Heights in the heads figure, in pixels: one class (its label over its bar), and the
+#: gap between two heads that holds the lower one's title.
+CLASS_ROW = 46
+HEAD_GAP = 44
+
+
 def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
-    """Top-k of every head side by side, labelled by position: main, aux1, aux2."""
+    """Top-k of every head, one under the other, labelled by position: main, aux1, aux2.
+
+    Each class is written over its bar with its probability, across the figure's
+    width: side by side, with the class names as tick labels, three heads did not
+    fit half a 1280 px screen (names ran into the next head, the first head's title
+    was cut at the left edge), let alone a phone.
+    """
     heads = result.heads
     if not heads:
         raise ValueError(f"{result.name} has no predictions: {result.error}")
+    k = max(len(h.probs) for h in heads)
+    plot = len(heads) * k * CLASS_ROW + (len(heads) - 1) * HEAD_GAP
     fig = make_subplots(
-        rows=1,
-        cols=len(heads),
+        rows=len(heads),
+        cols=1,
+        shared_xaxes=True,
         subplot_titles=[head_title(h, config) for h in heads],
-        horizontal_spacing=0.16 if len(heads) > 1 else 0.0,
+        vertical_spacing=HEAD_GAP / plot,
     )
-    for col, head in enumerate(heads, start=1):
+    # The head titles start at the left edge, like the names under them.
+    fig.update_annotations(x=0.0, xanchor="left", font_size=FONT_SIZE)
+    for row, head in enumerate(heads, start=1):
         color = MAIN_COLOR if head.head == "main" else AUX_COLOR
         if not head.trained:
             color = UNTRAINED_COLOR
+        names = [_short(label) for label in head.labels]
+        # The bar in the lower half of its class's row, the name over it in the upper.
         fig.add_trace(
             go.Bar(
                 x=list(head.probs),
-                y=[_short(label) for label in head.labels],
+                y=names,
                 orientation="h",
+                width=0.4,
+                offset=0.05,
                 marker_color=color,
-                text=[f"{p:.1%}" for p in head.probs],
-                textposition="auto",
                 hovertext=[_short(label, 200) for label in head.labels],
                 hovertemplate="%{hovertext}: %{x:.2%}<extra>" + head.head + "</extra>",
                 name=head.head,
                 showlegend=False,
             ),
-            row=1,
-            col=col,
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[0.0] * len(names),
+                y=names,
+                mode="text",
+                text=[f"{name}  <b>{p:.1%}</b>" for name, p in zip(names, head.probs, strict=True)],
+                textposition="top right",
+                cliponaxis=False,
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
         )
         # "category": class names such as "0".."9" would make a numeric axis (every other
         # label shown, bars placed by value).
-        fig.update_yaxes(type="category", autorange="reversed", row=1, col=col)
-        fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
-    k = max(len(h.probs) for h in heads)
-    apply_style(fig, f"Top {k} · {_short(result.name, 60)}", height=150 + 42 * k, top_margin=95)
+        fig.update_yaxes(
+            type="category",
+            autorange="reversed",
+            showticklabels=False,
+            showgrid=False,
+            row=row,
+            col=1,
+        )
+        fig.update_xaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
+    # The name cut to fit one title line on a phone (file names are wide: digits, "_").
+    title = f"Top {k} · {_short(result.name, TITLE_CHARS - 12)}"
+    top = title_height(title) + HEAD_GAP
+    apply_style(fig, title, height=top + plot + 45, top_margin=top)
     return fig
 
 

@@ -11,6 +11,7 @@ the main head in blue and the auxiliary heads in amber.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,14 @@ import plotly.graph_objects as go
 #: Base font size of every figure, in pixels: readable from the back of a lecture room.
 FONT_SIZE = 17
 TITLE_SIZE = 22
+#: Characters of title / body text that fit one line of a phone-wide figure (~350 px):
+#: plotly never wraps text, and a line wider than the figure is cut at its edge.
+TITLE_CHARS = 30
+TEXT_CHARS = 38
+#: Width of a legend character, generous (a capital is wider than the mean), in pixels.
+LEGEND_CHAR = 0.58 * FONT_SIZE
+#: Space between the top of the figure and the first line of the title, in pixels.
+TITLE_PAD = 10
 FONT_FAMILY = "Source Sans 3, Source Sans Pro, Arial, sans-serif"
 TEXT = "#111827"
 GRID = "#e5e7eb"
@@ -60,12 +69,47 @@ def format_count(value: float) -> str:
     return f"{value:g}"
 
 
+def wrap(text: str, width: int = TEXT_CHARS) -> str:
+    """Plain ``text`` broken at spaces into lines of at most ``width`` characters (``<br>``)."""
+    return "<br>".join(textwrap.wrap(text, width, break_long_words=False)) or text
+
+
+def title_height(title: str, subtitle: str = "") -> int:
+    """Pixels from the top of the figure to below the title and its subtitle."""
+    lines = title.count("<br>") + 1
+    height = TITLE_PAD + round(TITLE_SIZE * 1.3) * lines
+    if subtitle:
+        height += 6 + round((FONT_SIZE - 1) * 1.3) * (subtitle.count("<br>") + 1)
+    return height
+
+
+def legend_below(names: Iterable[str] = ()) -> dict[str, Any]:
+    """A horizontal legend in a strip of its own under the plot.
+
+    With ``yref="container"`` plotly.js reserves the legend's height at the bottom
+    however many rows it wraps into on a narrow screen, so it covers neither the
+    axis title nor the plot; above the plot, in the top margin, it ran into the
+    title as soon as it needed a second row. ``names``, the entries' text, gives
+    every entry one width (its symbol and the longest line): plotly.js measures an
+    entry a few pixels short and cut the end off the last one of a row.
+    """
+    legend: dict[str, Any] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 0}
+    legend |= {"yanchor": "bottom", "xref": "container", "yref": "container"}
+    lines = [line for name in names for line in name.split("<br>")]
+    if lines:
+        legend["entrywidth"] = 45 + round(LEGEND_CHAR * max(len(line) for line in lines))
+    return legend
+
+
 def base_layout(
     title: str, height: int, subtitle: str = "", top_margin: int | None = None
 ) -> dict[str, Any]:
     """Title, fonts, white background, margins and a legend under the title."""
     title_spec: dict[str, Any] = {"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0}
-    title_spec |= {"xanchor": "left", "y": 0.995, "yanchor": "top", "yref": "container"}
+    # Anchored to the figure's top edge with a pad: at y=0.995 the tops of the
+    # letters were cut by a pixel or two.
+    title_spec |= {"xanchor": "left", "y": 1.0, "yanchor": "top", "yref": "container"}
+    title_spec["pad"] = {"t": TITLE_PAD}
     if subtitle:
         title_spec["subtitle"] = {"text": subtitle, "font": {"size": FONT_SIZE - 1}}
     return {

@@ -9,6 +9,7 @@ formula's terms apart without colour.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,18 @@ import plotly.graph_objects as go
 
 from ..training.compare import GradientRatio
 from ..training.events import Event, epochs_of, steps_of
-from .style import AUX2_COLOR, AUX_COLOR, MAIN_COLOR, RUN_COLORS, TEXT, figure
+from .style import (
+    AUX2_COLOR,
+    AUX_COLOR,
+    MAIN_COLOR,
+    RUN_COLORS,
+    TEXT,
+    TEXT_CHARS,
+    figure,
+    legend_below,
+    title_height,
+    wrap,
+)
 
 Runs = Mapping[str, Sequence[Event]]
 
@@ -24,22 +36,49 @@ Runs = Mapping[str, Sequence[Event]]
 HEAD_DASH = {"main": "solid", "aux1": "dot", "aux2": "dash", "total": "solid"}
 EPOCH_DASHES = ("dot", "dashdot", "dash", "solid")  # earliest to latest (the last is solid)
 HEAD_COLORS = {"total": TEXT, "main": MAIN_COLOR, "aux1": AUX_COLOR, "aux2": AUX2_COLOR}
+#: Characters of a legend entry per line: a run's label ("mini-16px digits w0.3/0.3
+#: (…1a2b) · main") is wider than a phone, and plotly cuts a legend at the figure's edge.
+LEGEND_CHARS = 26
+#: Height of one line of legend text, in pixels.
+LEGEND_LINE = 24
 
 
 def _axes(x_title: str, y_title: str, **extra: dict[str, Any]) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "xaxis": {"title": {"text": x_title}} | extra.pop("xaxis", {}),
+        "xaxis": ({"title": {"text": x_title}} if x_title else {}) | extra.pop("xaxis", {}),
         "yaxis": {"title": {"text": y_title}} | extra.pop("yaxis", {}),
         "hovermode": "x unified",
     }
     return layout | extra
 
 
+def _figure(
+    traces: Sequence[Any], layout: dict[str, Any], title: str, height: int, subtitle: str = ""
+) -> go.Figure:
+    """The shared style with the legend under the plot and the plot kept ``height`` tall.
+
+    Above the plot a legend of several runs wrapped into rows that ran into the
+    title and the plot. Under it, in a strip plotly reserves, each entry wrapped
+    to :data:`LEGEND_CHARS`; the figure grows by what that strip takes on a phone
+    (one entry a row), so the plot keeps its height there too.
+    """
+    subtitle = wrap(subtitle, TEXT_CHARS) if subtitle else ""
+    names = [wrap(t.name, LEGEND_CHARS) for t in traces if t.name]
+    for trace, name in zip([t for t in traces if t.name], names, strict=True):
+        trace.name = name
+    shown = len(names) > 1 or layout.get("showlegend", False)
+    legend_lines = sum(name.count("<br>") + 1 for name in names) if shown else 0
+    layout = layout | {"legend": legend_below(names), "showlegend": shown}
+    top = title_height(title, subtitle) + 16
+    total = height + top + LEGEND_LINE * legend_lines
+    return figure(traces, layout, title, total, subtitle=subtitle, top_margin=top)
+
+
 def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-def loss_figure(runs: Runs, height: int = 420) -> go.Figure:
+def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
     """Training loss per step: total, main, aux1, aux2 (one run), or total and main per run."""
     traces: list[go.Scatter] = []
     single = len(runs) == 1
@@ -65,11 +104,11 @@ def loss_figure(runs: Runs, height: int = 420) -> go.Figure:
                     opacity=1.0 if head == "total" or single else 0.6,
                 )
             )
-    title = "Training loss = main + w1·aux1 + w2·aux2"
-    return figure(traces, _axes("step", "cross-entropy"), title, height)
+    subtitle = "loss = main + w1·aux1 + w2·aux2"
+    return _figure(traces, _axes("step", "cross-entropy"), "Training loss", height, subtitle)
 
 
-def accuracy_figure(runs: Runs, height: int = 420) -> go.Figure:
+def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
     """Held-out accuracy per epoch of every head (solid main, dotted aux1, dashed aux2)."""
     traces: list[go.Scatter] = []
     single = len(runs) == 1
@@ -97,10 +136,10 @@ def accuracy_figure(runs: Runs, height: int = 420) -> go.Figure:
     layout = _axes(
         "epoch", "accuracy", yaxis={"tickformat": ".0%", "rangemode": "tozero"}, xaxis={"dtick": 1}
     )
-    return figure(traces, layout, "Validation accuracy per head", height)
+    return _figure(traces, layout, "Validation accuracy per head", height)
 
 
-def grad_norm_figure(runs: Runs, height: int = 440) -> go.Figure:
+def grad_norm_figure(runs: Runs, height: int = 380) -> go.Figure:
     """Each stage's gradient norm in the latest epoch, input on the left; log scale.
 
     The vanishing-gradient argument of the paper's section 5 made visible: with
@@ -126,17 +165,38 @@ def grad_norm_figure(runs: Runs, height: int = 440) -> go.Figure:
                 hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>",
             )
         )
+    # No axis title under the stage names: when plotly turns them upright on a narrow
+    # screen it places the title for the slanted names, on top of the upright ones.
     layout = _axes(
-        "stage (input → output, then heads)",
+        "",
         "‖∇‖ (log scale)",
-        yaxis={"type": "log"},
-        xaxis={"categoryorder": "array", "categoryarray": order, "tickangle": -40},
+        yaxis={"type": "log"} | _log_ticks([v for trace in traces for v in trace.y]),
+        xaxis={"categoryorder": "array", "categoryarray": order, "autotickangles": [40, 90]},
     )
     layout |= {"barmode": "group", "hovermode": "closest"}
-    return figure(traces, layout, "Gradient norm per stage (mean over the epoch's steps)", height)
+    subtitle = "mean over the latest epoch's steps; input on the left, then the heads"
+    return _figure(traces, layout, "Gradient norm per stage", height, subtitle)
 
 
-def early_gradient_figure(runs: Runs, stage: str, height: int = 360) -> go.Figure:
+def _log_ticks(values: Sequence[float]) -> dict[str, Any]:
+    """Tick values for a log axis over ``values``: 1-2-5 per decade, or every few decades.
+
+    Plotly's own choice on a span of a decade or two labels every digit in small
+    type (unreadable, and overlapping at 300 px); these are full-size and spaced.
+    """
+    if not values:
+        return {}
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    if high - low <= 3:
+        ticks = [m * 10.0**e for e in range(low, high + 1) for m in (1, 2, 5)]
+    else:
+        step = math.ceil((high - low) / 5)
+        ticks = [10.0**e for e in range(high, low - 1, -step)]
+    shown = [t for t in ticks if min(values) / 1.5 <= t <= max(values) * 1.5]
+    return {"tickvals": shown, "ticktext": [f"{t:g}" for t in shown]}
+
+
+def early_gradient_figure(runs: Runs, stage: str, height: int = 290) -> go.Figure:
     """One stage's gradient norm per epoch for each run (e.g. the stem, ``conv1``)."""
     traces = []
     for i, (label, events) in enumerate(runs.items()):
@@ -154,10 +214,10 @@ def early_gradient_figure(runs: Runs, stage: str, height: int = 360) -> go.Figur
                 )
             )
     layout = _axes("epoch", "‖∇‖", xaxis={"dtick": 1})
-    return figure(traces, layout, f"Gradient norm reaching {stage}, per epoch", height)
+    return _figure(traces, layout, f"Gradient norm at {stage}", height, "per epoch")
 
 
-def throughput_figure(runs: Runs, height: int = 320) -> go.Figure:
+def throughput_figure(runs: Runs, height: int = 260) -> go.Figure:
     """Training images per second at each logged step."""
     traces = []
     for i, (label, events) in enumerate(runs.items()):
@@ -173,11 +233,11 @@ def throughput_figure(runs: Runs, height: int = 320) -> go.Figure:
                 )
             )
     layout = _axes("step", "images / s", yaxis={"rangemode": "tozero"})
-    return figure(traces, layout, "Throughput", height)
+    return _figure(traces, layout, "Throughput", height)
 
 
 def gradient_ratio_figure(
-    rows: Sequence[GradientRatio], aux_after: Mapping[str, str], height: int = 460
+    rows: Sequence[GradientRatio], aux_after: Mapping[str, str], height: int = 400
 ) -> go.Figure:
     """Per stage, input on the left: gradient norm with the aux losses / without; linear axis.
 
@@ -227,16 +287,18 @@ def gradient_ratio_figure(
         )
         annotations.append(
             {"x": at, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom"}
-            | {"text": f"{name} joins", "showarrow": False, "font": {"color": AUX_COLOR}}
+            # The name alone: "aux1 joins" / "aux2 joins" ran into each other on a phone.
+            | {"text": name, "showarrow": False, "font": {"color": AUX_COLOR}}
         )
     layout = _axes(
-        "stage (input → output)",
-        "gradient norm, with ÷ without aux heads",
-        xaxis={"categoryorder": "array", "categoryarray": stages, "tickangle": -40},
+        "",
+        "with ÷ without aux heads",
+        xaxis={"categoryorder": "array", "categoryarray": stages, "autotickangles": [40, 90]},
         yaxis={"rangemode": "tozero"},
     )
     layout |= {"shapes": shapes, "annotations": annotations, "hovermode": "closest"}
-    # The legend on the right: above the plot it ran into the "aux1 joins" labels.
-    layout["legend"] = {"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"}
-    title = "Gradient per stage, with ÷ without the aux heads"
-    return figure(traces, layout, title, height)
+    subtitle = (
+        "gradient norm with ÷ without the aux heads per stage, input on the left; "
+        "dotted: where each head joins"
+    )
+    return _figure(traces, layout, "Aux heads: gradient ratio", height, subtitle)
