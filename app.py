@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -78,14 +77,6 @@ def chart(fig: go.Figure, key: str, height: int | None = None) -> None:
     if presenting():
         fig = for_projector(fig, height=height)
     st.plotly_chart(fig, key=key, theme=None)
-
-
-def table(frame: pd.DataFrame | Any, **options: Any) -> None:
-    """A table: interactive normally, plain HTML (large type) in presentation mode."""
-    if presenting():
-        st.table(frame, hide_index=options.get("hide_index", True))
-    else:
-        st.dataframe(frame, **options)
 
 
 def heading(number: int, text: str) -> None:
@@ -209,14 +200,8 @@ def reductions_ui(config: GoogLeNetConfig) -> None:
     )
     frame = branch_frame(branches)
     counts = ("MACs, naive", "MACs, with 1×1", "params, naive", "params, with 1×1")
-    if presenting():
-        frame = frame.assign(**{c: frame[c].map(format_count) for c in counts})
-    table(
-        frame,
-        hide_index=True,
-        width="content",
-        column_config={c: st.column_config.NumberColumn(format="compact") for c in counts},
-    )
+    # A plain table: its headers wrap, so all eight columns fit a 1280 px projector.
+    st.table(frame.assign(**{c: frame[c].map(format_count) for c in counts}), hide_index=True)
 
 
 CALCULATOR = {"calc_in": 224, "calc_kernel": 7, "calc_stride": 2, "calc_padding": 3}
@@ -466,13 +451,10 @@ def paper_ui(config: GoogLeNetConfig) -> None:
         "computed_ops_m": "ops M (computed)",
     }
     with visual("paper"):
-        st.dataframe(
-            paper_table_style(frame),
-            hide_index=True,
-            height="content",
-            placeholder="—",  # the paper prints no params/ops for pooling rows
-            column_config=columns,
-        )
+        # A plain table: its headers wrap, so the ops columns fit a 1280 px projector
+        # (a data frame scrolled them out of sight).
+        styled = paper_table_style(frame)
+        st.table(styled.relabel_index([columns[c] for c in styled.columns], axis=1))
     flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
     if len(flagged):
         st.caption(

@@ -26,17 +26,20 @@ _BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
 }
 
 STAGE_COLUMNS = {
-    "name": st.column_config.TextColumn("stage"),
+    "name": st.column_config.TextColumn("stage", width=100),
     "kind": st.column_config.TextColumn("kind"),
     "in_shape": st.column_config.TextColumn("input (C × H × W)"),
-    "out_shape": st.column_config.TextColumn("output (C × H × W)"),
+    "out_shape": st.column_config.TextColumn("output (C × H × W)", width=130),
     "params": st.column_config.NumberColumn("params", format="localized"),
     "params_share": st.column_config.ProgressColumn(
-        "share of params", min_value=0.0, max_value=1.0, format="percent"
+        "share of params", min_value=0.0, max_value=1.0, format="percent", width=110
     ),
     "macs": st.column_config.NumberColumn("MACs", format="compact"),
     "detail": st.column_config.TextColumn("what it does"),
 }
+#: What the page shows of the stage table. The kind and the input shape (the previous row's
+#: output) stay in the CSV: with them the table scrolled sideways at 1280 px, hiding the costs.
+STAGE_ORDER = ("name", "out_shape", "params", "params_share", "macs", "detail")
 LAYER_COLUMNS = {
     "name": st.column_config.TextColumn("layer"),
     "branch": st.column_config.TextColumn("branch"),
@@ -98,7 +101,7 @@ def stage_table_ui(stages: pd.DataFrame, layers: pd.DataFrame, label: str) -> No
     st.dataframe(
         stages,
         hide_index=True,
-        column_order=list(STAGE_COLUMNS),
+        column_order=STAGE_ORDER,
         column_config=STAGE_COLUMNS,
         height="content",
     )

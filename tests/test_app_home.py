@@ -16,8 +16,9 @@ PAGE = "app.py"
 
 
 def _figure_title(at) -> str:  # type: ignore[no-untyped-def]
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return str(spec["layout"]["title"]["text"])
+    """The first figure's title and subtitle, as one line."""
+    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]
+    return f"{title['text']}: {title.get('subtitle', {}).get('text', '')}".replace("<br>", " ")
 
 
 def test_renders_every_section_from_an_empty_session() -> None:
@@ -46,7 +47,7 @@ def test_the_reduction_toggle_switches_between_the_two_blocks() -> None:
     assert table.loc["MACs", "with 1×1 reductions"] == costs["reduced"].macs
     at.toggle(key="home_reduced").set_value(False).run()
     title = _figure_title(at)
-    assert "naive (no 1×1 reductions)" in title
+    assert "naive: no 1×1 reductions" in title
     assert f"{format_count(costs['naive'].macs)} MACs" in title
 
 
@@ -56,7 +57,7 @@ def test_choosing_a_block_draws_that_block() -> None:
     assert _figure_title(at).startswith("inception5b")
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     texts = [a["text"] for a in spec["layout"]["annotations"]]
-    assert "<b>Filter concatenation</b>  384 + 384 + 128 + 128 = 1024 × 7 × 7" in texts
+    assert "<b>Filter concatenation</b><br>384 + 384 + 128 + 128 = 1024 × 7 × 7" in texts
 
 
 def test_the_calculator_applies_the_formula() -> None:
@@ -91,7 +92,7 @@ def test_aux_section_without_heads_says_so() -> None:
 
 def test_paper_table_flags_the_papers_own_inconsistencies() -> None:
     at = app_test(PAGE).run()
-    table = at.dataframe[-1].value
+    table = at.table[-1].value
     assert len(table) == 17
     assert "convolution 7x7/2, inception (4c), inception (5a)" in at.main.caption[-1].value
 
@@ -128,11 +129,11 @@ def test_global_average_pooling_vs_a_fully_connected_head_follows_the_design() -
 def test_naive_vs_reduced_branch_by_branch_and_over_the_whole_network() -> None:
     at = app_test().run()
     assert "save most on the **5×5** branch (120.42 M → 12.44 M MACs)" in _markdown(at)
-    branches = next(d.value for d in at.dataframe if "branch" in d.value.columns)
+    branches = next(t.value for t in at.table if "branch" in t.value.columns)
     assert list(branches["branch"]) == ["1×1", "3×3", "5×5", "pool"]
     assert branches.loc[3, "depth out, naive"] == 192  # the pool passes its input through
     chart = next(c for c in at.get("plotly_chart") if "home_naive_network" in c.proto.id)
-    assert "Every block naive" in chart.proto.spec
+    assert "Naive blocks: depth and cost" in chart.proto.spec
     assert "**inception5b** would read **4,048** channels instead of 832" in _markdown(at)
 
 

@@ -38,7 +38,7 @@ def test_renders_totals_table_layers_and_charts_from_an_empty_session() -> None:
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles == [
         "The network, input at the top",
-        "Spatial size shrinks while depth grows",
+        "Side shrinks, depth grows",
         "Parameters and MACs per stage",
     ]
     assert {b.key for b in at.download_button} == {"shapes_stages_csv", "shapes_layers_csv"}

@@ -11,7 +11,17 @@ from ..network.analysis import Analysis
 from ..network.config import GoogLeNetConfig
 from ..network.lessons import BranchCost, NetworkStep
 from ..training.flow import StageFlow
-from .style import AUX2_COLOR, AUX_COLOR, FONT_SIZE, MAIN_COLOR, figure, format_count
+from .style import (
+    AUX2_COLOR,
+    AUX_COLOR,
+    FONT_SIZE,
+    MAIN_COLOR,
+    figure,
+    format_count,
+    legend_below,
+    title_height,
+    wrap,
+)
 
 
 def branch_frame(branches: Sequence[BranchCost]) -> pd.DataFrame:
@@ -54,7 +64,8 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
             mode="lines+markers+text",
             line={"color": color, "width": 3},
             marker={"size": 9},
-            text=[str(v) for v in values],
+            # The first and last values only: one label per block ran together on a phone.
+            text=[f"{v:,}" if i in (0, len(values) - 1) else "" for i, v in enumerate(values)],
             textposition="bottom center" if below else "top center",
             textfont={"size": FONT_SIZE - 1, "color": color},
             cliponaxis=False,
@@ -74,11 +85,14 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
         "xaxis2": {"anchor": "y2", "tickangle": -40},
         "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}, "exponentformat": "SI"},
     }
-    subtitle = (
+    subtitle = wrap(
         f"all blocks: {format_count(built_total)} MACs with 1×1 reductions, "
         f"{format_count(naive_total)} naive ({naive_total / max(built_total, 1):.1f}×)"
     )
-    return figure(data, layout, "Every block naive: depth and cost grow", 600, subtitle)
+    layout["legend"] = legend_below(["with 1×1 reductions", "naive"])
+    title = "Naive blocks: depth and cost"
+    top = title_height(title, subtitle) + 16
+    return figure(data, layout, title, 600, subtitle, top_margin=top)
 
 
 def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
@@ -107,7 +121,9 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
             weight = "w₁" if heads[long] == "aux1" else "w₂"
             notes.append(_label(x, head_y - 0.42, f"loss × {weight}", AUX_COLOR, size=FONT_SIZE))
     last = len(names) - 1
-    notes.append(_label(last, head_y - 0.42, "loss × 1", MAIN_COLOR, size=FONT_SIZE))
+    # Right-aligned with the last box: centred, it ran off a phone-wide figure.
+    main_loss = _label(last + half, head_y - 0.42, "loss × 1", MAIN_COLOR, size=FONT_SIZE)
+    notes.append(main_loss | {"xanchor": "right"})
     shapes.append(_line(last, trunk_y - 0.22, last, head_y - 0.25))
     layout = {
         "shapes": shapes,
@@ -115,14 +131,15 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
         "showlegend": False,
         "xaxis": {"visible": False, "range": [-0.6, last + 0.6]},
         "yaxis": {"visible": False, "range": [-0.75, 1.35]},
-        "margin": {"l": 10, "r": 10, "t": 90, "b": 10},
     }
-    subtitle = (
+    subtitle = wrap(
         "training adds each head's loss with its weight; deployed, the heads are dropped"
         if heads
         else "this design has no auxiliary heads switched on"
     )
-    return figure([], layout, "Where the auxiliary heads attach", 330, subtitle)
+    title = "Where the aux heads attach"
+    layout["margin"] = {"l": 10, "r": 10, "t": title_height(title, subtitle) + 12, "b": 10}
+    return figure([], layout, title, 330 + 20 * subtitle.count("<br>"), subtitle)
 
 
 def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.Figure:
@@ -144,16 +161,19 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
         for name, values, color in series
         if any(values)
     ]
-    layout = {
+    layout: dict[str, object] = {
         "barmode": "group",
-        "xaxis": {"tickangle": -40},
         "yaxis": {"title": {"text": "gradient norm"}, "rangemode": "tozero"},
+        "legend": legend_below([trace.name for trace in data]),
     }
     gain = max(r.gain for r in rows)
-    subtitle = "one batch of digits, fresh weights; the input on the left" + (
-        f"; up to {gain:.2f}× with the aux losses" if gain > 1.005 else ""
+    subtitle = wrap(
+        "one batch of digits, fresh weights; the input on the left"
+        + (f"; up to {gain:.2f}× with the aux losses" if gain > 1.005 else "")
     )
-    return figure(data, layout, "Where each loss sends its gradient", 470, subtitle)
+    title = "Gradient sent to each stage"
+    top = title_height(title, subtitle) + 16
+    return figure(data, layout, title, 470, subtitle, top_margin=top)
 
 
 def deploy_figure(analysis: Analysis) -> go.Figure:
@@ -209,15 +229,18 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
             "exponentformat": "SI",
         },
     }
+    layout["legend"] = legend_below([trace.name for trace in data if trace.showlegend])
     params, macs = (analysis.total_params, analysis.total_macs)
-    subtitle = (
+    subtitle = wrap(
         f"parameters {format_count(params)} → {format_count(kept[0])} "
         f"({1 - kept[0] / params:.0%} fewer); MACs {format_count(macs)} → "
         f"{format_count(kept[1])}"
         if aux
         else "this design has no auxiliary heads: training and deployment are the same network"
     )
-    return figure(data, layout, "What dropping the auxiliary heads removes", 420, subtitle)
+    title = "Training vs deployed"
+    top = title_height(title, subtitle) + 16
+    return figure(data, layout, title, 440, subtitle, top_margin=top)
 
 
 def _short(name: str) -> str:

@@ -251,7 +251,7 @@ def shapes_figure(analysis: Analysis) -> go.Figure:
             "nticks": 6,
         },
     }
-    return figure([depth, side], layout, "Spatial size shrinks while depth grows", height=600)
+    return figure([depth, side], layout, "Side shrinks, depth grows", height=600)
 
 
 def cost_figure(analysis: Analysis) -> go.Figure:
@@ -285,7 +285,7 @@ def cost_figure(analysis: Analysis) -> go.Figure:
         "annotations": [
             {"text": text, "x": 0.5, "y": y, "xref": "paper", "yref": "paper"}
             | {"showarrow": False, "yanchor": "bottom", "font": {"size": FONT_SIZE + 1}}
-            for text, y in (("parameters", 1.0), ("multiply-accumulates (MACs) per image", 0.46))
+            for text, y in (("parameters", 1.0), ("MACs per image", 0.46))
         ],
     }
     subtitle = "auxiliary heads in orange" if analysis.aux_params else ""

@@ -33,6 +33,10 @@ def for_projector(
     layout = spec.setdefault("layout", {})
     font = layout.setdefault("font", {})
     font["size"] = max(minimum, round(font.get("size", FONT_SIZE) * scale))
+    margin = layout.get("margin", {})
+    for side in ("t", "b"):  # the title, subtitle and a legend below grow with their type
+        if side in margin:
+            margin[side] = round(margin[side] * scale)
     if height is not None:
         layout["height"] = height
     elif "height" in layout:
