@@ -399,12 +399,12 @@ def head_ui(config: GoogLeNetConfig) -> None:
     with visual("gap"):
         cols = st.columns(3)
         cols[0].metric(
-            "Fully connected on the flattened map",
+            "FC on the flattened map",
             f"{head.fc_weights + head.biases:,}",
             help=f"{head.fc_weights:,} weights + {head.biases:,} biases",
         )
         cols[1].metric(
-            "Average pooling, then fully connected",
+            "Average pool, then FC",
             f"{head.gap_weights + head.biases:,}",
             help=f"{head.gap_weights:,} weights + {head.biases:,} biases",
         )

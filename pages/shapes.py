@@ -37,9 +37,10 @@ STAGE_COLUMNS = {
     "macs": st.column_config.NumberColumn("MACs", format="compact"),
     "detail": st.column_config.TextColumn("what it does"),
 }
-#: What the page shows of the stage table. The kind and the input shape (the previous row's
-#: output) stay in the CSV: with them the table scrolled sideways at 1280 px, hiding the costs.
-STAGE_ORDER = ("name", "out_shape", "params", "params_share", "macs", "detail")
+#: What the page shows of the stage table. The kind, the input shape (the previous row's
+#: output) and the share of parameters (the chart below draws it) stay in the CSV: with them
+#: the table scrolled sideways at 1280 px and cut the "what it does" column.
+STAGE_ORDER = ("name", "out_shape", "params", "macs", "detail")
 LAYER_COLUMNS = {
     "name": st.column_config.TextColumn("layer"),
     "branch": st.column_config.TextColumn("branch"),
@@ -81,19 +82,19 @@ def totals_ui(config: GoogLeNetConfig) -> None:
     cols = st.columns(4)
     cols[0].metric("Parameters, all heads", f"{analysis.total_params:,}")
     cols[1].metric(
-        "Parameters without aux heads",
+        "Parameters, deployed",
         f"{analysis.params_without_aux:,}",
         help="what is deployed: the auxiliary heads only help training",
     )
     cols[2].metric(
-        "MACs per image (main head)",
+        "MACs per image",
         format_count(analysis.macs_without_aux),
-        help=f"{analysis.macs_without_aux:,} multiply-accumulates",
+        help=f"{analysis.macs_without_aux:,} multiply-accumulates, main head only (deployed)",
     )
     cols[3].metric(
-        "MACs in training (all heads)",
+        "MACs in training",
         format_count(analysis.total_macs),
-        help=f"{analysis.total_macs:,} multiply-accumulates",
+        help=f"{analysis.total_macs:,} multiply-accumulates, every head (training)",
     )
 
 

@@ -341,13 +341,20 @@ _TEXT_PROBLEMS = """(sideways) => {
       if (w > 3 && h > 3) out.push(`figure ${n}: "${a}" overlaps "${b}"`);
     }
   });
+  const main = document.querySelector('[data-testid="stMain"]');
   document.querySelectorAll('[data-testid="stMain"] *').forEach((el) => {
     if (![...el.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) return;
-    const s = getComputedStyle(el);
-    const cut = s.overflowX === 'hidden' || s.textOverflow === 'ellipsis';
-    if (cut && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
-      out.push(`"${el.textContent.trim().slice(0, 60)}" is cut ` +
-               `(${el.scrollWidth} > ${el.clientWidth} px)`);
+    // The text's own box or one of its three nearest ancestors may be the one that cuts
+    // it (a metric's label ends in an ellipsis on its wrapper, not on the paragraph).
+    for (let box = el, up = 0; box && box !== main && up < 4; box = box.parentElement, up++) {
+      const s = getComputedStyle(box);
+      const cut = s.overflowX === 'hidden' || s.textOverflow === 'ellipsis';
+      if (cut && box.clientWidth > 1 && box.scrollWidth > box.clientWidth + 1) {
+        out.push(`"${el.textContent.trim().slice(0, 60)}" is cut ` +
+                 `(${box.scrollWidth} > ${box.clientWidth} px)`);
+        break;
+      }
+    }
   });
   const tables = document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller');
   if (sideways) tables.forEach((s, n) => {

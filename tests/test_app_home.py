@@ -115,14 +115,14 @@ def test_a_tampered_link_shows_a_notice_not_a_traceback() -> None:
 def test_global_average_pooling_vs_a_fully_connected_head_follows_the_design() -> None:
     at = app_test().run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Fully connected on the flattened map"] == "50,177,000"
-    assert metrics["Average pooling, then fully connected"] == "1,025,000"
+    assert metrics["FC on the flattened map"] == "50,177,000"
+    assert metrics["Average pool, then FC"] == "1,025,000"
     assert metrics["Parameters saved"] == "49× fewer"
     assert "7 × 7 × 1024" in _markdown(at) and "about 0.6%" in _markdown(at)
     mini = app_test(preset="mini").run()  # another last block and input side
     metrics = {m.label: m.value for m in mini.metric}
     head = head_costs(get_preset("mini"))
-    assert metrics["Average pooling, then fully connected"] == f"{head.gap_weights + 10:,}"
+    assert metrics["Average pool, then FC"] == f"{head.gap_weights + 10:,}"
     assert f"{head.side} × {head.side} × {head.channels}" in _markdown(mini)
 
 

@@ -117,14 +117,14 @@ def test_a_training_run_predicts_bundled_digit_samples(
         "aux2 (after inception4d)",
     ]
     assert any(t.startswith("Grad-CAM · main") for t in titles)
-    assert "inception3a: the four branches before concatenation" in titles
+    assert "inception3a: its four branches" in titles
     # Another stage and head: aux1 sees inception3b; it does not see inception5b.
     at.selectbox(key="predict_cam_head").set_value("aux1").run()
     assert any("the aux1 head does not see inception5b" in i.value for i in at.info)
     at.selectbox(key="predict_cam_stage").set_value("inception3b").run()
     assert any(t.startswith("Grad-CAM · aux1") for t in chart_titles(at))
     at.selectbox(key="predict_block").set_value("inception4e").run()
-    assert "inception4e: the four branches before concatenation" in chart_titles(at)
+    assert "inception4e: its four branches" in chart_titles(at)
     assert not at.exception
 
 

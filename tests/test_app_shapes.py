@@ -23,9 +23,9 @@ def test_renders_totals_table_layers_and_charts_from_an_empty_session() -> None:
     analysis = analyze(get_preset("paper"))
     assert _metrics(at) == {
         "Parameters, all heads": f"{analysis.total_params:,}",
-        "Parameters without aux heads": f"{analysis.params_without_aux:,}",
-        "MACs per image (main head)": format_count(analysis.macs_without_aux),
-        "MACs in training (all heads)": format_count(analysis.total_macs),
+        "Parameters, deployed": f"{analysis.params_without_aux:,}",
+        "MACs per image": format_count(analysis.macs_without_aux),
+        "MACs in training": format_count(analysis.total_macs),
     }
     stages = at.dataframe[0].value
     assert list(stages["name"]) == [row.name for row in analysis.rows]
@@ -71,7 +71,7 @@ def test_without_aux_heads_both_totals_agree() -> None:
     config = apply_edits(get_preset("torchvision"), aux_logits=False)
     at = app_test(PAGE, **{TOKEN_PARAM: encode_token(config)}).run()
     metrics = _metrics(at)
-    assert metrics["Parameters, all heads"] == metrics["Parameters without aux heads"]
+    assert metrics["Parameters, all heads"] == metrics["Parameters, deployed"]
     assert not [e for e in at.expander if e.label.startswith("**aux")]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import assert_no_exception, screenshot, wait_for_app_idle
+from conftest import assert_no_exception, screenshot, text_problems, wait_for_app_idle
 from PIL import Image
 
 from googlenet_core import get_preset
@@ -101,8 +101,13 @@ def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
     assert "main head (after inception5b)" in heads and "aux1 (after inception4a)" in heads
     # The trained model recognises the first held-out digit, a 0 (Grad-CAM explains it).
     assert "Grad-CAM · main · “0”" in titles, titles
-    assert any("the four branches before concatenation" in t for t in titles)
+    assert any("its four branches" in t for t in titles)
     screenshot(page, "predict")
+    page.set_viewport_size({"width": 1280, "height": 720})  # and on a projector
+    wait_for_app_idle(page)
+    page.wait_for_timeout(500)  # the charts lay themselves out again
+    assert not text_problems(page, sideways_tables=False)
+    page.set_viewport_size({"width": 1600, "height": 1000})
 
     # 3. A checkpoint whose pickle would create a file: refused, nothing runs, and the
     #    previous model still predicts.

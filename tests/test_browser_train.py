@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SCREENSHOT_DIR, assert_no_exception, screenshot, wait_for_app_idle
+from conftest import (
+    ROOT,
+    SCREENSHOT_DIR,
+    assert_no_exception,
+    screenshot,
+    text_problems,
+    wait_for_app_idle,
+)
 
 from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.training.runs import list_runs
@@ -95,7 +102,7 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         assert "A fair comparison: the runs differ only in the aux weights" in text
         print(f"paper page -> gradient ratio on screen: {time.monotonic() - began:.0f} s")
         chart = page.locator('[data-testid="stPlotlyChart"]').filter(
-            has_text="Gradient per stage, with"
+            has_text="Aux heads: gradient ratio"
         )
         chart.last.scroll_into_view_if_needed()
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
@@ -136,6 +143,12 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         assert names == {f"{better.id}.py", f"{better.id}.pt", "MODEL_CARD.md"}, names
         page.get_by_role("tab", name="Aux heads: gradient ratio").last.click()
         screenshot(page, "train-two-runs-compared")
+        page.set_viewport_size({"width": 1280, "height": 720})  # and on a projector
+        _settle(page)
+        for tab in ("Loss", "Accuracy per head", "Gradient norms", "Aux heads: gradient ratio"):
+            page.get_by_role("tab", name=tab).last.click()
+            page.wait_for_timeout(500)
+            assert not text_problems(page, sideways_tables=False), tab
     finally:
         for run_id in mine:  # the server writes to the repository's runs/ (git-ignored)
             shutil.rmtree(ROOT / "runs" / run_id, ignore_errors=True)

@@ -25,6 +25,7 @@ from .style import (
     UNTRAINED_COLOR,
     apply_style,
     title_height,
+    wrap,
 )
 
 BRANCH_COLORS = {
@@ -217,12 +218,17 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
     fig.update_yaxes(visible=False)
     block = branches[0].block
     side = branches[0].maps.shape[-1]
+    subtitle = wrap(
+        f"before concatenation: the {cols} most active channels of each branch, "
+        f"{side} × {side} each"
+    )
+    title = f"{block}: its four branches"
     apply_style(
         fig,
-        f"{block}: the four branches before concatenation",
+        title,
         height=150 + 125 * len(branches),
-        subtitle=f"the {cols} most active channels of each branch, {side} × {side} each",
-        top_margin=120,
+        subtitle=subtitle,
+        top_margin=title_height(title, subtitle) + 50,  # the first row's "ch N" above it
     )
     fig.update_layout(margin={"l": 130})
     return fig
