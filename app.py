@@ -18,6 +18,7 @@ reachable by ``?concept=<slug>``, with the next and previous one on the arrow ke
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from googlenet_core import (
     analyze,
     conv_out,
     get_preset,
+    matching_preset,
     naive_vs_reduced,
     network_name,
 )
@@ -335,10 +337,33 @@ def _aux_tables(config: GoogLeNetConfig) -> None:
             )
 
 
+@st.cache_resource
+def flow_lock() -> threading.Lock:
+    """One gradient measurement at a time in this server, whoever asks."""
+    return threading.Lock()
+
+
 @st.cache_resource(max_entries=8, show_spinner="Measuring one batch's gradients…")
 def flow(config: GoogLeNetConfig) -> list[StageFlow]:
-    """The gradient flow of a design (1-2 s on two cores for the paper's 224 px network)."""
-    return gradient_flow(config)
+    """The gradient flow of a design (about 2 s of CPU for the paper's 224 px network)."""
+    with flow_lock():
+        return gradient_flow(config)
+
+
+def _measure_wanted(config: GoogLeNetConfig) -> bool:
+    """Measure now? Presets (three, shared by everyone) and presentation mode always do;
+    an edited design, which nobody else shares, waits for a click: thirty students editing
+    must not each start a forward and backward pass by scrolling past this section."""
+    if presenting() or matching_preset(config) or st.session_state.get("flow_for") == config:
+        return True
+    st.caption(
+        f"`{network_name(config)}` is an edited design: measuring it takes a forward and "
+        "backward pass on this shared server (about 2 s for a 224 px network)."
+    )
+    if st.button("Measure the gradients for this design", key="flow_measure"):
+        st.session_state["flow_for"] = config
+        return True
+    return False
 
 
 def gradients_ui(config: GoogLeNetConfig) -> None:
@@ -348,6 +373,8 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
             "This design has no auxiliary heads switched on, so only the main loss sends "
             "gradient back. The paper and torchvision presets have two (Architect page)."
         )
+    if not _measure_wanted(config):
+        return
     rows = flow(config)
     with visual("gradients"):
         chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=480)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from conftest import app_test
 
-from googlenet_core import network_name
+from googlenet_core import get_preset, network_name
 from googlenet_core.figures.projector import PROJECTOR_FONT
+from googlenet_core.network.editing import TOKEN_PARAM, encode_token
 from googlenet_core.network.links import LINKS_DIR_ENV
 
 CONCEPT_HEADERS = {
@@ -153,3 +155,15 @@ def test_back_in_the_browser_returns_to_the_previous_design_and_view() -> None:
     assert home.selectbox(key="home_block").value == "inception4a"
     home.switch_page("pages/shapes.py").run()  # another page: no design in its URL
     assert network_name(home.session_state["config"]) == "paper"
+
+
+def test_an_edited_design_measures_its_gradients_only_when_asked() -> None:
+    """Scrolling past the section must not cost the shared server a backward pass."""
+    edited = dataclasses.replace(get_preset("mini"), num_classes=7)
+    at = app_test(**{TOKEN_PARAM: encode_token(edited)}).run()
+    assert not at.exception
+    assert not any("home_flow" in c.proto.id for c in at.get("plotly_chart"))
+    at.button(key="flow_measure").click().run()
+    assert any("home_flow" in c.proto.id for c in at.get("plotly_chart"))
+    presented = app_test(present="1", concept="gradients", **{TOKEN_PARAM: encode_token(edited)})
+    assert any("home_flow" in c.proto.id for c in presented.run().get("plotly_chart"))
