@@ -167,3 +167,13 @@ def test_an_edited_design_measures_its_gradients_only_when_asked() -> None:
     assert any("home_flow" in c.proto.id for c in at.get("plotly_chart"))
     presented = app_test(present="1", concept="gradients", **{TOKEN_PARAM: encode_token(edited)})
     assert any("home_flow" in c.proto.id for c in presented.run().get("plotly_chart"))
+
+
+def test_the_sidebar_toggle_turns_presentation_mode_on_and_off_on_any_page() -> None:
+    at = app_test("pages/shapes.py").run()
+    at.toggle(key="present_toggle_False").set_value(True).run()
+    assert at.query_params["present"] == "1"
+    at.switch_page("app.py").run()  # the mode stays on as the session moves between pages
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["inception"]]
+    at.toggle(key="present_toggle_True").set_value(False).run()
+    assert "present" not in at.query_params and len(at.header) == len(CONCEPT_HEADERS)
