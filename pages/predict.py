@@ -420,7 +420,9 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
             )
             for note in result.notes:
                 left.caption(literal(note))
-            right.plotly_chart(heads_figure(result, predictor.config), key=f"predict_heads_{index}")
+            right.plotly_chart(
+                heads_figure(result, predictor.config), key=f"predict_heads_{index}", theme=None
+            )
 
 
 def inside_ui(
@@ -448,7 +450,7 @@ def inside_ui(
             st.error(f"Grad-CAM failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
         else:
             image = display_image(result.model_input, predictor.preprocess)
-            st.plotly_chart(grad_cam_figure(image, cam), key="predict_cam")
+            st.plotly_chart(grad_cam_figure(image, cam), key="predict_cam", theme=None)
     with right:
         blocks = inception_blocks(predictor.config)
         block = st.selectbox("Inception block", blocks, key="predict_block")
@@ -457,7 +459,7 @@ def inside_ui(
         except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
             st.error(f"The branches failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
         else:
-            st.plotly_chart(branch_maps_figure(maps), key="predict_branches")
+            st.plotly_chart(branch_maps_figure(maps), key="predict_branches", theme=None)
 
 
 def main() -> None:

@@ -736,18 +736,18 @@ def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
         with tabs[RATIO_TAB]:
             ratio_ui(runs, pair, key)
     with tabs["Loss"]:
-        st.plotly_chart(loss_figure(runs), key=f"{key}_loss")
+        st.plotly_chart(loss_figure(runs), key=f"{key}_loss", theme=None)
     with tabs["Accuracy per head"]:
         if any_epoch:
-            st.plotly_chart(accuracy_figure(runs), key=f"{key}_accuracy")
+            st.plotly_chart(accuracy_figure(runs), key=f"{key}_accuracy", theme=None)
         else:
             st.caption("Validation accuracy appears after the first epoch.")
     with tabs["Gradient norms"]:
         if any_epoch:
-            st.plotly_chart(grad_norm_figure(runs), key=f"{key}_grads")
+            st.plotly_chart(grad_norm_figure(runs), key=f"{key}_grads", theme=None)
             starts = [s for events in runs.values() if (s := start_of(events)) is not None]
             first = starts[0].stages[0] if starts else "conv1"
-            st.plotly_chart(early_gradient_figure(runs, first), key=f"{key}_conv1")
+            st.plotly_chart(early_gradient_figure(runs, first), key=f"{key}_conv1", theme=None)
             st.caption(
                 "The vanishing-gradient argument of the paper, measured: with the auxiliary "
                 "weights at 0 the stem and the first blocks only get what flows back through "
@@ -757,7 +757,7 @@ def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
         else:
             st.caption("Gradient norms appear after the first epoch.")
     with tabs["Throughput"]:
-        st.plotly_chart(throughput_figure(runs), key=f"{key}_speed")
+        st.plotly_chart(throughput_figure(runs), key=f"{key}_speed", theme=None)
 
 
 RATIO_TAB = "Aux heads: gradient ratio"
@@ -780,7 +780,7 @@ def ratio_ui(runs: Mapping[str, Sequence[Event]], pair: tuple[str, str], key: st
             "start from the same weights and the aux heads are still guessing, so the effect "
             "often shows only later."
         )
-    st.plotly_chart(gradient_ratio_figure(rows, aux_after), key=f"{key}_ratio")
+    st.plotly_chart(gradient_ratio_figure(rows, aux_after), key=f"{key}_ratio", theme=None)
     st.caption(
         f"{literal(with_aux)} over {literal(without)}: the two runs are identical but for the "
         "aux weights (same initial weights, data and order). Above 1, a stage gets more "
