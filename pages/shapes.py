@@ -16,9 +16,11 @@ import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, network_name
 from googlenet_core.figures.network import cost_figure, network_figure, shapes_figure
+from googlenet_core.figures.projector import for_projector
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import stage_table
 from pages.common import current_config, run_page
+from pages.common.view import presenting
 
 # Cached on the config's JSON: equal designs share an entry, whichever page made them.
 _BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
@@ -41,6 +43,13 @@ STAGE_COLUMNS = {
 #: output) and the share of parameters (the chart below draws it) stay in the CSV: with them
 #: the table scrolled sideways at 1280 px and cut the "what it does" column.
 STAGE_ORDER = ("name", "out_shape", "params", "macs", "detail")
+STAGE_LABELS = {
+    "name": "stage",
+    "out_shape": "output (C × H × W)",
+    "params": "params",
+    "macs": "MACs",
+    "detail": "what it does",
+}
 LAYER_COLUMNS = {
     "name": st.column_config.TextColumn("layer"),
     "branch": st.column_config.TextColumn("branch"),
@@ -99,13 +108,19 @@ def totals_ui(config: GoogLeNetConfig) -> None:
 
 
 def stage_table_ui(stages: pd.DataFrame, layers: pd.DataFrame, label: str) -> None:
-    st.dataframe(
-        stages,
-        hide_index=True,
-        column_order=STAGE_ORDER,
-        column_config=STAGE_COLUMNS,
-        height="content",
-    )
+    if presenting():  # a plain table takes the projector's type; a data frame cannot
+        shown = stages[list(STAGE_ORDER)].assign(
+            params=stages["params"].map("{:,}".format), macs=stages["macs"].map(format_count)
+        )
+        st.table(shown.rename(columns=STAGE_LABELS), hide_index=True)
+    else:
+        st.dataframe(
+            stages,
+            hide_index=True,
+            column_order=STAGE_ORDER,
+            column_config=STAGE_COLUMNS,
+            height="content",
+        )
     cols = st.columns(2)
     cols[0].download_button(
         "Stage table as CSV",
@@ -144,6 +159,8 @@ def layers_ui(stages: pd.DataFrame, by_stage: dict[str, pd.DataFrame]) -> None:
 def charts_ui(config: GoogLeNetConfig) -> None:
     shapes, cost, network = figures(config)
     left, right = st.columns([9, 11])
+    if presenting():
+        network, shapes, cost = (for_projector(f) for f in (network, shapes, cost))
     left.plotly_chart(network, key="shapes_network", theme=None)
     right.plotly_chart(shapes, key="shapes_sizes", theme=None)
     right.plotly_chart(cost, key="shapes_cost", theme=None)

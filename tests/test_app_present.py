@@ -177,3 +177,19 @@ def test_the_sidebar_toggle_turns_presentation_mode_on_and_off_on_any_page() -> 
     assert [h.value for h in at.header] == [CONCEPT_HEADERS["inception"]]
     at.toggle(key="present_toggle_True").set_value(False).run()
     assert "present" not in at.query_params and len(at.header) == len(CONCEPT_HEADERS)
+
+
+def test_the_shapes_page_presents_its_stage_table_and_charts_in_large_type() -> None:
+    at = app_test("pages/shapes.py", present="1").run()
+    assert not at.exception
+    (stages,) = at.table
+    assert list(stages.value.columns) == [
+        "stage",
+        "output (C × H × W)",
+        "params",
+        "MACs",
+        "what it does",
+    ]
+    assert stages.value.iloc[0]["params"] == "9,472"  # conv1 of the paper network
+    for chart in at.get("plotly_chart"):
+        assert min(_font_sizes(json.loads(chart.proto.spec))) >= PROJECTOR_FONT

@@ -41,6 +41,7 @@ _RECORDED = "recorded_settings"  # param -> the text record() last wrote (None: 
 #: 1280x720 projector read from the back of a room (the theme's base is 17 px).
 PRESENT_CSS = """
 <style>
+@media (min-width: 640px) {  /* a projector or a laptop; a phone keeps its own sizes */
 [data-testid="stMainBlockContainer"] { padding-top: 4.2rem; padding-bottom: 2rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
@@ -53,6 +54,11 @@ PRESENT_CSS = """
 [data-testid="stMainBlockContainer"] [data-testid="stTable"] th,
 [data-testid="stMainBlockContainer"] [data-testid="stTable"] td { font-size: 1.2rem; }
 [data-testid="stMainBlockContainer"] .katex { font-size: 1.7em; }
+/* Labels of buttons keep their size: larger, they were cut to fit the button. */
+[data-testid="stMainBlockContainer"] button [data-testid="stMarkdownContainer"] p {
+  font-size: 1rem;
+}
+}
 </style>
 """
 
