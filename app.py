@@ -562,7 +562,9 @@ def _forget_stale(config: GoogLeNetConfig) -> None:
 def _step(offset: int) -> None:
     slugs = list(CONCEPT_BY_SLUG)
     here = slugs.index(st.session_state.get("concept") or slugs[0])
-    st.session_state["concept"] = slugs[(here + offset) % len(slugs)]
+    st.session_state["concept"] = st.session_state["concept_shown"] = slugs[
+        (here + offset) % len(slugs)
+    ]
 
 
 def navigation_ui() -> Concept:
@@ -573,10 +575,18 @@ def navigation_ui() -> Concept:
         format_func=lambda s: CONCEPT_BY_SLUG[s].title,
         key="concept",
         label_visibility="collapsed",
+        on_change=_keep_a_concept,
     )
-    if slug is None:  # the selected pill clicked again: stay on the first concept
-        slug = CONCEPTS[0].slug
+    slug = slug or CONCEPTS[0].slug
+    st.session_state["concept_shown"] = slug
     return CONCEPT_BY_SLUG[slug]
+
+
+def _keep_a_concept() -> None:
+    """Clicking the selected concept again unselects it: stay on it instead."""
+    if st.session_state.get("concept") is None:
+        st.session_state["concept"] = st.session_state.get("concept_shown", CONCEPTS[0].slug)
+    st.session_state["concept_shown"] = st.session_state["concept"]
 
 
 def main() -> None:

@@ -193,3 +193,13 @@ def test_the_shapes_page_presents_its_stage_table_and_charts_in_large_type() -> 
     assert stages.value.iloc[0]["params"] == "9,472"  # conv1 of the paper network
     for chart in at.get("plotly_chart"):
         assert min(_font_sizes(json.loads(chart.proto.spec))) >= PROJECTOR_FONT
+
+
+def test_clicking_the_selected_concept_again_stays_on_it() -> None:
+    at = app_test(present="1", concept="deploy").run()
+    at.segmented_control(key="concept").set_value(None).run()  # the selected pill, clicked
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["deploy"]]
+    at.segmented_control(key="concept").set_value("gap").run()
+    at.segmented_control(key="concept").set_value(None).run()
+    assert [h.value for h in at.header] == [CONCEPT_HEADERS["gap"]]
+    assert at.query_params["concept"] == "gap"
