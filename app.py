@@ -35,6 +35,7 @@ from googlenet_core import (
     naive_vs_reduced,
     network_name,
 )
+from googlenet_core._io import first_line
 from googlenet_core.figures.lessons import (
     aux_heads_figure,
     branch_frame,
@@ -59,7 +60,7 @@ from googlenet_core.network.lessons import (
     naive_network,
 )
 from googlenet_core.network.paper import compare
-from googlenet_core.training.flow import StageFlow, gradient_flow
+from googlenet_core.training.flow import StageFlow, flow_batch, flow_budget, gradient_flow
 from pages.common import current_config, run_page
 from pages.common.view import (
     Setting,
@@ -344,21 +345,23 @@ def flow_lock() -> threading.Lock:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Measuring one batch's gradients…")
-def flow(config: GoogLeNetConfig) -> list[StageFlow]:
-    """The gradient flow of a design (about 2 s of CPU for the paper's 224 px network)."""
+def flow(config: GoogLeNetConfig, batch: int) -> list[StageFlow]:
+    """The gradient flow of a design, one measurement at a time in this server."""
     with flow_lock():
-        return gradient_flow(config)
+        return gradient_flow(config, batch=batch)
 
 
 def _measure_wanted(config: GoogLeNetConfig) -> bool:
-    """Measure now? Presets (three, shared by everyone) and presentation mode always do;
-    an edited design, which nobody else shares, waits for a click: thirty students editing
-    must not each start a forward and backward pass by scrolling past this section."""
+    """Whether to measure now: for a preset or in presentation mode, or after a click.
+
+    Presets are three, shared by everyone; an edited design is nobody else's, and thirty
+    students must not each start a backward pass by scrolling past this section.
+    """
     if presenting() or matching_preset(config) or st.session_state.get("flow_for") == config:
         return True
     st.caption(
         f"`{network_name(config)}` is an edited design: measuring it takes a forward and "
-        "backward pass on this shared server (about 2 s for a 224 px network)."
+        "backward pass on this shared server (up to a few seconds for a 224 px network)."
     )
     if st.button("Measure the gradients for this design", key="flow_measure"):
         st.session_state["flow_for"] = config
@@ -375,12 +378,24 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
         )
     if not _measure_wanted(config):
         return
-    rows = flow(config)
+    try:
+        batch = flow_batch(config, flow_budget())
+        rows = flow(config, batch)
+    except ValueError as exc:  # too big for the memory this server has left
+        st.info(f"Not measured here: {exc}.", icon=":material/memory:")
+        return
+    except RuntimeError as exc:  # torch ran out of memory after all, or refused the input
+        st.error(f"The measurement failed: {first_line(exc)}", icon=":material/error:")
+        return
+    if not any(r.main for r in rows):
+        st.info("No gradient to show: with a single class the loss is zero everywhere.")
+        return
     with visual("gradients"):
         chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=480)
     first, last = rows[0], rows[-1]
     st.markdown(
-        f"One batch of 8 handwritten digits through a freshly initialised `{network_name(config)}` "
+        f"One batch of {batch} handwritten digits through a freshly initialised "
+        f"`{network_name(config)}` "
         f"(training mode, aux weights 0.3): the main loss sends a gradient of norm "
         f"{first.main:.3g} to **{first.stage}** and {last.main:.3g} to {last.stage}. "
         f"With the auxiliary losses, {first.stage} gets **{first.gain:.2f}×** the main loss's "

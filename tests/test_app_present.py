@@ -203,3 +203,13 @@ def test_clicking_the_selected_concept_again_stays_on_it() -> None:
     at.segmented_control(key="concept").set_value(None).run()
     assert [h.value for h in at.header] == [CONCEPT_HEADERS["gap"]]
     assert at.query_params["concept"] == "gap"
+
+
+def test_a_design_too_big_for_the_servers_memory_is_not_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GOOGLENET_MEMORY_MB", "64")  # less than this process already holds
+    at = app_test(present="1", concept="gradients", preset="torchvision").run()
+    assert not at.exception
+    assert any("Not measured here" in i.value for i in at.info)
+    assert not at.get("plotly_chart")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 import torch.nn.functional as F
 
 from googlenet_core import build_model, get_preset
 from googlenet_core.data.digits import load_digits
 from googlenet_core.data.transforms import convert_channels, to_unit
-from googlenet_core.training.flow import gradient_flow
+from googlenet_core.training.flow import flow_batch, flow_bytes, gradient_flow
 
 
 def test_each_aux_loss_reaches_only_the_stages_before_its_head() -> None:
@@ -50,3 +53,17 @@ def test_weights_zero_leave_only_the_main_loss_and_the_total_matches_autograd() 
         grads = [p.grad.flatten() for p in getattr(model, row.stage).parameters()]
         expected = float(torch.cat(grads).norm())
         assert abs(row.total - expected) <= 1e-4 * expected, row
+
+
+def test_the_batch_follows_the_memory_the_server_allows() -> None:
+    assert flow_batch(get_preset("mini")) == 8
+    assert flow_batch(get_preset("paper")) == 2  # 224 px: 8 images would add ~440 MB
+    big = dataclasses.replace(get_preset("paper"), input_size=448)
+    with pytest.raises(ValueError, match="the Train page measures the same gradients"):
+        flow_batch(big)
+    assert flow_bytes(get_preset("paper"), 8) > 4 * flow_bytes(get_preset("mini"), 8)
+
+
+def test_a_single_class_has_no_gradient_and_no_infinite_gain() -> None:
+    rows = gradient_flow(dataclasses.replace(get_preset("mini"), num_classes=1))
+    assert all(r.main == r.total == 0 and r.gain == 1 for r in rows)

@@ -22,15 +22,58 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._host import memory_limit, resident_bytes
 from ..data.digits import load_digits
 from ..data.transforms import convert_channels, to_unit
+from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.model import build_model
 from .measure import stage_names
+from .memory import BACKWARD_FACTOR, FLOAT, HEADROOM_BYTES, saved_values
 
-#: Images in the batch: enough for BatchNorm's statistics, small enough for the
-#: paper's 224 px network on a shared CPU (~2 s on two cores).
-FLOW_BATCH = 8
+#: Images in the batch, the most that fit the memory allowed: 8 for mini, 2 for the
+#: paper's 224 px network.
+FLOW_BATCHES = (8, 4, 2)
+FLOW_BATCH = FLOW_BATCHES[0]
+#: Most memory one measurement may add to the server process, which serves a whole class;
+#: the page also keeps it within what the host has left (:func:`flow_budget`).
+FLOW_MAX_BYTES = 256 * 2**20
+#: The prediction's margin over what was measured (allocator slack, temporaries).
+FLOW_MARGIN = 1.15
+
+
+def flow_bytes(config: GoogLeNetConfig, batch: int) -> int:
+    """Peak bytes a measurement adds: the activations autograd keeps, the weights, and two
+    sets of the trunk's gradients (the running total and the loss being added)."""
+    analysis = analyze(config)
+    activations = saved_values(analysis, with_aux=True) * FLOAT * batch
+    weights = (analysis.total_params + 2 * analysis.params_without_aux) * FLOAT
+    # Measured peak RSS growth (fresh process): paper 224 px at batch 2 and 8 +171 / +441 MB,
+    # torchvision at 2 +194 MB, mini at 8 +34 MB; this gives 207 / 469, 233 and 37 MB.
+    return round(FLOW_MARGIN * (BACKWARD_FACTOR * activations + weights)) + 4 * 2**20
+
+
+def flow_budget() -> int:
+    """Bytes a measurement may take now: :data:`FLOW_MAX_BYTES`, or less where the host's
+    limit, less this process and the headroom kept beside it, leaves less."""
+    left = memory_limit().value - resident_bytes() - HEADROOM_BYTES
+    return max(0, min(FLOW_MAX_BYTES, left))
+
+
+def flow_batch(config: GoogLeNetConfig, budget: int = FLOW_MAX_BYTES) -> int:
+    """The largest batch of :data:`FLOW_BATCHES` whose measurement fits ``budget`` bytes.
+
+    Raises ``ValueError`` with a sentence when not even the smallest fits.
+    """
+    for batch in FLOW_BATCHES:
+        if flow_bytes(config, batch) <= budget:
+            return batch
+    need = flow_bytes(config, FLOW_BATCHES[-1])
+    raise ValueError(
+        f"measuring this design would take {need / 2**20:,.0f} MB on the server even with "
+        f"{FLOW_BATCHES[-1]} images, over the {budget / 2**20:,.0f} MB it allows; the Train "
+        "page measures the same gradients during a real run, in a process of its own"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,8 +88,10 @@ class StageFlow:
 
     @property
     def gain(self) -> float:
-        """How much stronger the total gradient is than the main loss's alone."""
-        return self.total / self.main if self.main else float("inf")
+        """How much stronger the total gradient is than the main loss's alone (1 for none)."""
+        if not self.main:
+            return 1.0 if not self.total else float("inf")
+        return self.total / self.main
 
 
 def gradient_flow(
@@ -80,32 +125,37 @@ def gradient_flow(
         losses[name] = (
             None if logits is None or weight == 0 else weight * F.cross_entropy(logits, target)
         )
-    grads: dict[str, list[Tensor | None]] = {}
-    for name, loss in losses.items():
-        if loss is not None:
-            grads[name] = list(
-                torch.autograd.grad(loss, flat, retain_graph=True, allow_unused=True)
-            )
-    rows = []
-    start = 0
+    spans, start = {}, 0
     for stage in stages:
-        end = start + len(params[stage])
-        parts = {name: g[start:end] for name, g in grads.items()}
-        total = [
-            sum((t for t in ts if t is not None), torch.zeros_like(p))
-            for p, ts in zip(params[stage], zip(*parts.values(), strict=True), strict=True)
-        ]
-        rows.append(
-            StageFlow(
-                stage=stage,
-                main=_norm(parts["main"]),
-                aux1=_norm(parts.get("aux1", [])),
-                aux2=_norm(parts.get("aux2", [])),
-                total=_norm(total),
-            )
+        spans[stage] = slice(start, start + len(params[stage]))
+        start = spans[stage].stop
+    # One loss at a time, its gradient added into the main loss's: at most two sets of
+    # trunk gradients are alive at once.
+    present = [(name, loss) for name, loss in losses.items() if loss is not None]
+    norms: dict[str, dict[str, float]] = {}
+    total: list[Tensor | None] = []
+    for index, (name, loss) in enumerate(present):
+        grads = torch.autograd.grad(
+            loss, flat, retain_graph=index < len(present) - 1, allow_unused=True
         )
-        start = end
-    return rows
+        norms[name] = {stage: _norm(list(grads[spans[stage]])) for stage in stages}
+        if not total:
+            total = list(grads)
+            continue
+        for i, grad in enumerate(grads):
+            if grad is not None:
+                total[i] = grad if total[i] is None else total[i].add_(grad)  # type: ignore[union-attr]
+        del grads
+    return [
+        StageFlow(
+            stage=stage,
+            main=norms["main"][stage],
+            aux1=norms.get("aux1", {}).get(stage, 0.0),
+            aux2=norms.get("aux2", {}).get(stage, 0.0),
+            total=_norm(total[spans[stage]]),
+        )
+        for stage in stages
+    ]
 
 
 def _norm(tensors: list[Tensor | None] | list[Tensor]) -> float:
