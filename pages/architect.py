@@ -43,6 +43,7 @@ from pages.common import (
     literal,
     refresh_widgets,
     reject_edit,
+    rerun,
     run_page,
     set_config,
 )
@@ -106,7 +107,7 @@ def _refuse(message: str) -> None:
     reject_edit(message)
     st.session_state[_REFUSED] = message
     refresh_widgets()
-    st.rerun()
+    rerun()
 
 
 def _apply(build: Callable[[], GoogLeNetConfig], message: str) -> None:
@@ -119,7 +120,7 @@ def _apply(build: Callable[[], GoogLeNetConfig], message: str) -> None:
         return
     _accept(config)
     flash(" ".join([message, *moved_heads(before, config)]))
-    st.rerun()
+    rerun()
 
 
 def moved_heads(before: GoogLeNetConfig, after: GoogLeNetConfig) -> list[str]:
@@ -173,7 +174,7 @@ def _go(history: list[GoogLeNetConfig], position: int, message: str) -> None:
     st.session_state[_POSITION] = position
     set_config(history[position])
     flash(message)
-    st.rerun()
+    rerun()
 
 
 def totals_ui(config: GoogLeNetConfig) -> None:
@@ -316,7 +317,7 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
     if first_error is not None:
         _refuse(first_error)
     elif current_config() != config:
-        st.rerun()
+        rerun()
 
 
 def structure_ui(config: GoogLeNetConfig) -> None:

@@ -59,7 +59,7 @@ from googlenet_core.inference.pretrained import (
 from googlenet_core.network.config import GoogLeNetConfig
 from googlenet_core.training.access import visible
 from googlenet_core.training.runs import list_runs
-from pages.common import current_config, literal, run_page, set_config
+from pages.common import current_config, literal, rerun, run_page, set_config
 from pages.common.ownership import viewer
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
@@ -188,7 +188,7 @@ def pretrained_ui() -> None:
         )
         if st.button("Make the torchvision preset the current network", key="predict_use_tv"):
             set_config(get_preset("torchvision"))
-            st.rerun()
+            rerun()
         return
     if network_name(config) not in ("torchvision", "torchvision-imagenet"):
         st.caption(

@@ -99,7 +99,7 @@ from googlenet_core.training.runs import (
     sweep_temporary,
 )
 from googlenet_core.training.status import FINISHED
-from pages.common import current_config, literal, run_page, set_config
+from pages.common import current_config, literal, rerun, run_page, set_config
 from pages.common.ownership import class_code, set_class_code, viewer
 
 OLD_JOBS_PARAM = "jobs"  # where job tokens used to travel; dropped from old links
@@ -215,7 +215,7 @@ def heavy_ui(proposal: TrainPlan) -> None:
     )
     if right.button("Use the mini preset", key="train_use_mini", type="primary"):
         set_config(get_preset("mini"))
-        st.rerun()
+        rerun()
 
 
 def dataset_ui() -> tuple[str, bytes | None, str | None]:
@@ -607,7 +607,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
             return
         if ab:  # the pair alone in the overlay: older runs would make it an unfair one
             st.session_state["train_compare"] = ids
-        st.rerun()
+        rerun()
     if plan is not None and not has_heads:
         st.caption("This network has no aux heads: there is no aux-weight A/B to run.")
     st.caption(
@@ -646,7 +646,7 @@ def live_ui() -> None:
         if sum(s.done for s in snapshots) > done_before:
             # A job just ended: redraw the whole page once, so the run list, the overlay
             # and the download selector show it (and polling stops after the last one).
-            st.rerun()
+            rerun()
 
     def charts() -> None:
         snapshots = [registry.snapshot(job) for job in jobs]
@@ -864,7 +864,7 @@ def class_ui() -> None:
             except ValueError as exc:
                 st.error(literal(exc))
             else:
-                st.rerun()
+                rerun()
         st.caption(
             f"This server keeps the newest {keep} runs started here and none older than "
             f"{days} days (checkpoints included); download what you want to keep."
@@ -1042,7 +1042,7 @@ def manage_ui(summary: RunSummary) -> None:
         except (ValueError, PermissionError, OSError) as exc:
             st.error(literal(exc))
         else:
-            st.rerun()
+            rerun()
     with right.popover("Delete…", icon=":material/delete:", width="stretch"):
         st.markdown(f"Delete {literal(summary.id)} and its checkpoints? This cannot be undone.")
         if st.button("Delete this run", type="primary", key=f"train_delete_{summary.id}"):
@@ -1051,7 +1051,7 @@ def manage_ui(summary: RunSummary) -> None:
             except (ValueError, PermissionError, OSError) as exc:
                 st.error(literal(exc))
             else:
-                st.rerun()
+                rerun()
 
 
 def main() -> None:

@@ -184,3 +184,21 @@ def test_back_and_forward_walk_through_the_designs(streamlit_server: str, projec
     assert page.url.endswith("preset=paper")
     page.go_forward()
     expect(summary).to_contain_text("mini")
+
+
+def test_one_change_is_one_step_back(streamlit_server: str, projector: Any) -> None:
+    """Filling in the calculator from a layer changes two URL parameters in one history entry."""
+    page = projector
+    _open(page, f"{streamlit_server}/?preset=paper")
+    before = page.evaluate("history.length")
+    page.locator('[data-testid="stSelectbox"]').filter(
+        has_text="Fill in from a layer of the current design"
+    ).click()
+    page.get_by_role("option", name="maxpool1", exact=True).click()
+    wait_for_app_idle(page)
+    expect(page.get_by_label("in (pixels)")).to_have_value("112")
+    assert "layer=maxpool1" in page.url and "calc=112" in page.url
+    assert page.evaluate("history.length") == before + 1
+    page.go_back()
+    expect(page.get_by_label("in (pixels)")).to_have_value("224")
+    assert "layer=" not in page.url and "calc=" not in page.url

@@ -33,6 +33,7 @@ new values whenever the config is replaced.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 import streamlit as st
 import torch
@@ -50,12 +51,15 @@ from pages.common.ownership import viewer, write_cookies
 from pages.common.view import (
     arrived,
     initial_query,
+    last_url,
     link_notice,
     present_styles,
     presenting,
+    set_param,
     set_presenting,
     share_ui,
     sync_presenting,
+    write_url,
 )
 
 #: The network a new session starts with: the one the paper's Table 1 describes.
@@ -77,7 +81,6 @@ _VERSION = "config_version"
 _ERROR = "config_error"
 _URL_NOTICE = "url_notice"
 _FLASH = "flash_message"
-_WRITTEN = "design_query_written"  # the design parameters this session last put in the URL
 
 
 # ---- the frame -----------------------------------------------------------------------------
@@ -150,10 +153,13 @@ def run_page(title: str, body: Callable[[], None]) -> None:
     message = st.session_state.pop(_FLASH, None)
     if message:
         st.success(message)
-    body()
-    with summary:
-        sidebar_summary_ui()
-        write_cookies()
+    try:
+        body()
+        with summary:
+            sidebar_summary_ui()
+            write_cookies()
+    finally:  # also when the page reruns itself after an edit: the URL follows the edit
+        write_url()
 
 
 def sidebar_summary_ui() -> None:
@@ -214,15 +220,16 @@ def _initialise() -> None:
 
 
 def _follow_history() -> None:
-    """Back or Forward in the browser (or an address edited by hand) to another design: show it.
+    """Back or Forward in the browser to another design: show it.
 
     Streamlit pushes a history entry whenever the script changes the URL, so each accepted
     edit is a step Back can return to; on Back it reruns the page with that entry's URL.
     A URL without a design (another page was opened from the sidebar) keeps the network.
     """
-    written = st.session_state.get(_WRITTEN)
-    url = {k: st.query_params[k] for k in (PRESET_PARAM, TOKEN_PARAM) if k in st.query_params}
-    if written is None or not url or url == written:
+    written = last_url()
+    keys = (PRESET_PARAM, TOKEN_PARAM)
+    url = {k: st.query_params[k] for k in keys if k in st.query_params}
+    if written is None or not url or url == {k: written[k] for k in keys if k in written}:
         return
     try:
         config = config_from_query(url)
@@ -235,13 +242,8 @@ def _follow_history() -> None:
 def _sync_url(config: GoogLeNetConfig) -> None:
     """Make the URL's preset/net parameters describe ``config``; leave other parameters alone."""
     wanted = query_for(config)
-    st.session_state[_WRITTEN] = wanted
     for key in (PRESET_PARAM, TOKEN_PARAM):
-        if key not in wanted and key in st.query_params:
-            del st.query_params[key]
-    for key, value in wanted.items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
+        set_param(key, wanted.get(key))
 
 
 def current_config() -> GoogLeNetConfig:
@@ -289,6 +291,16 @@ def reject_edit(message: str) -> None:
         f"**Not applied:** {literal(message)}\n\nThe last valid network is still active.",
         icon=":material/error:",
     )
+
+
+def rerun() -> NoReturn:
+    """``st.rerun()`` with this run's URL written first.
+
+    Streamlit starts the new run from the URL as it stands when ``st.rerun`` is called;
+    written only after, the new run would see the old design there and take it for Back.
+    """
+    write_url()
+    st.rerun()
 
 
 def flash(message: str) -> None:

@@ -35,7 +35,8 @@ _NOTICE = "initial_query_notice"
 _PRESENT = "presenting"
 _RESTORED = "restored_settings"
 _ARRIVED = "arrived_query"  # the URL this run started with (Back/Forward change it)
-_RECORDED = "recorded_settings"  # param -> the text record() last wrote (None: left out)
+_PENDING = "url_pending"  # param -> value (None: remove) for this run's one URL write
+_WRITTEN = "url_written"  # the URL the last run wrote
 
 #: Presentation mode's type: ~22 px body text, large metrics, tables and formulas, for a
 #: 1280x720 projector read from the back of a room (the theme's base is 17 px).
@@ -73,13 +74,13 @@ def initial_query() -> dict[str, str]:
         notice = None
         code = params.pop(SHORT_PARAM, None)
         if code is not None:
-            del st.query_params[SHORT_PARAM]
+            set_param(SHORT_PARAM, None)
             try:
                 params = {**params, **expand(code)}
             except ValueError as exc:
                 notice = f"The short link could not be opened: {exc}."
             for key, value in params.items():  # the full link, so a refresh needs no store
-                st.query_params[key] = value
+                set_param(key, value)
         st.session_state[_QUERY] = params
         st.session_state[_NOTICE] = notice
     query: dict[str, str] = st.session_state[_QUERY]
@@ -96,6 +97,46 @@ def link_notice() -> str | None:
 def arrived(params: dict[str, str]) -> None:
     """Note the URL this run started with (the frame calls it first thing every run)."""
     st.session_state[_ARRIVED] = params
+
+
+# ---- the URL, written once a run ------------------------------------------------------------
+#
+# Streamlit sends every change of ``st.query_params`` to the browser as its own message, and
+# the browser pushes a history entry for each: a run that changed the design, the mode and
+# two view settings left four entries, and Back stopped at half-updated views. So a run
+# collects what it wants in the URL (set_param) and the frame writes it once at the end
+# (write_url), with one message and one history entry.
+
+
+def set_param(key: str, value: str | None) -> None:
+    """Put ``key=value`` in the URL at the end of this run (``None``: take it out)."""
+    st.session_state.setdefault(_PENDING, {})[key] = value
+
+
+def url_now() -> dict[str, str]:
+    """The URL as this run will leave it."""
+    wanted = st.query_params.to_dict()
+    for key, value in st.session_state.get(_PENDING, {}).items():
+        if value is None:
+            wanted.pop(key, None)
+        else:
+            wanted[key] = value
+    return wanted
+
+
+def last_url() -> dict[str, str] | None:
+    """What the previous run wrote (None on a session's first run)."""
+    written: dict[str, str] | None = st.session_state.get(_WRITTEN)
+    return written
+
+
+def write_url() -> None:
+    """Write this run's URL in one message, if it changed (the frame calls it last)."""
+    wanted = url_now()
+    st.session_state.pop(_PENDING, None)
+    st.session_state[_WRITTEN] = wanted
+    if wanted != st.query_params.to_dict():
+        st.query_params.from_dict(wanted)
 
 
 # ---- a page's view settings -----------------------------------------------------------------
@@ -147,13 +188,13 @@ def restore(settings: Sequence[Setting]) -> None:
     moved through the history of views); otherwise the widget keeps its own value.
     """
     done: set[str] = st.session_state.setdefault(_RESTORED, set())
-    recorded: dict[str, str | None] = st.session_state.setdefault(_RECORDED, {})
     query = initial_query()
     url = st.session_state.get(_ARRIVED, {})
+    written = last_url()
     moved = {
         s.param
         for s in settings
-        if s.param in recorded and url and url.get(s.param) != recorded[s.param]
+        if written is not None and url and url.get(s.param) != written.get(s.param)
     }
     for setting in settings:
         values = setting.default
@@ -177,16 +218,9 @@ def restore(settings: Sequence[Setting]) -> None:
 
 def record(settings: Sequence[Setting]) -> None:
     """After the widgets are drawn: their values into the URL, defaults left out."""
-    recorded: dict[str, str | None] = st.session_state.setdefault(_RECORDED, {})
     for setting in settings:
         values = tuple(st.session_state.get(key) for key in setting.keys)
-        text = None if values == setting.default else setting.show(values)
-        recorded[setting.param] = text
-        if text is None:
-            if setting.param in st.query_params:
-                del st.query_params[setting.param]
-        elif st.query_params.get(setting.param) != text:
-            st.query_params[setting.param] = text
+        set_param(setting.param, None if values == setting.default else setting.show(values))
 
 
 # ---- presentation mode ----------------------------------------------------------------------
@@ -207,10 +241,7 @@ def set_presenting(on: bool) -> None:
 
 def sync_presenting() -> None:
     """The mode into the URL, so a refresh or a copied link opens in it."""
-    if presenting():
-        st.query_params[PRESENT_PARAM] = "1"
-    elif PRESENT_PARAM in st.query_params:
-        del st.query_params[PRESENT_PARAM]
+    set_param(PRESENT_PARAM, "1" if presenting() else None)
 
 
 def present_styles() -> None:
@@ -231,7 +262,7 @@ def share_ui(key: str) -> None:
         if not st.button("Make a short link", key=f"{key}_make", type="primary"):
             return
         try:
-            code = shorten(st.query_params.to_dict())
+            code = shorten(url_now())
         except (ValueError, OSError) as exc:
             st.error(f"No short link: {exc}")
             return
