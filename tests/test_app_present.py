@@ -58,7 +58,7 @@ def test_each_concept_opens_alone_from_its_link_in_large_type(slug: str) -> None
     assert at.query_params.get("concept", "inception") == slug  # the first one is the default
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        assert spec["layout"]["font"]["size"] >= PROJECTOR_FONT
+        assert spec["layout"]["font"]["size"] == PROJECTOR_FONT  # scaled once, not twice
         assert min(_font_sizes(spec)) >= PROJECTOR_FONT, chart.proto.id
 
 
@@ -119,19 +119,19 @@ def test_a_bad_view_parameter_falls_back_to_its_default() -> None:
 
 
 def test_a_short_link_reopens_the_view_and_carries_nothing_else(_links: Path) -> None:
-    at = app_test(present="1", concept="output-size", preset="mini").run()
-    at.session_state["owner_secret"] = "f" * 32  # someone's runs must not travel with it
+    # Whatever else the address bar holds (an old ?jobs= token) is not stored.
+    at = app_test(present="1", concept="output-size", preset="mini", jobs="secret-token").run()
     at.number_input(key="calc_in").set_value(57).run()
     at.button(key="sidebar_share_make").click().run()
     assert not at.exception
     (stored,) = list(_links.glob("*.txt"))
-    assert "f" * 32 not in stored.read_text()
+    assert "secret" not in stored.read_text() and "jobs" not in stored.read_text()
     fresh = app_test(s=stored.stem).run()
     assert not fresh.exception
     assert [h.value for h in fresh.header] == [CONCEPT_HEADERS["output-size"]]
     assert fresh.number_input(key="calc_in").value == 57
     assert fresh.query_params["preset"] == "mini" and "s" not in fresh.query_params
-    unknown = app_test(s="abcdefgh").run()
+    unknown = app_test(s="abcdefghijkl").run()
     assert not unknown.exception
     assert any("does not know that short link" in w.value for w in unknown.warning)
 

@@ -31,8 +31,8 @@ def for_projector(
     spec = fig.to_dict()
     _scale_fonts(spec, scale, minimum, in_font=False)
     layout = spec.setdefault("layout", {})
-    font = layout.setdefault("font", {})
-    font["size"] = max(minimum, round(font.get("size", FONT_SIZE) * scale))
+    font = layout.setdefault("font", {})  # scaled in the walk when the figure set it
+    font.setdefault("size", max(minimum, round(FONT_SIZE * scale)))
     margin = layout.get("margin", {})
     for side in ("t", "b"):  # the title, subtitle and a legend below grow with their type
         if side in margin:

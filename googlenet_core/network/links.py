@@ -3,7 +3,7 @@
 A custom design travels in its URL as a token of several hundred characters,
 and an exact view adds the page's own settings to it. Students cannot type
 that from a slide, so :func:`shorten` stores the query string in a small file
-named after its hash and returns the code (``?s=k3v7q2ma``); :func:`expand`
+named after its hash and returns the code (``?s=k3v7q2mapx4d``); :func:`expand`
 turns the code back into the parameters. The same view always gives the same
 code, so sharing a view twice writes nothing new.
 
@@ -11,8 +11,8 @@ Only the parameters of :data:`VIEW_PARAMS` are kept: a short link carries a
 design and how it is shown, never anything that identifies a person or grants
 rights to their training runs (those live in a cookie, see ``pages/common``).
 The store is bounded (:data:`MAX_LINKS` files of at most :data:`MAX_QUERY_CHARS`
-characters each, oldest pruned first), and a code is checked against its
-alphabet before it touches the file system.
+characters each, the least recently written or opened pruned first), and a code is
+checked against its alphabet before it touches the file system.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ VIEW_PARAMS: tuple[str, ...] = (
 #: The query parameter holding a short link's code.
 SHORT_PARAM = "s"
 LINKS_DIR_ENV = "GOOGLENET_LINKS_DIR"
-#: Letters in a code: 8 of base32's 32 symbols, 40 bits of the query string's sha256.
-CODE_LENGTH = 8
+#: Letters in a code: 12 of base32's 32 symbols, 60 bits of the query string's sha256. With
+#: 8 (40 bits) a student could search for a view with the same code as the lecturer's in
+#: minutes on a GPU; 60 bits takes a million times longer. A clash is refused, never written.
+CODE_LENGTH = 12
 CODE_PATTERN = re.compile(rf"[a-z2-7]{{{CODE_LENGTH}}}")
 MAX_QUERY_CHARS = MAX_TOKEN_CHARS + 1_000
 #: Files kept; beyond it the least recently written are removed (a class makes dozens).
@@ -75,7 +77,9 @@ def shorten(params: Mapping[str, str], folder: Path | None = None) -> str:
     folder = folder or links_dir()
     code = code_for(query)
     path = folder / f"{code}.txt"
-    if path.is_file() and path.read_text("utf-8") == query:
+    if path.is_file():
+        if path.read_text("utf-8") != query:  # another view with the same code: keep it
+            raise ValueError("this view's code is taken by another view; share the full link")
         path.touch()  # recently shared: pruned last
         return code
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,14 +103,20 @@ def expand(code: str, folder: Path | None = None) -> dict[str, str]:
         ) from None
     if len(query) > MAX_QUERY_CHARS or code_for(query) != code:
         raise ValueError("the stored short link is damaged")
+    path.touch()  # in use: pruned last
     return {key: value for key, value in parse_qsl(query) if key in VIEW_PARAMS}
 
 
 def _prune(folder: Path) -> None:
-    """Keep the :data:`MAX_LINKS` most recently written links."""
-    files = [p for p in folder.glob("*.txt") if CODE_PATTERN.fullmatch(p.stem)]
+    """Keep the :data:`MAX_LINKS` most recently written or opened links."""
+    files = []
+    for path in folder.glob("*.txt"):
+        try:  # another session may be pruning at the same moment
+            files.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
     if len(files) <= MAX_LINKS:
         return
-    files.sort(key=lambda p: p.stat().st_mtime)
-    for path in files[: len(files) - MAX_LINKS]:
+    files.sort()
+    for _, path in files[: len(files) - MAX_LINKS]:
         path.unlink(missing_ok=True)

@@ -35,6 +35,9 @@ _NOTICE = "initial_query_notice"
 _PRESENT = "presenting"
 _RESTORED = "restored_settings"
 _ARRIVED = "arrived_query"  # the URL this run started with (Back/Forward change it)
+_LINKS_MADE = "short_links_made"  # the views this session shortened
+#: Short links one session may make: the store is shared (5,000), a class needs a few.
+MAX_LINKS_PER_SESSION = 30
 _PENDING = "url_pending"  # param -> value (None: remove) for this run's one URL write
 _WRITTEN = "url_written"  # the URL the last run wrote
 
@@ -261,8 +264,17 @@ def share_ui(key: str) -> None:
         )
         if not st.button("Make a short link", key=f"{key}_make", type="primary"):
             return
+        made = st.session_state.setdefault(_LINKS_MADE, set())
+        view = url_now()
+        if len(made) >= MAX_LINKS_PER_SESSION and repr(sorted(view.items())) not in made:
+            st.error(
+                f"This tab has made {MAX_LINKS_PER_SESSION} short links; the full link in "
+                "the address bar works as well."
+            )
+            return
+        made.add(repr(sorted(view.items())))
         try:
-            code = shorten(url_now())
+            code = shorten(view)
         except (ValueError, OSError) as exc:
             st.error(f"No short link: {exc}")
             return
