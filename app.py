@@ -82,8 +82,10 @@ def chart(fig: go.Figure, key: str, height: int | None = None) -> None:
     st.plotly_chart(fig, key=key, theme=None)
 
 
-def heading(number: int, text: str) -> None:
-    """The concept's title; in presentation mode with Back, Next and Exit beside it."""
+def heading(slug: str, text: str) -> None:
+    """The concept's title, numbered by its place in :data:`CONCEPTS`; in presentation mode
+    with Back, Next and Exit beside it."""
+    number = list(CONCEPT_BY_SLUG).index(slug) + 1
     if not presenting():
         st.header(f"{number} · {text}", divider="gray")
         return
@@ -148,7 +150,7 @@ def _block(config: GoogLeNetConfig) -> tuple[str, Any, int, int]:
 
 
 def inception_ui(config: GoogLeNetConfig) -> None:
-    heading(1, "The Inception block")
+    heading("inception", "The Inception block")
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     left.selectbox("Block", [b.name for b in config.blocks], key="home_block")
     right.toggle("With 1×1 reductions", key="home_reduced")
@@ -177,7 +179,7 @@ def inception_ui(config: GoogLeNetConfig) -> None:
 
 
 def reductions_ui(config: GoogLeNetConfig) -> None:
-    heading(2, "What the 1×1 reductions save")
+    heading("reductions", "What the 1×1 reductions save")
     name, spec, in_channels, side = _block(config)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
     naive, built = costs["naive"], costs["reduced"]
@@ -233,7 +235,7 @@ def _fill_from_layer(layers: dict[str, LayerGeometry]) -> None:
 
 
 def output_size_ui(config: GoogLeNetConfig) -> None:
-    heading(3, "How big is the output?")
+    heading("output-size", "How big is the output?")
     layers = geometry(config)
     st.selectbox(
         "Fill in from a layer of the current design",
@@ -284,7 +286,7 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
 
 
 def aux_ui(config: GoogLeNetConfig) -> None:
-    heading(4, "Auxiliary classifiers")
+    heading("aux-heads", "Auxiliary classifiers")
     with visual("aux-heads"):
         chart(aux_heads_figure(config), "home_aux_figure", height=380)
     st.latex(
@@ -370,7 +372,7 @@ def _measure_wanted(config: GoogLeNetConfig) -> bool:
 
 
 def gradients_ui(config: GoogLeNetConfig) -> None:
-    heading(5, "Gradient flow: what the auxiliary heads add")
+    heading("gradients", "Gradient flow: what the auxiliary heads add")
     if not config.active_aux_heads:
         st.info(
             "This design has no auxiliary heads switched on, so only the main loss sends "
@@ -411,7 +413,7 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
 
 
 def deploy_ui(config: GoogLeNetConfig) -> None:
-    heading(6, "Deployment without the auxiliary heads")
+    heading("deploy", "Deployment without the auxiliary heads")
     analysis = analyze(config)
     with visual("deploy"):
         chart(deploy_figure(analysis), "home_deploy", height=460)
@@ -430,13 +432,14 @@ def deploy_ui(config: GoogLeNetConfig) -> None:
         language="python",
     )
     st.caption(
-        "The Predict page's 'Load without the aux heads' does the same, and the Train page's "
-        "plain-PyTorch export ships the network without them."
+        "The Predict page's 'Load without the aux heads' does the same. The Train page's "
+        "plain-PyTorch export keeps the heads, so its weights load strictly; its "
+        "`model(x)` runs the main head only."
     )
 
 
 def head_ui(config: GoogLeNetConfig) -> None:
-    heading(7, "Global average pooling instead of a big classifier")
+    heading("gap", "Global average pooling instead of a big classifier")
     head = head_costs(config)
     with visual("gap"):
         cols = st.columns(3)
@@ -471,7 +474,7 @@ def head_ui(config: GoogLeNetConfig) -> None:
 
 
 def paper_ui(config: GoogLeNetConfig) -> None:
-    heading(8, "The paper vs arithmetic")
+    heading("paper", "The paper vs arithmetic")
     st.markdown(
         "Table 1 as published, beside the numbers computed from the same channel table. "
         "Params are in K = 1,024 weights (no biases), as the paper counts them: its "

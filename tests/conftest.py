@@ -242,7 +242,17 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def browser_page(browser: Any) -> Iterator[Any]:
     """A fresh page (own cookies and session) at a projector-like 1600 x 1000 viewport."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    yield from _fresh_page(browser, 1600, 1000)
+
+
+@pytest.fixture
+def projector_page(browser: Any) -> Iterator[Any]:
+    """A fresh page at 1280 x 720, a typical lecture-room projector."""
+    yield from _fresh_page(browser, 1280, 720)
+
+
+def _fresh_page(browser: Any, width: int, height: int) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -64,17 +63,6 @@ _FONT_SIZES = r"""(root) => {
 }"""
 
 
-@pytest.fixture
-def projector(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
 def _open(page: Any, url: str) -> None:
     page.goto(url)
     wait_for_app_idle(page, timeout_s=90)
@@ -82,17 +70,18 @@ def _open(page: Any, url: str) -> None:
 
 
 def test_each_concept_is_on_a_projector_within_30_s_and_one_click(
-    streamlit_server: str, projector: Any
+    streamlit_server: str, projector_page: Any
 ) -> None:
-    _open(projector, streamlit_server)  # a warm server: the lecturer opened it before class
+    page = projector_page
+    _open(page, streamlit_server)  # a warm server: the lecturer opened it before class
     for slug, label in CONCEPTS:
         start = time.monotonic()
-        _open(projector, streamlit_server)  # the landing page, every time
-        picker = projector.locator(".st-key-present_pick")
+        _open(page, streamlit_server)  # the landing page, every time
+        picker = page.locator(".st-key-present_pick")
         picker.get_by_role("radio", name=label, exact=True).click()  # the one action
-        visual = projector.locator(f".st-key-visual_{slug}")
+        visual = page.locator(f".st-key-visual_{slug}")
         expect(visual).to_be_visible(timeout=30_000)
-        wait_for_app_idle(projector)
+        wait_for_app_idle(page)
         elapsed = time.monotonic() - start
         box = visual.bounding_box()
         assert box is not None and 0 <= box["y"] < 720 - 200, f"{slug}: {box} is not on screen"
@@ -101,8 +90,8 @@ def test_each_concept_is_on_a_projector_within_30_s_and_one_click(
         assert sizes, f"{slug}: no text found in its visual"
         small = [(text, size) for text, size in sizes if size < SMALLEST_PX]
         assert not small, f"{slug}: text under {SMALLEST_PX} px on its main visual: {small}"
-        assert not text_problems(projector), slug
-        screenshot(projector, f"present-{slug}")
+        assert not text_problems(page), slug
+        screenshot(page, f"present-{slug}")
 
 
 def test_a_link_reopens_the_exact_view_in_a_fresh_browser(
@@ -171,8 +160,10 @@ def test_every_page_draws_its_text_whole(
         context.close()
 
 
-def test_back_and_forward_walk_through_the_designs(streamlit_server: str, projector: Any) -> None:
-    page = projector
+def test_back_and_forward_walk_through_the_designs(
+    streamlit_server: str, projector_page: Any
+) -> None:
+    page = projector_page
     _open(page, f"{streamlit_server}/architect?preset=paper")
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
     page.get_by_role("option", name="mini", exact=False).first.click()
@@ -186,9 +177,9 @@ def test_back_and_forward_walk_through_the_designs(streamlit_server: str, projec
     expect(summary).to_contain_text("mini")
 
 
-def test_one_change_is_one_step_back(streamlit_server: str, projector: Any) -> None:
+def test_one_change_is_one_step_back(streamlit_server: str, projector_page: Any) -> None:
     """Filling in the calculator from a layer changes two URL parameters in one history entry."""
-    page = projector
+    page = projector_page
     _open(page, f"{streamlit_server}/?preset=paper")
     before = page.evaluate("history.length")
     page.locator('[data-testid="stSelectbox"]').filter(
