@@ -18,12 +18,9 @@ reachable by ``?concept=<slug>``, with the next and previous one on the arrow ke
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from googlenet_core import (
@@ -49,9 +46,9 @@ from googlenet_core.figures.network import (
     output_size_latex,
     paper_table_style,
 )
-from googlenet_core.figures.projector import for_projector
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.config import spatial_sides
+from googlenet_core.network.costs import flow_batch
 from googlenet_core.network.lessons import (
     LayerGeometry,
     branch_costs,
@@ -60,10 +57,18 @@ from googlenet_core.network.lessons import (
     naive_network,
 )
 from googlenet_core.network.paper import compare
-from googlenet_core.training.flow import StageFlow, flow_batch, flow_budget, gradient_flow
-from pages.common import current_config, run_page
+from pages.common import current_config, run_page, server
+from pages.common.concepts import (
+    CONCEPT_BY_SLUG,
+    SLUGS,
+    navigation_ui,
+    number,
+    present_picked,
+    step,
+)
 from pages.common.view import (
     Setting,
+    chart,
     choice,
     flag,
     presenting,
@@ -75,24 +80,16 @@ from pages.common.view import (
 # ---- how a concept is drawn -----------------------------------------------------------------
 
 
-def chart(fig: go.Figure, key: str, height: int | None = None) -> None:
-    """A figure, with projector-sized type in presentation mode."""
-    if presenting():
-        fig = for_projector(fig, height=height)
-    st.plotly_chart(fig, key=key, theme=None)
-
-
 def heading(slug: str, text: str) -> None:
-    """The concept's title, numbered by its place in :data:`CONCEPTS`; in presentation mode
+    """The concept's title, numbered by its place in the concepts' table; in presentation mode
     with Back, Next and Exit beside it."""
-    number = list(CONCEPT_BY_SLUG).index(slug) + 1
     if not presenting():
-        st.header(f"{number} · {text}", divider="gray")
+        st.header(f"{number(slug)} · {text}", divider="gray")
         return
     title, back, forward, leave = st.columns([8, 1.3, 1.3, 1.1], vertical_alignment="center")
-    title.header(f"{number} · {text}")
-    back.button("Back", key="concept_back", on_click=_step, args=(-1,), shortcut="Left")
-    forward.button("Next", key="concept_next", on_click=_step, args=(1,), shortcut="Right")
+    title.header(f"{number(slug)} · {text}")
+    back.button("Back", key="concept_back", on_click=step, args=(-1,), shortcut="Left")
+    forward.button("Next", key="concept_next", on_click=step, args=(1,), shortcut="Right")
     leave.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
 
 
@@ -122,19 +119,11 @@ def intro_ui(config: GoogLeNetConfig) -> None:
     cols[3].metric("MACs per image", format_count(analysis.macs_without_aux))
     st.segmented_control(
         "Present one concept on a projector (large type, one per screen, ← → to move on)",
-        [c.slug for c in CONCEPTS],
+        list(SLUGS),
         format_func=lambda slug: CONCEPT_BY_SLUG[slug].title,
         key="present_pick",
-        on_change=_present_picked,
+        on_change=present_picked,
     )
-
-
-def _present_picked() -> None:
-    slug = st.session_state.get("present_pick")
-    if slug:
-        st.session_state["concept"] = slug
-        st.session_state["present_pick"] = None
-        set_presenting(True)
 
 
 def _block(config: GoogLeNetConfig) -> tuple[str, Any, int, int]:
@@ -340,19 +329,6 @@ def _aux_tables(config: GoogLeNetConfig) -> None:
             )
 
 
-@st.cache_resource
-def flow_lock() -> threading.Lock:
-    """One gradient measurement at a time in this server, whoever asks."""
-    return threading.Lock()
-
-
-@st.cache_resource(max_entries=8, show_spinner="Measuring one batch's gradients…")
-def flow(config: GoogLeNetConfig, batch: int) -> list[StageFlow]:
-    """The gradient flow of a design, one measurement at a time in this server."""
-    with flow_lock():
-        return gradient_flow(config, batch=batch)
-
-
 def _measure_wanted(config: GoogLeNetConfig) -> bool:
     """Whether to measure now: for a preset or in presentation mode, or after a click.
 
@@ -380,9 +356,10 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
         )
     if not _measure_wanted(config):
         return
-    try:
-        batch = flow_batch(config, flow_budget())
-        rows = flow(config, batch)
+    try:  # one measurement at a time in this server, the last few remembered
+        batch = flow_batch(config, server().flow_budget())
+        with st.spinner("Measuring one batch's gradients…"):
+            rows = server().gradient_flow(config, batch)
     except ValueError as exc:  # too big for the memory this server has left
         st.info(f"Not measured here: {exc}.", icon=":material/memory:")
         return
@@ -512,24 +489,18 @@ def paper_ui(config: GoogLeNetConfig) -> None:
 # ---- the page -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Concept:
-    slug: str  # its URL name: ?present=1&concept=<slug>
-    title: str
-    draw: Callable[[GoogLeNetConfig], None]
-
-
-CONCEPTS = (
-    Concept("inception", "Inception", inception_ui),
-    Concept("reductions", "1×1 reductions", reductions_ui),
-    Concept("output-size", "Output size", output_size_ui),
-    Concept("aux-heads", "Aux heads", aux_ui),
-    Concept("gradients", "Gradients", gradients_ui),
-    Concept("deploy", "Deployment", deploy_ui),
-    Concept("gap", "Avg pooling", head_ui),
-    Concept("paper", "Table 1", paper_ui),
-)
-CONCEPT_BY_SLUG = {c.slug: c for c in CONCEPTS}
+#: How each concept of :data:`pages.common.concepts.CONCEPTS` is drawn, by its slug.
+DRAW: dict[str, Callable[[GoogLeNetConfig], None]] = {
+    "inception": inception_ui,
+    "reductions": reductions_ui,
+    "output-size": output_size_ui,
+    "aux-heads": aux_ui,
+    "gradients": gradients_ui,
+    "deploy": deploy_ui,
+    "gap": head_ui,
+    "paper": paper_ui,
+}
+assert tuple(DRAW) == SLUGS, "every concept is drawn, in the table's order"
 COMPARE_SOURCES = {"the paper's network": "paper", "the current design": "design"}
 
 
@@ -548,7 +519,7 @@ def view_settings(config: GoogLeNetConfig) -> list[Setting]:
     """What a link to this page carries besides the design."""
     sources = {v: k for k, v in COMPARE_SOURCES.items()}
     return [
-        choice("concept", "concept", CONCEPTS[0].slug, list(CONCEPT_BY_SLUG)),
+        choice("concept", "concept", SLUGS[0], list(SLUGS)),
         choice("block", "home_block", config.blocks[0].name, [b.name for b in config.blocks]),
         flag("reduced", "home_reduced", True),
         choice("layer", "calc_layer", _NO_LAYER, list(geometry(config))),
@@ -577,48 +548,17 @@ def _forget_stale(config: GoogLeNetConfig) -> None:
         st.session_state.pop("calc_layer", None)
 
 
-def _step(offset: int) -> None:
-    slugs = list(CONCEPT_BY_SLUG)
-    here = slugs.index(st.session_state.get("concept") or slugs[0])
-    st.session_state["concept"] = st.session_state["concept_shown"] = slugs[
-        (here + offset) % len(slugs)
-    ]
-
-
-def navigation_ui() -> Concept:
-    """Presentation mode's bar: every concept by name (Back, Next, Exit go by the title)."""
-    slug = st.segmented_control(
-        "Concept",
-        list(CONCEPT_BY_SLUG),
-        format_func=lambda s: CONCEPT_BY_SLUG[s].title,
-        key="concept",
-        label_visibility="collapsed",
-        on_change=_keep_a_concept,
-    )
-    slug = slug or CONCEPTS[0].slug
-    st.session_state["concept_shown"] = slug
-    return CONCEPT_BY_SLUG[slug]
-
-
-def _keep_a_concept() -> None:
-    """Clicking the selected concept again unselects it: stay on it instead."""
-    if st.session_state.get("concept") is None:
-        st.session_state["concept"] = st.session_state.get("concept_shown", CONCEPTS[0].slug)
-    st.session_state["concept_shown"] = st.session_state["concept"]
-
-
 def main() -> None:
     config = current_config()
     _forget_stale(config)
     settings = view_settings(config)
     restore(settings)
     if presenting():
-        concept = navigation_ui()
-        concept.draw(config)
+        DRAW[navigation_ui().slug](config)
     else:
         intro_ui(config)
-        for concept in CONCEPTS:
-            concept.draw(config)
+        for slug in SLUGS:
+            DRAW[slug](config)
     record(settings)
 
 

@@ -67,9 +67,8 @@ import streamlit  # noqa: E402
 from st_client import StreamlitTab  # noqa: E402
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
-from googlenet_core.data.downloads import DATA_DIR_ENV  # noqa: E402
 from googlenet_core.training.events import EndEvent, StartEvent  # noqa: E402
-from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run  # noqa: E402
+from googlenet_core.training.runs import list_runs, open_run  # noqa: E402
 
 PAGE = "train"  # the Train page's url_pathname
 QUERY = "preset=mini"  # the design, read from the URL by the page
@@ -164,8 +163,8 @@ class Server:
         self.log = folder / "server.log"
         env = {
             **os.environ,
-            RUNS_DIR_ENV: str(folder / "runs"),
-            DATA_DIR_ENV: str(folder / "data"),
+            "GOOGLENET_RUNS_DIR": str(folder / "runs"),
+            "GOOGLENET_DATA_DIR": str(folder / "data"),
         }
         command = [
             sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

@@ -1,4 +1,4 @@
-"""Training beside other busy processes: the thread choice of ``googlenet_core._host``.
+"""Training beside other busy processes: the thread choice of ``googlenet_core.service.host``.
 
 The same short run (the mini preset on the bundled digits, the CLI's plan) on a quiet
 machine and with one and two busy-looping processes beside it, each with

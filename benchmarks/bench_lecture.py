@@ -29,16 +29,11 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pages.common.concepts import CONCEPTS  # noqa: E402
+
 TARGET_S = 30.0
-CONCEPTS = [
-    ("inception", "Inception"),
-    ("reductions", "1×1 reductions"),
-    ("output-size", "Output size"),
-    ("aux-heads", "Aux heads"),
-    ("gradients", "Gradients"),
-    ("deploy", "Deployment"),
-    ("gap", "Avg pooling"),
-]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -79,7 +74,7 @@ def _idle(page) -> None:  # type: ignore[no-untyped-def]
 
 def _time_concepts(page, url: str) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
     times = []
-    for slug, label in CONCEPTS:
+    for slug, label in ((c.slug, c.title) for c in CONCEPTS):
         start = time.perf_counter()
         page.goto(url)
         _idle(page)

@@ -2,14 +2,19 @@
 
 Each configuration is planned like the CLI plans it (the bundled digits, upscaled to the
 side; one epoch of a small subset), then trained by a fresh worker process, the
-dashboard's own path (``python -m googlenet_core.training.worker``), and its peak RSS
-read with ``os.wait4`` when it exits (:func:`googlenet_core.training.memory.measured_peak`).
-The table prints the prediction of :func:`predict_memory`, the measurement and their
+dashboard's own path (``python -m googlenet_core.service.worker``), and its peak RSS
+read with ``os.wait4`` when it exits (:func:`googlenet_core.service.worker.measured_peak`).
+The process baseline is measured first, as a server measures it
+(:func:`googlenet_core.service.probes.measure_process_baseline`); the table prints the
+prediction (:func:`googlenet_core.service.budgets.run_memory`), the measurement and their
 ratio; the target is a ratio between 0.9 (at most 10 % under) and ~1.4. Runs go to a
-temporary folder. The paper's network at 64 px cannot hold its aux heads (their 5x5
-pool needs 79 px), so it is measured without them, and with them at 80 px.
+temporary folder. ``--heavier-torch MB`` makes every process of the measurement start
+that much heavier (a ``sitecustomize`` that holds the memory to the end), as on a host
+where ``import torch`` costs more: the baseline must follow. The paper's network at
+64 px cannot hold its aux heads (their 5x5 pool needs 79 px), so it is measured without
+them, and with them at 80 px.
 
-    python benchmarks/bench_memory_estimate.py [--quick]
+    python benchmarks/bench_memory_estimate.py [--quick] [--heavier-torch 200]
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from googlenet_core.network.presets import get_preset  # noqa: E402
-from googlenet_core.training.memory import predict_memory  # noqa: E402
+from googlenet_core.service.budgets import run_memory  # noqa: E402
+from googlenet_core.service.probes import measure_process_baseline  # noqa: E402
+from googlenet_core.service.worker import measured_peak  # noqa: E402
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training  # noqa: E402
-from googlenet_core.training.worker import measured_peak  # noqa: E402
 
 # (preset, side, batch, subset, aux weight, optimizer, aux heads built)
 Case = tuple[str, int, int, int, float, str, bool]
@@ -70,17 +76,37 @@ def plan(case: Case) -> TrainPlan:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="three configurations only")
+    parser.add_argument("--heavier-torch", type=int, default=0, metavar="MB",
+                        help="simulate a host where every process starts MB heavier")  # fmt: skip
     args = parser.parse_args()
     cases = QUICK if args.quick else CASES
+    with tempfile.TemporaryDirectory() as site:
+        env = _heavier(Path(site), args.heavier_torch) if args.heavier_torch else None
+        return _measure(cases, env)
+
+
+def _heavier(folder: Path, megabytes: int) -> dict[str, str]:
+    (folder / "sitecustomize.py").write_text(
+        "import ctypes\n_libc = ctypes.CDLL(None)\n_libc.malloc.restype = ctypes.c_void_p\n"
+        f"_size = {megabytes} * 2**20\nctypes.memset(_libc.malloc(_size), 1, _size)\n"
+    )
+    return {"PYTHONPATH": str(folder)}
+
+
+def _measure(cases: list[Case], env: dict[str, str] | None) -> int:
+    started = time.perf_counter()
+    baseline = measure_process_baseline(threads=2, env=env)
+    print(f"process baseline measured here: {baseline / 2**20:.0f} MiB "
+          f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
     print(f"{'network':>8} {'side':>4} {'batch':>5} {'subset':>6} {'aux w':>5} {'optim':>5} "
           f"{'predicted':>9} {'measured':>8} {'ratio':>5} {'time':>5}")  # fmt: skip
     ratios = []
     with tempfile.TemporaryDirectory() as root:
         for case in cases:
             chosen = plan(case)
-            predicted = predict_memory(chosen.config, chosen.train_config)
+            predicted = run_memory(chosen.config, chosen.train_config, process=baseline)
             started = time.perf_counter()
-            measured = measured_peak(chosen.config, chosen.train_config, root)
+            measured = measured_peak(chosen.config, chosen.train_config, root, env=env)
             seconds = time.perf_counter() - started
             ratio = predicted.total / measured
             ratios.append(ratio)

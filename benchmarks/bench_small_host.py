@@ -42,7 +42,7 @@ from bench_class import (  # noqa: E402
 )
 from st_client import StreamlitTab  # noqa: E402
 
-from googlenet_core._host import MEMORY_ENV, resident_bytes  # noqa: E402
+from googlenet_core.service.host import MEMORY_ENV, resident_bytes  # noqa: E402
 
 REFUSED = "Too large for this server"
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from googlenet_core import get_preset  # noqa: E402
 from googlenet_core.training.events import epochs_of  # noqa: E402
 from googlenet_core.training.plan import plan_training  # noqa: E402
-from googlenet_core.training.runs import RUNS_DIR_ENV, list_runs, open_run  # noqa: E402
+from googlenet_core.training.runs import list_runs, open_run  # noqa: E402
 from googlenet_core.training.train import train  # noqa: E402
 
 BROWSER_ARGS = [
@@ -117,7 +117,7 @@ def main() -> int:
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1",
     ]  # fmt: skip
-    env = {**os.environ, RUNS_DIR_ENV: str(runs_dir)}
+    env = {**os.environ, "GOOGLENET_RUNS_DIR": str(runs_dir)}
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

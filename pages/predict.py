@@ -32,7 +32,6 @@ from googlenet_core.figures.prediction import (
 )
 from googlenet_core.inference.checkpoints import (
     CheckpointError,
-    load_checkpoint,
 )
 from googlenet_core.inference.explain import (
     BranchMaps,
@@ -53,13 +52,12 @@ from googlenet_core.inference.pretrained import (
     download_weights,
     imagenet_network,
     is_downloaded,
-    load_pretrained,
     weights_path,
 )
-from googlenet_core.network.config import GoogLeNetConfig
-from googlenet_core.training.access import visible
+from googlenet_core.service.access import visible
 from googlenet_core.training.runs import list_runs
-from pages.common import current_config, literal, rerun, run_page, set_config
+from pages.common import current_config, literal, rerun, run_page, server, set_config
+from pages.common.models import FromRun, ModelChoice, Pretrained, Uploaded
 from pages.common.ownership import viewer
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
@@ -67,56 +65,8 @@ SOURCES = ("ImageNet-pretrained", "A training run", "Upload a checkpoint")
 IMAGE_INPUTS = ("Files", "A folder", "Camera", "Samples")
 TORCHVISION_IMAGENET = "torchvision, ImageNet input (transform_input)"
 
-_MODEL = "predict_model"  # the loaded model's description (a dict), None until one loads
+_MODEL = "predict_model"  # the loaded model's ModelChoice, None until one loads
 _LOAD_ERROR = "predict_load_error"
-
-
-# ---- loaded models, shared by every session ----------------------------------------------
-
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the ImageNet weights…")
-def pretrained_predictor(drop_aux: bool) -> Predictor:
-    return load_pretrained(drop_aux=drop_aux)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the run's checkpoint…")
-def run_predictor(path: str, run_id: str, mtime_ns: int, drop_aux: bool) -> Predictor:
-    loaded = load_checkpoint(path, drop_aux=drop_aux)
-    return Predictor.from_checkpoint(loaded, source=f"training run {run_id} (best.pt)")
-
-
-@st.cache_resource(max_entries=4, show_spinner="Checking the uploaded checkpoint…")
-def upload_predictor(
-    digest: str, name: str, network: str, network_json: str, drop_aux: bool, _data: bytes | None
-) -> Predictor:
-    """The uploaded file as a model; a plain state_dict goes into ``network`` (read once)."""
-    if _data is None:
-        raise CheckpointError(f"{name} is no longer in memory; upload it again")
-    fallback = GoogLeNetConfig.from_json(network_json)
-    loaded = load_checkpoint(_data, drop_aux=drop_aux, fallback_config=fallback)
-    source = f"uploaded {name}" + (
-        f" (a state_dict, as {network})" if loaded.plain_state_dict else ""
-    )
-    return Predictor.from_checkpoint(loaded, source=source)
-
-
-def predictor_for(choice: dict[str, Any], data: bytes | None = None) -> Predictor:
-    """The model ``choice`` describes, from the cache (loading it on a miss)."""
-    kind = choice["kind"]
-    if kind == "pretrained":
-        return pretrained_predictor(choice["drop_aux"])
-    if kind == "run":
-        return run_predictor(
-            choice["path"], choice["run_id"], choice["mtime_ns"], choice["drop_aux"]
-        )
-    return upload_predictor(
-        choice["digest"],
-        choice["name"],
-        choice["network"],
-        choice["network_json"],
-        choice["drop_aux"],
-        data,
-    )
 
 
 # Few entries: each holds a batch's model inputs (32 images at 224 px: about 19 MB).
@@ -144,19 +94,19 @@ def cached_branch_maps(
 # ---- the page ----------------------------------------------------------------------------
 
 
-def try_load(choice: dict[str, Any], data: bytes | None = None) -> None:
+def try_load(choice: ModelChoice, data: bytes | None = None) -> None:
     """Make ``choice`` the session's model if it loads; otherwise keep the previous one.
 
     Whatever goes wrong becomes one sentence: a file must never show a visitor a traceback.
     """
     try:
-        predictor_for(choice, data)
+        choice.load(data)
     except (CheckpointError, PretrainedUnavailable, ValueError) as exc:
-        st.session_state[_LOAD_ERROR] = (choice["label"], str(exc))
+        st.session_state[_LOAD_ERROR] = (choice.label, str(exc))
         return
     except Exception as exc:  # noqa: BLE001 - anything a hostile file provokes
         st.session_state[_LOAD_ERROR] = (
-            choice["label"],
+            choice.label,
             f"{type(exc).__name__}: {first_line(exc)}",
         )
         return
@@ -202,7 +152,7 @@ def pretrained_ui() -> None:
     drop_aux = drop_aux_ui("predict_pretrained_drop_aux")
     if not st.button("Load the ImageNet weights", key="predict_load_pretrained", type="primary"):
         return
-    choice = {"kind": "pretrained", "drop_aux": drop_aux, "label": "the ImageNet weights"}
+    choice = Pretrained(drop_aux)
     if not is_downloaded():
         bar = st.progress(0.0, text=f"Downloading to {weights_path().parent}…")
 
@@ -216,14 +166,14 @@ def pretrained_ui() -> None:
             download_weights(report)
         except PretrainedUnavailable as exc:
             bar.empty()
-            st.session_state[_LOAD_ERROR] = (choice["label"], str(exc))
+            st.session_state[_LOAD_ERROR] = (choice.label, str(exc))
             return
         bar.empty()
     try_load(choice)
 
 
 def run_ui() -> None:
-    runs = [r for r in visible(list_runs(), viewer()) if r.has_checkpoint]
+    runs = [r for r in visible(list_runs(server().runs_dir), viewer()) if r.has_checkpoint]
     if not runs:
         st.info(
             "No run with a checkpoint that you can see yet (your own, your class's and "
@@ -232,11 +182,7 @@ def run_ui() -> None:
             icon=":material/info:",
         )
         return
-    labels = {
-        r.id: f"{r.label} · {r.status}"
-        + (f" · best accuracy {r.best_val_acc:.1%}" if r.best_val_acc is not None else "")
-        for r in runs
-    }
+    labels = {r.id: r.description for r in runs}
     run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="predict_run")
     drop_aux = drop_aux_ui("predict_run_drop_aux")
     if st.button("Load the run's best checkpoint", key="predict_load_run", type="primary"):
@@ -247,16 +193,7 @@ def run_ui() -> None:
         except OSError as exc:
             st.session_state[_LOAD_ERROR] = (run_id, f"cannot read best.pt: {exc.strerror}")
             return
-        try_load(
-            {
-                "kind": "run",
-                "path": str(path),
-                "run_id": run_id,
-                "mtime_ns": mtime_ns,
-                "drop_aux": drop_aux,
-                "label": f"run {run_id}",
-            }
-        )
+        try_load(FromRun(str(path), run_id, mtime_ns, drop_aux))
 
 
 def upload_ui() -> None:
@@ -289,18 +226,8 @@ def upload_ui() -> None:
         chosen = imagenet_network()
     else:
         chosen = get_preset(network)
-    try_load(
-        {
-            "kind": "upload",
-            "digest": hashlib.sha256(data).hexdigest(),
-            "name": upload.name,
-            "network": network,
-            "network_json": chosen.to_json(),
-            "drop_aux": drop_aux,
-            "label": upload.name,
-        },
-        data,
-    )
+    digest = hashlib.sha256(data).hexdigest()
+    try_load(Uploaded(digest, upload.name, network, chosen.to_json(), drop_aux), data)
 
 
 def model_ui() -> Predictor | None:
@@ -315,13 +242,11 @@ def model_ui() -> Predictor | None:
         else:
             upload_ui()
     error = st.session_state.get(_LOAD_ERROR)
-    choice = st.session_state.get(_MODEL)
+    choice: ModelChoice | None = st.session_state.get(_MODEL)
     if error:
         label, message = error
         kept = (
-            f"The previous model ({literal(choice['label'], 80)}) is still in use."
-            if choice
-            else ""
+            f"The previous model ({literal(choice.label, 80)}) is still in use." if choice else ""
         )
         st.error(
             f"**Could not load** {literal(label, 80)}: {literal(message, 800)}\n\n{kept}",
@@ -330,7 +255,7 @@ def model_ui() -> Predictor | None:
     if choice is None:
         return None
     try:
-        return predictor_for(choice)
+        return choice.load()
     except Exception as exc:  # noqa: BLE001 - evicted and unloadable now: one sentence
         st.session_state[_MODEL] = None
         st.warning(f"The model is no longer available: {literal(exc)}. Load it again.")
@@ -479,8 +404,7 @@ def main() -> None:
     files = images_ui(predictor)
     if not files:
         return
-    choice = st.session_state[_MODEL]
-    model_key = repr(sorted((k, v) for k, v in choice.items() if k != "label"))
+    model_key = repr(st.session_state[_MODEL])
     digests = tuple(
         hashlib.sha256(name.encode() + b"\0" + data).hexdigest() for name, data in files
     )

@@ -16,11 +16,10 @@ import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, network_name
 from googlenet_core.figures.network import cost_figure, network_figure, shapes_figure
-from googlenet_core.figures.projector import for_projector
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import stage_table
 from pages.common import current_config, run_page
-from pages.common.view import presenting
+from pages.common.view import chart, presenting
 
 # Cached on the config's JSON: equal designs share an entry, whichever page made them.
 _BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
@@ -159,11 +158,9 @@ def layers_ui(stages: pd.DataFrame, by_stage: dict[str, pd.DataFrame]) -> None:
 def charts_ui(config: GoogLeNetConfig) -> None:
     shapes, cost, network = figures(config)
     left, right = st.columns([9, 11])
-    if presenting():
-        network, shapes, cost = (for_projector(f) for f in (network, shapes, cost))
-    left.plotly_chart(network, key="shapes_network", theme=None)
-    right.plotly_chart(shapes, key="shapes_sizes", theme=None)
-    right.plotly_chart(cost, key="shapes_cost", theme=None)
+    chart(network, "shapes_network", container=left)
+    chart(shapes, "shapes_sizes", container=right)
+    chart(cost, "shapes_cost", container=right)
 
 
 def main() -> None:

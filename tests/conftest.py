@@ -55,6 +55,16 @@ CHROMIUM_ARGS = [
 APPTEST_TIMEOUT_S = 60.0
 
 
+def new_server(monkeypatch: pytest.MonkeyPatch, **environ: str) -> None:
+    """A deployment with these settings (``GOOGLENET_RUNS_DIR=...``): the environment set,
+    and the dashboard's one server object made anew, from it, by the next page run."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    from pages.common import server
+
+    server.clear()
+
+
 def app_test(path: str = "app.py", **query: str) -> Any:
     """An AppTest of the app opened at ``app.py`` or ``pages/<page>.py``, with URL parameters.
 

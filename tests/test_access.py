@@ -8,25 +8,23 @@ import time
 import pytest
 from tiny import tiny_config, tiny_train_config
 
-from googlenet_core.training.access import (
+from googlenet_core.service.access import (
     ACCESS_FILE,
     HOST_RUN,
-    KEEP_DAYS_ENV,
-    KEEP_RUNS_ENV,
     Access,
     Viewer,
     class_id,
     delete_run,
     new_secret,
     owner_id,
-    prune,
     read_access,
-    retention,
     set_sharing,
     valid_secret,
     visible,
+    who_sees,
     write_access,
 )
+from googlenet_core.service.retention import prune, retention
 from googlenet_core.training.runs import Run, list_runs
 
 ALICE = Viewer(owner_id(new_secret()))
@@ -121,10 +119,10 @@ def test_retention_sweeps_the_temporary_files_of_killed_saves(tmp_path) -> None:
 
 
 def test_retention_settings_come_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv(KEEP_RUNS_ENV, "7")
-    monkeypatch.setenv(KEEP_DAYS_ENV, "2")
+    monkeypatch.setenv("GOOGLENET_KEEP_RUNS", "7")
+    monkeypatch.setenv("GOOGLENET_KEEP_DAYS", "2")
     assert retention() == (7, 2)
-    monkeypatch.setenv(KEEP_DAYS_ENV, "0")
+    monkeypatch.setenv("GOOGLENET_KEEP_DAYS", "0")
     with pytest.raises(ValueError, match="at least 1"):
         retention()
 
@@ -136,3 +134,13 @@ def test_the_access_file_is_written_before_the_status(tmp_path) -> None:
     assert os.stat(access).st_mtime_ns <= os.stat(status).st_mtime_ns
     write_access(run.path, Access(ALICE.owner, "public"))
     assert read_access(run.path).shared == "public"
+
+
+def test_who_sees_a_run_is_said_from_the_viewers_side() -> None:
+    bob = Viewer(owner_id(new_secret()), class_id("CNN-101"))
+    mine = Access(ALICE.owner, "private")
+    assert who_sees(mine, ALICE) == "only you (you)"
+    assert who_sees(mine, bob) == "only another browser"
+    assert who_sees(Access(ALICE.owner, "class", class_id("CNN-101")), bob) == "your class"
+    assert who_sees(Access(ALICE.owner, "public"), ALICE) == "everyone (you)"
+    assert who_sees(HOST_RUN, bob) == "everyone (host's run)"

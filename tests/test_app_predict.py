@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import app_test
+from conftest import app_test, new_server
 from PIL import Image
 
 from googlenet_core import build_model, get_preset
@@ -19,7 +19,7 @@ from googlenet_core.data.transforms import Preprocessing
 from googlenet_core.inference.checkpoints import checkpoint_payload
 from googlenet_core.inference.pretrained import weights_path
 from googlenet_core.training.config import TrainConfig
-from googlenet_core.training.runs import RUNS_DIR_ENV, Run
+from googlenet_core.training.runs import Run
 
 PAGE = "pages/predict.py"
 
@@ -92,7 +92,7 @@ def test_an_empty_session_asks_for_a_model() -> None:
 def test_a_training_run_predicts_bundled_digit_samples(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path))
+    new_server(monkeypatch, GOOGLENET_RUNS_DIR=str(tmp_path))
     at = app_test(PAGE, preset="mini").run()
     at.radio(key="predict_source").set_value("A training run").run()
     assert any("No run with a checkpoint" in i.value for i in at.info)

@@ -12,7 +12,6 @@ from conftest import app_test
 from googlenet_core import get_preset, network_name
 from googlenet_core.figures.projector import PROJECTOR_FONT
 from googlenet_core.network.editing import TOKEN_PARAM, encode_token
-from googlenet_core.network.links import LINKS_DIR_ENV
 
 CONCEPT_HEADERS = {
     "inception": "1 · The Inception block",
@@ -29,7 +28,7 @@ CONCEPT_HEADERS = {
 @pytest.fixture(autouse=True)
 def _links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "links"
-    monkeypatch.setenv(LINKS_DIR_ENV, str(folder))
+    monkeypatch.setenv("GOOGLENET_LINKS_DIR", str(folder))
     return folder
 
 

@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import app_test
+from conftest import app_test, new_server
 from PIL import Image
 
 from googlenet_core import get_preset
-from googlenet_core._host import MEMORY_ENV, resident_bytes
 from googlenet_core.cli import build_parser
 from googlenet_core.cli.train import plan_from_args
 from googlenet_core.data.digits import load_digits
 from googlenet_core.inference.checkpoints import load_checkpoint
 from googlenet_core.network.editing import encode_token
-from googlenet_core.training.access import (
+from googlenet_core.service.access import (
     ACCESS_FILE,
     Access,
     class_id,
@@ -29,11 +28,14 @@ from googlenet_core.training.access import (
     owner_id,
     read_access,
 )
+from googlenet_core.service.budgets import run_memory
+from googlenet_core.service.host import MEMORY_ENV, resident_bytes
+from googlenet_core.service.probes import process_baseline
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
-from googlenet_core.training.memory import predict_memory
-from googlenet_core.training.plan import Choices, plan_training
-from googlenet_core.training.runs import RUNS_DIR_ENV, Run, list_runs, open_run
+from googlenet_core.training.plan import Choices, TrainPlan, plan_training
+from googlenet_core.training.runs import Run, list_runs, open_run
+from pages.common.recipe import choices_from, key_for
 
 PAGE = "pages/train.py"
 WAIT_S = 120.0
@@ -41,7 +43,7 @@ WAIT_S = 120.0
 
 @pytest.fixture(autouse=True)
 def run_store(monkeypatch, tmp_path):
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    new_server(monkeypatch, GOOGLENET_RUNS_DIR=str(tmp_path / "runs"))
     return tmp_path / "runs"
 
 
@@ -148,7 +150,7 @@ def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -
     assert not at.exception
     assert _widget_values(at) == _widget_values(app_test(PAGE, preset="mini").run())
     assert "a variant of mini" in _text(at)
-    assert at.session_state["train_plan"].train_config.subset is None
+    assert _page_plan(at).train_config.subset is None
     # Another data set, then back: every widget starts at the plan's value again.
     at.slider(key=_key(at, "train_epochs")).set_value(9).run()
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
@@ -160,7 +162,7 @@ def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -
 
 def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
     at = app_test(PAGE, preset="paper").run()
-    plan = at.session_state["train_plan"]
+    plan = _page_plan(at)
     assert (plan.config.input_size, plan.train_config.lr) == (79, 0.001)
     text = _text(at)
     assert "Proposed: 79 px: the smallest side this network accepts" in text
@@ -182,7 +184,14 @@ def test_settings_that_cannot_train_are_refused_before_starting() -> None:
 
 def _key(at: Any, name: str) -> str:
     """A recipe widget's key: its name and the generation of the current proposal."""
-    return f"{name}_{at.session_state['train_recipe_generation']}"
+    return key_for(name, at.session_state)
+
+
+def _page_plan(at: Any) -> TrainPlan:
+    """The plan the page's widgets make: what Start would submit."""
+    config = at.session_state["config"]
+    choices = choices_from(at.session_state, config)
+    return plan_training(config, at.session_state["train_dataset"], choices)
 
 
 def _side(at: Any) -> Any:
@@ -200,7 +209,7 @@ def test_mini_trains_the_digits_at_16_px_and_other_data_at_its_own() -> None:
     _side(at).set_value(24).run()
     assert not at.exception and not at.error
     assert not at.button(key="train_start").disabled
-    assert at.session_state["train_plan"].config.input_size == 24
+    assert _page_plan(at).config.input_size == 24
 
 
 def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_store) -> None:
@@ -337,7 +346,7 @@ def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv) -> None:
         widget = next(w for w in at.main.get(_kind(key)) if w.key == wanted)
         widget.set_value(value).run()
     assert not at.exception and not at.main.error
-    page = at.session_state["train_plan"]
+    page = _page_plan(at)
     cli = plan_from_args(build_parser().parse_args(["train", *argv]))
     assert page.config == cli.config
     assert page.train_config == cli.train_config
@@ -475,7 +484,9 @@ def test_a_run_too_big_for_the_server_is_refused_before_anything_is_allocated(
     _side(at).set_value(224).run()
     # This process is the server: the host's limit is set so a job may take a little more
     # than batch 16 needs (the budget is the limit less the server's memory).
-    budget = predict_memory(paper, TrainConfig(batch_size=16)).total + 150 * 2**20
+    baseline = process_baseline()  # measured on this host, as the server measures it
+    assert baseline is not None
+    budget = run_memory(paper, TrainConfig(batch_size=16), process=baseline).total + 150 * 2**20
     monkeypatch.setenv(MEMORY_ENV, str((resident_bytes() + 128 * 2**20 + budget) // 2**20))
     at.select_slider(key=_key(at, "train_batch")).set_value(64).run()
     (error,) = [e.value for e in at.error]

@@ -16,10 +16,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "googlenet_core"
-MAX_LINES = 500
+MAX_LINES = 500  # a package module
+MAX_PAGE_LINES = 600  # a page, or a module of the pages' shared frame
 
 #: The package's layers, lowest first: a module imports from its own layer or lower ones.
-LAYERS = ("_checks", "_io", "network", "data", "inference", "training", "figures", "cli")
+#: ``training`` is what one training process needs; ``service`` what only a long-lived
+#: server shared by many browsers needs, above it.
+LAYERS = (
+    "_checks",
+    "_io",
+    "network",
+    "data",
+    "inference",
+    "training",
+    "service",
+    "figures",
+    "cli",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -97,6 +110,19 @@ def test_imports_run_one_way_through_the_layers() -> None:
     assert wrong == []
 
 
+def test_training_knows_nothing_of_the_server() -> None:
+    """A training process never asks what the host has left or who owns a run: the
+    service decides that before it starts the process."""
+    wrong = [
+        f"{name} -> {target}"
+        for name, targets in _graph().items()
+        if name.startswith("googlenet_core.training")
+        for target in targets
+        if target.startswith("googlenet_core.service") or target.endswith("._host")
+    ]
+    assert wrong == []
+
+
 def test_the_package_never_imports_streamlit() -> None:
     offenders = [
         name
@@ -114,6 +140,12 @@ def test_no_module_needs_a_scroll_map(name: str) -> None:
 
 def _dashboard_files() -> list[Path]:
     return [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py"))]
+
+
+@pytest.mark.parametrize("path", _dashboard_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_page_needs_a_scroll_map(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_PAGE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
 
 
 def test_the_dashboard_uses_only_streamlits_public_api() -> None:
@@ -150,6 +182,26 @@ def test_comments_and_help_text_cite_nothing_users_cannot_open() -> None:
         if OUTSIDE_DOCUMENTS.search(line)
     ]
     assert found == []
+
+
+def _packages() -> list[Path]:
+    """Every folder of modules with a docstring that maps it: the package's and the pages'."""
+    folders = [p.parent for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE]
+    return [*sorted(folders), ROOT / "pages" / "common"]
+
+
+@pytest.mark.parametrize("folder", _packages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_package_docstring_lists_its_modules(folder: Path) -> None:
+    """A folder's ``__init__`` says what each of its modules is for, and none is missing."""
+    docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+    missing = [
+        p.name
+        for p in sorted(folder.glob("*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and p.name not in docstring
+    ]
+    listed = set(re.findall(r"^ +(\w+\.py) ", docstring, re.MULTILINE))  # the map's rows
+    gone = sorted(name for name in listed if not (folder / name).exists())
+    assert (missing, gone) == ([], [])
 
 
 def test_the_readme_layout_names_every_module() -> None:

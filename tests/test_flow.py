@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from googlenet_core import build_model, get_preset
 from googlenet_core.data.digits import load_digits
 from googlenet_core.data.transforms import convert_channels, to_unit
-from googlenet_core.training.flow import flow_batch, flow_bytes, gradient_flow
+from googlenet_core.network.costs import flow_batch, flow_bytes
+from googlenet_core.service.budgets import FLOW_MAX_BYTES
+from googlenet_core.training.flow import gradient_flow
 
 
 def test_each_aux_loss_reaches_only_the_stages_before_its_head() -> None:
@@ -56,11 +58,13 @@ def test_weights_zero_leave_only_the_main_loss_and_the_total_matches_autograd() 
 
 
 def test_the_batch_follows_the_memory_the_server_allows() -> None:
-    assert flow_batch(get_preset("mini")) == 8
-    assert flow_batch(get_preset("paper")) == 2  # 224 px: 8 images would add ~440 MB
+    assert flow_batch(get_preset("mini"), FLOW_MAX_BYTES) == 8
+    assert (
+        flow_batch(get_preset("paper"), FLOW_MAX_BYTES) == 2
+    )  # 224 px: 8 images would add ~440 MB
     big = dataclasses.replace(get_preset("paper"), input_size=448)
     with pytest.raises(ValueError, match="the Train page measures the same gradients"):
-        flow_batch(big)
+        flow_batch(big, FLOW_MAX_BYTES)
     assert flow_bytes(get_preset("paper"), 8) > 4 * flow_bytes(get_preset("mini"), 8)
 
 

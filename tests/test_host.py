@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from googlenet_core._host import (
+from googlenet_core.service.host import (
     MEMORY_ENV,
     THREADS_ENV,
     available_cpus,
@@ -132,7 +132,7 @@ def test_a_process_in_a_capped_v1_cgroup_reads_its_own_limit() -> None:
         script = (
             "import os, sys; from pathlib import Path; "
             f"Path({str(group / 'cgroup.procs')!r}).write_text(str(os.getpid())); "
-            "from googlenet_core._host import memory_limit; f = memory_limit(); "
+            "from googlenet_core.service.host import memory_limit; f = memory_limit(); "
             "print(f.value, f.source)"
         )
         out = subprocess.run(

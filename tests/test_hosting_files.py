@@ -19,9 +19,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from googlenet_core.data.downloads import DATA_DIR_ENV
-from googlenet_core.training.runs import RUNS_DIR_ENV
-
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
@@ -321,8 +318,8 @@ def test_the_server_command_port_health_check_user_and_volume_agree() -> None:
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PIP_NO_CACHE_DIR"] == "1"
     # The run store is the volume, by the variable the package reads.
-    assert _words(_one("VOLUME")) == [env[RUNS_DIR_ENV]]
-    assert env[DATA_DIR_ENV].startswith(env["HOME"] + "/")
+    assert _words(_one("VOLUME")) == [env["GOOGLENET_RUNS_DIR"]]
+    assert env["GOOGLENET_DATA_DIR"].startswith(env["HOME"] + "/")
     assert _one("FROM").startswith("python:3.11-slim-bookworm")
 
 

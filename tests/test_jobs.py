@@ -8,23 +8,26 @@ import pytest
 import torch
 from tiny import tiny_config, tiny_train_config
 
-from googlenet_core.training.events import EndEvent, EpochEvent, NoteEvent, StartEvent
-from googlenet_core.training.jobs import (
-    MAX_JOBS_ENV,
-    MAX_QUEUED_ENV,
-    PER_OWNER_ENV,
+from googlenet_core.service.host import Figure
+from googlenet_core.service.jobs import (
     JobContext,
     JobRegistry,
     QueueFull,
     default_max_running,
-    submit_training,
 )
+from googlenet_core.service.training_jobs import submit_runs
+from googlenet_core.training.events import EndEvent, EpochEvent, NoteEvent, StartEvent
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import Run
 from googlenet_core.training.status import Outcome
 
 WAIT = 60.0  # seconds; generous for a busy shared machine
 ME = "a-browser"  # an owner id (pages use access.owner_id of the browser's secret)
+
+
+def _submit(registry, plan, **options):
+    """One run, as the page's Start button submits it (an A/B pair is two)."""
+    return submit_runs(registry, [plan], **options)[0]
 
 
 def _blocking(release: threading.Event, started: list[str], name: str):
@@ -126,11 +129,11 @@ def test_queue_caps_per_browser_and_in_total_refuse_with_a_sentence() -> None:
 
 
 def test_caps_come_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv(PER_OWNER_ENV, "5")
-    monkeypatch.setenv(MAX_QUEUED_ENV, "7")
+    monkeypatch.setenv("GOOGLENET_JOBS_PER_BROWSER", "5")
+    monkeypatch.setenv("GOOGLENET_MAX_QUEUED", "7")
     registry = JobRegistry(max_running=1)
     assert (registry.per_owner, registry.max_queued) == (5, 7)
-    monkeypatch.setenv(MAX_QUEUED_ENV, "0")
+    monkeypatch.setenv("GOOGLENET_MAX_QUEUED", "0")
     with pytest.raises(ValueError, match="at least 1"):
         JobRegistry(max_running=1)
 
@@ -149,12 +152,12 @@ def test_a_crashing_job_fails_without_taking_the_registry_down() -> None:
 
 
 def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv(MAX_JOBS_ENV, "3")
+    monkeypatch.setenv("GOOGLENET_MAX_JOBS", "3")
     assert default_max_running() == 3 and JobRegistry().max_running == 3
-    monkeypatch.setenv(MAX_JOBS_ENV, "zero")
+    monkeypatch.setenv("GOOGLENET_MAX_JOBS", "zero")
     with pytest.raises(ValueError, match="whole number"):
         default_max_running()
-    monkeypatch.delenv(MAX_JOBS_ENV)
+    monkeypatch.delenv("GOOGLENET_MAX_JOBS")
     if not torch.cuda.is_available():
         assert default_max_running() == 1  # one per CPU host
 
@@ -162,7 +165,7 @@ def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
 def test_a_training_job_writes_its_run_and_reports_events(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
     plan = TrainPlan(tiny_config(), tiny_train_config(epochs=1))
-    job = submit_training(registry, plan, owner=ME, runs_dir=tmp_path)
+    job = _submit(registry, plan, owner=ME, runs_dir=tmp_path)
     assert registry.wait(job, WAIT)
     assert job.state == "completed", job.message
     events = registry.snapshot(job).events
@@ -177,7 +180,7 @@ def test_a_training_job_cancelled_in_the_queue_marks_its_run(tmp_path) -> None:
     release = threading.Event()
     blocker = registry.submit(_blocking(release, [], "blocker"), owner="host")
     plan = TrainPlan(tiny_config(), tiny_train_config())
-    job = submit_training(registry, plan, owner=ME, runs_dir=tmp_path)
+    job = _submit(registry, plan, owner=ME, runs_dir=tmp_path)
     assert Run(tmp_path / job.id).status().status == "queued"
     registry.cancel(job.id, job.owner)
     assert Run(tmp_path / job.id).status().status == "cancelled"
@@ -193,3 +196,72 @@ def test_a_training_job_is_refused_before_queueing_when_it_cannot_train(tmp_path
     with pytest.raises(ValueError, match="batch size 1"):
         TrainPlan(tiny_config(), tiny_train_config(batch_size=1))
     assert registry.jobs() == [] and list(tmp_path.iterdir()) == []
+
+
+def _pair() -> list[TrainPlan]:
+    return [
+        TrainPlan(tiny_config(), tiny_train_config()),
+        TrainPlan(tiny_config(), tiny_train_config(aux_weight1=0.0, aux_weight2=0.0)),
+    ]
+
+
+#: Room enough on any host and a stated process baseline: these tests are about the queue.
+ROOMY = {"memory_budget": Figure(64 * 2**30, "a test host"), "process_bytes": 2**30}
+
+
+def test_an_ab_pair_goes_in_whole_or_not_at_all(tmp_path) -> None:
+    """One place left for this browser: a pair is refused whole, and no run folder stays."""
+    registry = JobRegistry(max_running=1, per_owner=3)
+    release = threading.Event()
+    blockers = [registry.submit(_blocking(release, [], f"b{i}"), owner=ME) for i in range(2)]
+    with pytest.raises(QueueFull, match="at most 3 per browser"):
+        submit_runs(registry, _pair(), owner=ME, runs_dir=tmp_path, **ROOMY)
+    assert list(tmp_path.iterdir()) == [] and len(registry.jobs()) == 2
+    release.set()
+    for job in blockers:
+        assert registry.wait(job, WAIT)
+
+
+def test_two_pairs_arriving_together_for_one_place_leave_no_half_pair(tmp_path) -> None:
+    """Two browsers click Compare at once with room for three runs on the server: one pair
+    goes in whole, the other is refused whole (before, the second pair's first run could
+    take the last place and leave half a pair behind)."""
+    registry = JobRegistry(max_running=1, max_queued=3)
+    release = threading.Event()
+    blocker = registry.submit(_blocking(release, [], "blocker"), owner="host")  # runs
+    registry.submit(_blocking(release, [], "waiting"), owner="host")  # one place taken
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def compare(owner: str) -> None:
+        start.wait()
+        try:
+            outcomes[owner] = submit_runs(
+                registry, _pair(), owner=owner, runs_dir=tmp_path, **ROOMY
+            )
+        except QueueFull as exc:
+            outcomes[owner] = exc
+
+    browsers = [threading.Thread(target=compare, args=(name,)) for name in ("alice", "bob")]
+    for browser in browsers:
+        browser.start()
+    for browser in browsers:
+        browser.join()
+    queued = [o for o in outcomes.values() if isinstance(o, list)]
+    assert len(queued) == 1 and len(queued[0]) == 2, outcomes
+    assert sum(isinstance(o, QueueFull) for o in outcomes.values()) == 1
+    assert len(list(tmp_path.iterdir())) == 2  # the refused pair left no folder
+    assert registry.counts() == (1, 3)
+    for job in queued[0]:
+        registry.cancel(job.id, job.owner)
+    release.set()
+    assert registry.wait(blocker, WAIT)
+
+
+def test_recent_jobs_are_the_waiting_running_and_just_finished_ones() -> None:
+    registry = JobRegistry(max_running=1)
+    done = registry.submit(lambda ctx: ("completed", "fine"), owner=ME)
+    assert registry.wait(done, WAIT)
+    assert registry.recent(ME, 600.0) == [done]
+    done.finished = (done.finished or 0) - 601
+    assert registry.recent(ME, 600.0) == [] and registry.recent("someone else", 600.0) == []

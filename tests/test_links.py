@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from googlenet_core import get_preset
-from googlenet_core.network import links
 from googlenet_core.network.editing import encode_token
-from googlenet_core.network.links import code_for, expand, shorten, view_query
+from googlenet_core.service import links
+from googlenet_core.service.links import code_for, expand, shorten, view_query
 
 
 def test_a_view_comes_back_whole_under_its_code(tmp_path: Path) -> None:

@@ -17,18 +17,17 @@ import torch
 from tiny import tiny_config, tiny_data, tiny_train_config
 
 from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.service.retention import sweep_temporary
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import EpochEvent, NoteEvent, StartEvent, event_to_dict
 from googlenet_core.training.runs import (
     FOREIGN_SILENCE_S,
-    RUNS_DIR_ENV,
     Run,
     RunFormatError,
-    default_runs_dir,
     list_runs,
     open_run,
+    run_label,
     runs_frame,
-    sweep_temporary,
 )
 from googlenet_core.training.train import train
 
@@ -117,11 +116,14 @@ def test_open_run_stays_inside_the_store(finished_run) -> None:
         open_run("20990101-000000-nothing", root)
 
 
-def test_the_store_follows_the_environment(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "elsewhere"))
-    assert default_runs_dir() == tmp_path / "elsewhere"
-    monkeypatch.delenv(RUNS_DIR_ENV)
-    assert default_runs_dir() == Path("runs")
+def test_every_list_names_a_run_the_same_way(tmp_path) -> None:
+    run = Run.create(tiny_config(), TrainConfig(aux_weight1=0.3, aux_weight2=0.0), tmp_path)
+    summary = run.summary()
+    tail = run.id[-4:]
+    assert summary.label == f"{summary.network} digits w0.3/0 (…{tail})"
+    assert run_label(run.id, summary.aux_weights) == f"w0.3/0 (…{tail})"  # runs compared
+    assert run_label(run.id, None) == run.id
+    assert summary.description == f"{summary.label} · queued"
 
 
 _WRITER = textwrap.dedent(

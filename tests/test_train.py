@@ -15,8 +15,8 @@ from googlenet_core import build_model, get_preset
 from googlenet_core.data.digits import load_digits
 from googlenet_core.data.transforms import to_unit
 from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.network.costs import training_seconds
 from googlenet_core.network.model import Heads
-from googlenet_core.training import estimate as estimate_module
 from googlenet_core.training import trainer as trainer_module
 from googlenet_core.training.config import TrainConfig, check_compatible
 from googlenet_core.training.distributed import (
@@ -24,7 +24,7 @@ from googlenet_core.training.distributed import (
     resolve_device,
     resolve_precision,
 )
-from googlenet_core.training.estimate import estimate_seconds, probe_macs_per_s
+from googlenet_core.training.estimate import probe_macs_per_s, time_estimate
 from googlenet_core.training.events import (
     EndEvent,
     EpochEvent,
@@ -36,6 +36,7 @@ from googlenet_core.training.events import (
 )
 from googlenet_core.training.loss import aux_loss
 from googlenet_core.training.measure import stage_names
+from googlenet_core.training.plan import TrainPlan
 from googlenet_core.training.runs import Run
 from googlenet_core.training.train import train
 
@@ -293,11 +294,18 @@ def test_a_network_whose_outputs_do_not_match_the_classes_is_refused() -> None:
 def test_estimate_is_macs_over_the_probed_rate() -> None:
     rate = probe_macs_per_s(tiny_config(), TrainConfig(device="cpu"), min_seconds=0.1)
     assert rate > 0
-    one = estimate_seconds(tiny_config(), TrainConfig(epochs=1), rate, 1000, 200)
-    three = estimate_seconds(tiny_config(), TrainConfig(epochs=3), rate, 1000, 200)
+    one = training_seconds(tiny_config(), 1, 1000, 200, rate)
+    three = training_seconds(tiny_config(), 3, 1000, 200, rate)
     assert three == pytest.approx(3 * one)
     macs = 88_112  # analyze(tiny_config()).total_macs
     assert one == pytest.approx((3 * macs * 1000 + macs * 200) / rate, rel=1e-3)
+    # A plan's estimate: its own images, or per 1,000 for an upload (counted once read).
+    digits = TrainPlan(tiny_config(), TrainConfig(epochs=2, subset=100))
+    estimate = time_estimate(digits, rate)
+    assert estimate is not None and (estimate.train_images, estimate.val_images) == (100, 64)
+    assert estimate.seconds == pytest.approx(training_seconds(tiny_config(), 2, 100, 64, rate))
+    upload = time_estimate(TrainPlan(tiny_config(), TrainConfig(dataset="upload")), rate)
+    assert upload is not None and upload.per_images and upload.train_images == 1000
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 4, 9])
@@ -345,49 +353,6 @@ def test_history_holds_the_epoch_events() -> None:
     assert [e.epoch for e in result.history] == [1, 2]
     assert all(isinstance(e, EpochEvent) for e in result.history)
     assert result.best_val_acc == max(e.val_acc for e in result.history)
-
-
-def test_the_measured_rate_is_remembered_per_network(monkeypatch) -> None:
-    probes: list[int] = []
-
-    def probe(config, train_config, *args, **kwargs) -> float:
-        probes.append(train_config.batch_size)
-        return 1e9 * len(probes)
-
-    monkeypatch.setattr(estimate_module, "probe_macs_per_s", probe)
-    monkeypatch.setattr(estimate_module, "_rates", {})
-    first = estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16))
-    assert estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16)) == first
-    assert estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=32)) != first
-    assert probes == [16, 32]
-    monkeypatch.setattr(estimate_module, "RATE_TTL_S", 0.0)  # expired: measured again
-    estimate_module.machine_rate(tiny_config(), TrainConfig(batch_size=16))
-    assert probes == [16, 32, 16]
-
-
-def test_tabs_arriving_together_share_one_probe(monkeypatch) -> None:
-    """A class opening a cold server at once: one real probe, every caller gets its rate."""
-    calls: list[int] = []
-    real = estimate_module.probe_macs_per_s
-
-    def counted(config, train_config, *args, **kwargs) -> float:
-        calls.append(1)
-        return real(config, train_config, *args, **kwargs)
-
-    monkeypatch.setattr(estimate_module, "probe_macs_per_s", counted)
-    monkeypatch.setattr(estimate_module, "_rates", {})
-    rates: list[float] = []
-    tabs = [
-        threading.Thread(
-            target=lambda: rates.append(estimate_module.host_rate(TrainConfig(batch_size=64)))
-        )
-        for _ in range(6)
-    ]
-    for tab in tabs:
-        tab.start()
-    for tab in tabs:
-        tab.join()
-    assert calls == [1] and len(set(rates)) == 1 and rates[0] > 0
 
 
 def test_the_best_checkpoint_comes_with_a_model_card(tmp_path) -> None:

@@ -17,15 +17,21 @@ from PIL import Image
 from tiny import tiny_config, tiny_train_config
 
 import googlenet_core.training.train as train_module
-from googlenet_core._host import available_cpus
 from googlenet_core.data.digits import load_digits
+from googlenet_core.service.host import available_cpus
+from googlenet_core.service.jobs import JobRegistry
+from googlenet_core.service.training_jobs import submit_runs
+from googlenet_core.service.worker import JOB_FILE
 from googlenet_core.training.events import EndEvent, StepEvent
-from googlenet_core.training.jobs import JobRegistry, submit_training
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from googlenet_core.training.runs import Run
-from googlenet_core.training.worker import JOB_FILE
 
 WAIT = 120.0
+
+
+def _submit(registry, plan, **options):
+    """One run, as the page's Start button submits it (an A/B pair is two)."""
+    return submit_runs(registry, [plan], **options)[0]
 
 
 def _until(predicate, timeout: float = WAIT) -> None:
@@ -47,7 +53,7 @@ def _child_pid(run: Run) -> int | None:
 
 def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
-    job = submit_training(
+    job = _submit(
         registry, TrainPlan(tiny_config(), tiny_train_config()), owner="me", runs_dir=tmp_path
     )
     run = Run(tmp_path / job.id)
@@ -62,7 +68,7 @@ def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> 
 
 def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path)
+    job = _submit(registry, _long_plan(), owner="me", runs_dir=tmp_path)
     _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(job).events))
     assert registry.cancel(job.id, job.owner)
     assert registry.wait(job, WAIT)
@@ -73,8 +79,8 @@ def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
 def test_a_killed_child_fails_its_run_and_the_next_job_still_runs(tmp_path) -> None:
     """An out-of-memory kill looks like this: SIGKILL, no last word from the child."""
     registry = JobRegistry(max_running=1)
-    doomed = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path)
-    after = submit_training(
+    doomed = _submit(registry, _long_plan(), owner="me", runs_dir=tmp_path)
+    after = _submit(
         registry, TrainPlan(tiny_config(), tiny_train_config()), owner="me", runs_dir=tmp_path
     )
     run = Run(tmp_path / doomed.id)
@@ -105,7 +111,7 @@ def test_an_uploaded_zip_reaches_the_child_through_its_stdin(tmp_path) -> None:
         data_path="digits.zip",
     )  # fmt: skip
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, plan, owner="me", runs_dir=tmp_path, archive=buffer.getvalue())
+    job = _submit(registry, plan, owner="me", runs_dir=tmp_path, archive=buffer.getvalue())
     assert registry.wait(job, WAIT) and job.state == "completed", job.message
     assert not any(p.suffix == ".zip" for p in (tmp_path / job.id).iterdir())  # never on disk
 
@@ -115,7 +121,7 @@ def test_a_seeded_run_gives_the_same_losses_whatever_the_server_does_meanwhile(t
     plan = TrainPlan(tiny_config(), tiny_train_config(seed=7))
     losses = []
     for _ in range(2):
-        job = submit_training(registry, plan, owner="me", runs_dir=tmp_path)
+        job = _submit(registry, plan, owner="me", runs_dir=tmp_path)
         while not job.done:  # another session using torch's global RNG in the server
             torch.manual_seed(int(time.time_ns() % 1000))
             torch.rand(1000)
@@ -146,7 +152,7 @@ def test_any_exception_while_reading_the_data_fails_the_run_with_a_sentence(
 
 def test_a_job_past_the_time_limit_is_stopped_and_says_why(tmp_path) -> None:
     registry = JobRegistry(max_running=1)
-    job = submit_training(registry, _long_plan(), owner="me", runs_dir=tmp_path, time_limit=3.0)
+    job = _submit(registry, _long_plan(), owner="me", runs_dir=tmp_path, time_limit=3.0)
     assert registry.wait(job, WAIT)
     assert job.state == "cancelled", job.message
     assert job.message.startswith("stopped at this server's limit of 3 s per job (cancelled at")

@@ -1,7 +1,16 @@
 """The command line: ``python -m googlenet_core {summary,train,evaluate,predict,export}``.
 
 One module per command, each with ``register(subparsers)`` and ``run(args)``;
-this file is the table of contents. Anything that goes wrong below (a bad
+this file is the table of contents::
+
+    summary.py   the layer table of a preset or a config file
+    train.py     train a network, writing a run folder (the planner fills in the rest)
+    evaluate.py  a checkpoint's every head on a folder of class subfolders
+    predict.py   top-k of every head for image files, as JSON lines
+    export.py    plain PyTorch code, safetensors or ONNX
+    common.py    choosing a network from a preset or a file
+
+Anything that goes wrong below (a bad
 flag, file or link: a ``ValueError``; anything else a hostile file might
 provoke) ends the command with one ``error:`` line and exit status 2, never a
 traceback. ``GOOGLENET_DEBUG=1`` shows the traceback instead, for developers.
@@ -10,11 +19,11 @@ traceback. ``GOOGLENET_DEBUG=1`` shows the traceback instead, for developers.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from .._io import first_line
+from ..service.settings import current
 from . import evaluate, export, predict, summary, train
 
 COMMANDS = (summary, train, evaluate, predict, export)
@@ -40,10 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - whatever a file provokes: one line, no traceback
-        if os.environ.get("GOOGLENET_DEBUG"):
+        if _debugging():
             raise
         print(f"error: {type(exc).__name__}: {first_line(exc, 300)}", file=sys.stderr)
         return 2
+
+
+def _debugging() -> bool:
+    """``$GOOGLENET_DEBUG``: a traceback instead of one line (developers)."""
+    try:
+        return current().debug
+    except ValueError:  # another setting is malformed; its own error says so
+        return False
 
 
 def _one_line(text: str) -> str:

@@ -28,9 +28,10 @@ from typing import Any, TextIO
 
 import torch
 
-from .._host import Figure, training_threads
 from ..data.datasets import DATASETS
 from ..network.presets import list_presets
+from ..service.host import Figure, training_threads
+from ..service.settings import current
 from ..training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from ..training.distributed import distributed_from_env
 from ..training.events import DownloadEvent, EpochEvent, Event, NoteEvent, StartEvent, StepEvent
@@ -96,7 +97,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="the run store (default $GOOGLENET_RUNS_DIR or runs/)"
     )
-    p.add_argument("--data-dir", metavar="DIR", help="download cache (default .data-cache/)")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="download cache (default $GOOGLENET_DATA_DIR or .data-cache/)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -146,6 +151,7 @@ def plan_from_args(args: argparse.Namespace) -> TrainPlan:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = current()
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError("--threads must be at least 1")
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     for note in plan.notes:
         progress.note(note)
     run_dir = (
-        Run.create(plan.config, plan.train_config, args.out, status="running")
+        Run.create(plan.config, plan.train_config, args.out or settings.runs_dir, status="running")
         if dist.is_main
         else None
     )
@@ -179,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             callbacks=[progress],
             stop=stop,
             run=run_dir,
-            cache_dir=args.data_dir,
+            cache_dir=args.data_dir or settings.data_dir,
             distributed=dist,
         )
     finally:

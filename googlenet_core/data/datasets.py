@@ -42,7 +42,13 @@ from .downloads import (
     read_downloadable,
 )
 from .folders import Limits, list_classes, read_labelled_images
-from .transforms import Preprocessing, channel_stats, convert_channels, make_resident
+from .transforms import (
+    RESIDENT_BYTES,
+    Preprocessing,
+    channel_stats,
+    convert_channels,
+    make_resident,
+)
 
 DATASETS: tuple[str, ...] = (BUILTIN_DATASET, *DOWNLOADABLE, "folder", "upload")
 #: How many classes each built-in or downloadable set has (known before any download).
@@ -119,6 +125,32 @@ def split_sizes(name: str, subset: int | None, val_fraction: float = 0.2) -> tup
         n_train = min(n_train, subset)
         n_val = min(n_val, max(64, subset // 4))
     return n_train, n_val
+
+
+def resident_bytes(
+    name: str,
+    subset: int | None,
+    val_fraction: float,
+    in_channels: int,
+    side: int,
+    images: int | None = None,
+) -> int:
+    """Bytes a run's images take in memory once :func:`load_dataset` has them; 0 if unknown.
+
+    A split is kept as [0, 1] floats at the input side when they fit ``RESIDENT_BYTES``,
+    else as its native uint8 images. A folder or zip (``images`` from its listing) is
+    decoded whole into floats, up to its reader's cap; a downloaded set is read whole
+    before its subset is cut.
+    """
+    floats = in_channels * side**2 * 4
+    if name not in NATIVE_SIDES:
+        return 0 if images is None else min(images * floats, Limits().max_resident_bytes)
+    counts = split_sizes(name, subset, val_fraction)
+    native = in_channels * NATIVE_SIDES[name] ** 2
+    held = sum(n * floats if n * floats <= RESIDENT_BYTES else n * native for n in counts)
+    if name != "digits":
+        held += sum(split_sizes(name, None)) * native
+    return held
 
 
 def load_dataset(

@@ -24,7 +24,6 @@ from .._io import DownloadError, download
 from . import DatasetError
 from .batches import ImageSet
 
-DATA_DIR_ENV = "GOOGLENET_DATA_DIR"
 BUILTIN_DATASET = "digits"  # what works without a network connection
 
 #: ``progress(done_bytes, total_bytes_or_None, file_name)`` while a file downloads.
@@ -75,8 +74,12 @@ def extract_tar(tar: tarfile.TarFile, root: Path) -> None:
 
 
 def default_data_dir() -> Path:
-    """The download cache: ``$GOOGLENET_DATA_DIR`` or ``.data-cache/`` in the current folder."""
-    return Path(os.environ.get(DATA_DIR_ENV) or ".data-cache")
+    """The download cache when none is given: ``.data-cache/`` in the current folder.
+
+    The CLI and the server give theirs (``--data-dir``, ``$GOOGLENET_DATA_DIR``: see
+    :mod:`googlenet_core.service.settings`).
+    """
+    return Path(".data-cache")
 
 
 def read_downloadable(

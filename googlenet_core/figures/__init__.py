@@ -4,6 +4,9 @@
 
     style.py       the one base style: fonts, colours, margins, format_count
     network.py     the Inception block, shapes, costs, the whole network, Table 1
-    training.py    loss, accuracy per head, gradient norms, throughput of runs
+    training.py    loss, accuracy per head, gradient norms and ratios, throughput of runs
     prediction.py  top-k per head, Grad-CAM, branch feature maps
+    lessons.py     the Concepts page: branches, the naive network, aux heads, gradient flow,
+                   deployment
+    projector.py   any figure with projector-sized type (presentation mode)
 """

@@ -27,8 +27,8 @@ from torch import Tensor
 from .._io import first_line
 from ..data.images import SanitisedImage, sanitise_image
 from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
-from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
+from ..network.costs import prediction_batch
 from ..network.model import GoogLeNet, HeadName, Heads
 from .checkpoints import LoadedCheckpoint
 
@@ -247,14 +247,14 @@ def predict_images(
     already sanitised images. Images are decoded one at a time, shrunk to what
     the network needs and released before the next (only the small model input
     is kept), and forwarded in batches no larger than ``batch_size`` nor than
-    :data:`PREDICT_MEMORY_BYTES` allows at this network's input side.
+    :func:`googlenet_core.network.costs.prediction_batch` allows at this network's
+    input side.
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    per_image = analyze(predictor.config).activation_bytes()
-    batch_size = max(1, min(batch_size, PREDICT_MEMORY_BYTES // per_image))
+    batch_size = prediction_batch(predictor.config, batch_size)
     prepared: list[_Prepared] = []
     for index, item in enumerate(sources):
         started = time.perf_counter()
@@ -289,11 +289,6 @@ def predict_images(
         results.get(i) or ImageResult(name=p.name, error=p.problem, notes=p.notes)
         for i, p in enumerate(prepared)
     ]
-
-
-#: Memory the forward pass of one batch may take: 32 photos at 224 px fit in a tenth of it;
-#: a 1024 px network gets one image at a time.
-PREDICT_MEMORY_BYTES = 384 * 2**20
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .._checks import JsonRecord, check_bool, check_choice, check_float, check_int
 from ..data.datasets import DATASETS
 from ..network.config import GoogLeNetConfig
+from ..network.costs import Step
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -81,6 +82,27 @@ class TrainConfig(JsonRecord):
     @property
     def aux_weights(self) -> tuple[float, float]:
         return (self.aux_weight1, self.aux_weight2)
+
+    def aux_weight(self, head: str) -> float:
+        """The weight of aux head ``head`` ("aux1" or "aux2") in the loss."""
+        return {"aux1": self.aux_weight1, "aux2": self.aux_weight2}[head]
+
+    def aux_in_loss(self, config: GoogLeNetConfig) -> tuple[str, ...]:
+        """What the aux weights mean, said once: the heads whose loss this run adds.
+
+        A head counts when ``config`` builds and runs it (``active_aux_heads``) and its
+        weight is above 0; only those train. A head weighted 0 is not in the loss and
+        is frozen: no gradient, no optimiser state (its validation accuracy is still
+        measured, as a chance-level baseline). When no head counts, a training step
+        does not compute the heads at all; when one does, both run.
+        """
+        return tuple(h.name for h in config.active_aux_heads if self.aux_weight(h.name) > 0)
+
+    def step(self, config: GoogLeNetConfig) -> Step:
+        """One training step of this recipe on ``config``, as the cost formulas take it."""
+        # AdamW keeps exp_avg and exp_avg_sq per weight; SGD one momentum buffer (none at 0).
+        states = 2 if self.optimizer == "adamw" else int(self.momentum > 0)
+        return Step(self.batch_size, self.aux_in_loss(config), states, self.optimizer)
 
 
 def check_compatible(config: GoogLeNetConfig, train_config: TrainConfig) -> None:

@@ -1,28 +1,31 @@
-"""How long a run will take here: the network's MACs over a measured training rate.
+"""How long a run will take here: what it costs over a training rate measured on this machine.
 
-The analysis knows every layer's multiply-accumulates (:func:`analyze`); a
-training step costs about three forward passes (forward, and a backward pass
-that computes gradients for activations and weights), validation one. The
-machine's rate is measured by :func:`probe_macs_per_s`.
+:func:`probe_macs_per_s` measures the rate, a few real training steps of a network
+on this machine; :func:`time_estimate` turns a plan into seconds at a rate, with
+the cost formulas of :mod:`googlenet_core.network.costs` (a training step three
+forward passes, validation one). A server measures the rate once and shares it
+between its visitors (:mod:`googlenet_core.service.probes`); the CLI needs none.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-import threading
 import time
+from dataclasses import dataclass
 
 import torch
 
+from ..data import DatasetError
+from ..data.datasets import split_sizes
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
+from ..network.costs import TRAIN_FORWARDS, training_seconds
 from ..network.model import build_model
-from ..network.presets import get_preset
 from .config import TrainConfig
 from .distributed import resolve_device, resolve_precision, uses_channels_last
 from .loss import aux_loss
+from .plan import TrainPlan
 
 
 def probe_macs_per_s(
@@ -72,60 +75,38 @@ def probe_macs_per_s(
         if step:
             seconds = min(seconds, time.perf_counter() - tick)
         step += 1
-    return 3 * macs * batch / max(seconds, 1e-9)
+    return TRAIN_FORWARDS * macs * batch / max(seconds, 1e-9)
 
 
-#: How long a measured rate is trusted: a shared host's load changes, and one unlucky
-#: probe should not set every estimate for the life of a server.
-RATE_TTL_S = 600.0
-_rates: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # key -> (rate, measured at)
-_rates_lock = threading.Lock()
-_probe_lock = threading.Lock()
+#: What an upload's estimate is given per: its images are counted only once it is read.
+PER_IMAGES = (1000, 250)
 
 
-def machine_rate(config: GoogLeNetConfig, train_config: TrainConfig) -> float:
-    """:func:`probe_macs_per_s`, remembered per network and device for ``RATE_TTL_S``.
+@dataclass(frozen=True)
+class TimeEstimate:
+    """How long a planned run takes at a rate, and on how many images."""
 
-    Process-wide: every session of a dashboard server, and every caller in one
-    process, shares one probe per network instead of paying about a second each.
-    """
-    key = (config.to_json(), train_config.device, train_config.precision, train_config.batch_size)
-    # One probe at a time, and callers that arrive during it take its result: 30 tabs
-    # opening a cold server at once ran 30 probes side by side, which took the pages
-    # 13 s and, under a 1.1 GB cap, the server's memory (it was OOM-killed).
-    with _probe_lock:
-        now = time.monotonic()
-        with _rates_lock:
-            cached = _rates.get(key)
-            if cached is not None and now - cached[1] < RATE_TTL_S:
-                return cached[0]
-        rate = probe_macs_per_s(config, train_config)
-        with _rates_lock:
-            _rates[key] = (rate, time.monotonic())
-            for stale in [k for k, (_, at) in _rates.items() if now - at >= RATE_TTL_S]:
-                del _rates[stale]
-    return rate
+    seconds: float
+    train_images: int
+    val_images: int
+    epochs: int
+    macs_per_s: float
+    per_images: bool  # True: an upload, estimated per 1,000 training and 250 validation images
 
 
-def host_rate(train_config: TrainConfig) -> float:
-    """This host's training rate measured once on the mini preset (batch 32, its 32 px).
-
-    What a server shows before any run: the probe trains a tiny network for about a
-    second, whatever network the page holds (a paper network at 1024 px would take
-    gigabytes and minutes to probe). Larger networks keep a CPU busier per MAC than
-    mini's small convolutions, so estimates from this rate err on the long side.
-    """
-    probe = dataclasses.replace(train_config, batch_size=32)
-    return machine_rate(get_preset("mini"), probe)
-
-
-def estimate_seconds(
-    config: GoogLeNetConfig,
-    train_config: TrainConfig,
-    macs_per_s: float,
-    train_images: int,
-    val_images: int,
-) -> float:
-    """Training (3x forward MACs per image) plus validation (1x), every epoch, at this rate."""
-    macs = analyze(config).total_macs
-    return train_config.epochs * (3 * macs * train_images + macs * val_images) / macs_per_s
+def time_estimate(plan: TrainPlan, macs_per_s: float) -> TimeEstimate | None:
+    """The plan's training and validation time at ``macs_per_s``; None where its images are
+    unknown until read (a folder)."""
+    train_config = plan.train_config
+    per_images = train_config.dataset == "upload"
+    if per_images:
+        n_train, n_val = PER_IMAGES
+    else:
+        try:
+            n_train, n_val = split_sizes(
+                train_config.dataset, train_config.subset, train_config.val_fraction
+            )
+        except DatasetError:
+            return None
+    seconds = training_seconds(plan.config, train_config.epochs, n_train, n_val, macs_per_s)
+    return TimeEstimate(seconds, n_train, n_val, train_config.epochs, macs_per_s, per_images)

@@ -219,6 +219,11 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     return out
 
 
+def readable_version(data: Mapping[str, Any]) -> bool:
+    """Whether this version reads an event's JSON object: its ``"v"`` is ours or older."""
+    return data.get(VERSION_KEY, 0) in range(SCHEMA_VERSION + 1)
+
+
 def event_from_dict(data: Mapping[str, Any]) -> Event:
     """An event from its JSON object; ValueError for anything that is not one."""
     if not isinstance(data, Mapping):

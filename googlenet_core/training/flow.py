@@ -19,61 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .._host import memory_limit, resident_bytes
 from ..data.digits import load_digits
 from ..data.transforms import convert_channels, to_unit
-from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
+from ..network.costs import FLOW_BATCHES
 from ..network.model import build_model
+from .loss import aux_loss
 from .measure import stage_names
-from .memory import BACKWARD_FACTOR, FLOAT, HEADROOM_BYTES, saved_values
 
-#: Images in the batch, the most that fit the memory allowed: 8 for mini, 2 for the
-#: paper's 224 px network.
-FLOW_BATCHES = (8, 4, 2)
+#: Images in the batch when the caller has no memory budget to fit (see
+#: :func:`googlenet_core.network.costs.flow_batch`, which picks the largest that fits).
 FLOW_BATCH = FLOW_BATCHES[0]
-#: Most memory one measurement may add to the server process, which serves a whole class;
-#: the page also keeps it within what the host has left (:func:`flow_budget`).
-FLOW_MAX_BYTES = 256 * 2**20
-#: The prediction's margin over what was measured (allocator slack, temporaries).
-FLOW_MARGIN = 1.15
-
-
-def flow_bytes(config: GoogLeNetConfig, batch: int) -> int:
-    """Peak bytes a measurement adds: the activations autograd keeps, the weights, and two
-    sets of the trunk's gradients (the running total and the loss being added)."""
-    analysis = analyze(config)
-    activations = saved_values(analysis, with_aux=True) * FLOAT * batch
-    weights = (analysis.total_params + 2 * analysis.params_without_aux) * FLOAT
-    # Measured peak RSS growth (fresh process): paper 224 px at batch 2 and 8 +171 / +441 MB,
-    # torchvision at 2 +194 MB, mini at 8 +34 MB; this gives 207 / 469, 233 and 37 MB.
-    return round(FLOW_MARGIN * (BACKWARD_FACTOR * activations + weights)) + 4 * 2**20
-
-
-def flow_budget() -> int:
-    """Bytes a measurement may take now: :data:`FLOW_MAX_BYTES`, or less where the host's
-    limit, less this process and the headroom kept beside it, leaves less."""
-    left = memory_limit().value - resident_bytes() - HEADROOM_BYTES
-    return max(0, min(FLOW_MAX_BYTES, left))
-
-
-def flow_batch(config: GoogLeNetConfig, budget: int = FLOW_MAX_BYTES) -> int:
-    """The largest batch of :data:`FLOW_BATCHES` whose measurement fits ``budget`` bytes.
-
-    Raises ``ValueError`` with a sentence when not even the smallest fits.
-    """
-    for batch in FLOW_BATCHES:
-        if flow_bytes(config, batch) <= budget:
-            return batch
-    need = flow_bytes(config, FLOW_BATCHES[-1])
-    raise ValueError(
-        f"measuring this design would take {need / 2**20:,.0f} MB on the server even with "
-        f"{FLOW_BATCHES[-1]} images, over the {budget / 2**20:,.0f} MB it allows; the Train "
-        "page measures the same gradients during a real run, in a process of its own"
-    )
 
 
 @dataclass(frozen=True)
@@ -120,18 +78,16 @@ def gradient_flow(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         heads = model.forward_heads(x)
-    losses: dict[str, Tensor | None] = {"main": F.cross_entropy(heads.logits, target)}
-    for name, logits, weight in (("aux1", heads.aux1, w1), ("aux2", heads.aux2, w2)):
-        losses[name] = (
-            None if logits is None or weight == 0 else weight * F.cross_entropy(logits, target)
-        )
+    # The training loss, term by term (main, w1·aux1, w2·aux2): an absent or weight-0 head
+    # has no term, as in training.
+    losses = aux_loss(heads, target, w1, w2).weighted_terms()
     spans, start = {}, 0
     for stage in stages:
         spans[stage] = slice(start, start + len(params[stage]))
         start = spans[stage].stop
     # One loss at a time, its gradient added into the main loss's: at most two sets of
     # trunk gradients are alive at once.
-    present = [(name, loss) for name, loss in losses.items() if loss is not None]
+    present = list(losses.items())
     norms: dict[str, dict[str, float]] = {}
     total: list[Tensor | None] = []
     for index, (name, loss) in enumerate(present):

@@ -22,8 +22,20 @@ class LossBreakdown(NamedTuple):
 
     total: Tensor
     main: Tensor
-    aux1: Tensor | None
+    aux1: Tensor | None  # the head's own cross-entropy, before its weight
     aux2: Tensor | None
+    weights: tuple[float, float] = (0.0, 0.0)  # (w1, w2)
+
+    def weighted_terms(self) -> dict[str, Tensor]:
+        """Each term as it enters the total, by name: main, w1·aux1, w2·aux2 (those computed)."""
+        terms = {"main": self.main}
+        for name, term, weight in (
+            ("aux1", self.aux1, self.weights[0]),
+            ("aux2", self.aux2, self.weights[1]),
+        ):
+            if term is not None:
+                terms[name] = weight * term
+        return terms
 
 
 def aux_loss(heads: Heads, target: Tensor, w1: float, w2: float) -> LossBreakdown:
@@ -42,4 +54,4 @@ def aux_loss(heads: Heads, target: Tensor, w1: float, w2: float) -> LossBreakdow
         term = F.cross_entropy(logits, target)
         total = total + weight * term
         parts.append(term)
-    return LossBreakdown(total, main, parts[0], parts[1])
+    return LossBreakdown(total, main, parts[0], parts[1], (w1, w2))

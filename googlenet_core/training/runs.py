@@ -24,8 +24,9 @@ then ``os.replace``), so a crash or kill leaves each file either old or new,
 never half written: the previous checkpoint stays loadable. ``metrics.jsonl``
 is appended to (JSON Lines exist for that); a line torn by a kill is skipped
 when read. The store is ``runs/`` in
-the current folder unless ``$GOOGLENET_RUNS_DIR`` or the CLI's ``--out`` says
-otherwise.
+the current folder unless the caller names another (the CLI's ``--out``, or
+``$GOOGLENET_RUNS_DIR`` through :mod:`googlenet_core.service.settings`). How long
+a dashboard keeps runs is :mod:`googlenet_core.service.retention`'s.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from torch import nn
@@ -49,11 +50,14 @@ from torch import nn
 from .._checks import parse_json
 from .._io import atomic_write_text
 from ..data.transforms import Preprocessing
-from ..inference.checkpoints import save_checkpoint
+from ..inference.checkpoints import load_checkpoint, save_checkpoint
+from ..inference.export import plain_pytorch_zip, safetensors_bytes
 from ..network.config import GoogLeNetConfig
 from ..network.presets import network_name
+from .card import CARD
 from .config import TrainConfig
 from .events import (
+    VERSION_KEY,
     DownloadEvent,
     EndEvent,
     EpochEvent,
@@ -63,11 +67,11 @@ from .events import (
     epochs_of,
     event_from_dict,
     event_to_dict,
+    readable_version,
 )
 from .status import FINISHED, STATES, State
 from .tensorboard import TensorBoardLog
 
-RUNS_DIR_ENV = "GOOGLENET_RUNS_DIR"
 #: States a run's own process writes; "interrupted" is only ever read (see Run.status).
 WRITTEN_STATES = tuple(s for s in STATES if s != "interrupted")
 CHECKPOINTS = ("best", "last")
@@ -124,8 +128,8 @@ def _writer_alive(status: Mapping[str, Any], folder: Path) -> bool:
 
 
 def default_runs_dir() -> Path:
-    """``$GOOGLENET_RUNS_DIR`` or ``runs/`` in the current folder."""
-    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+    """The store when no folder is given: ``runs/`` in the current folder."""
+    return Path("runs")
 
 
 @dataclass(frozen=True)
@@ -309,9 +313,10 @@ class Run:
                 data = parse_json(line)
             except ValueError:
                 continue  # a line torn by a kill mid-append
-            if isinstance(data, dict) and data.get("v", 0) not in (0, 1):
+            if isinstance(data, dict) and not readable_version(data):
                 raise RunFormatError(
-                    f"{self.id}: metrics.jsonl has events of schema version {data.get('v')!r}, "
+                    f"{self.id}: metrics.jsonl has events of schema version "
+                    f"{data.get(VERSION_KEY)!r}, "
                     "written by a newer googlenet_core; update it to read this run"
                 )
             try:
@@ -323,6 +328,18 @@ class Run:
     def checkpoint(self, which: str = "best") -> Path | None:
         path = self.path / f"{which}.pt"
         return path if path.is_file() else None
+
+    def export(self, kind: Literal["zip", "safetensors"], which: str = "best") -> bytes:
+        """A checkpoint as ``kind``: "zip" (plain PyTorch code + weights + the model card)
+        or "safetensors" (weights, with network, classes and preprocessing as metadata)."""
+        checkpoint = self.checkpoint(which)
+        if checkpoint is None:
+            raise ValueError(f"{self.id} has no {which} checkpoint yet")
+        loaded = load_checkpoint(checkpoint)
+        if kind == "safetensors":
+            return safetensors_bytes(loaded.model, loaded.class_names, loaded.preprocessing)
+        card = self.path / CARD
+        return plain_pytorch_zip(loaded, self.id, card.read_text() if card.is_file() else None)
 
     def steps_frame(self) -> pd.DataFrame:
         """One row per step event: step, epoch, loss, loss_main, loss_aux1, loss_aux2, lr, ..."""
@@ -399,14 +416,39 @@ class RunSummary:
     has_checkpoint: bool
 
     @property
+    def aux_weights(self) -> tuple[float, float] | None:
+        if self.aux_weight1 is None or self.aux_weight2 is None:
+            return None
+        return (self.aux_weight1, self.aux_weight2)
+
+    @property
     def label(self) -> str:
         """A short name for legends: "mini-16px digits w0.3/0.3 (…1a2b)"."""
-        return (
-            f"{self.network} {self.dataset} w{self.aux_weight1:g}/{self.aux_weight2:g} "
-            f"(…{self.id[-4:]})"
-            if self.aux_weight1 is not None and self.aux_weight2 is not None
-            else self.id
-        )
+        return run_label(self.id, self.aux_weights, self.network, self.dataset)
+
+    @property
+    def description(self) -> str:
+        """The label with how the run stands, for a list to choose from."""
+        best = f" · best accuracy {self.best_val_acc:.1%}" if self.best_val_acc is not None else ""
+        return f"{self.label} · {self.status}{best}"
+
+
+def run_label(
+    run_id: str,
+    aux_weights: tuple[float, float] | None,
+    network: str | None = None,
+    dataset: str | None = None,
+) -> str:
+    """How every list and legend names a run: "mini-16px digits w0.3/0.3 (…1a2b)".
+
+    The network and data set are left out where they go without saying (runs compared
+    on the same ones: "w0.3/0.3 (…1a2b)"); without its aux weights a run is its id.
+    """
+    if aux_weights is None:
+        return run_id
+    w1, w2 = aux_weights
+    parts = [part for part in (network, dataset) if part]
+    return " ".join([*parts, f"w{w1:g}/{w2:g}"]) + f" (…{run_id[-4:]})"
 
 
 def open_run(run_id: str, root: str | os.PathLike[str] | None = None) -> Run:
@@ -451,31 +493,3 @@ def _frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def sweep_temporary(root: str | os.PathLike[str] | None = None) -> tuple[int, int]:
-    """Delete the temporary files that killed saves left behind; (files, bytes) removed.
-
-    An atomic write goes to ``.<name>.<random>.tmp`` beside its target and is renamed
-    when complete (:func:`googlenet_core._io.atomic_write_bytes`); a kill during the
-    write leaves that file. Only runs whose writer is gone (finished or interrupted)
-    are swept, so a save in progress is never touched.
-    """
-    base = Path(root) if root is not None else default_runs_dir()
-    files = size = 0
-    if not base.is_dir():
-        return files, size
-    for folder in base.iterdir():
-        if not (folder / "status.json").is_file():
-            continue
-        leftovers = list(folder.glob(".*.tmp"))
-        if not leftovers or not Run(folder).status().finished:
-            continue
-        for path in leftovers:
-            try:
-                size += path.stat().st_size
-                path.unlink()
-                files += 1
-            except OSError:
-                continue
-    return files, size

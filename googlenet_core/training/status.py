@@ -19,7 +19,3 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 STATES: tuple[State, ...] = get_args(State)
 #: States a run never leaves.
 FINISHED: frozenset[str] = frozenset({*OUTCOMES, "interrupted"})
-
-
-def is_finished(state: str) -> bool:
-    return state in FINISHED

@@ -36,6 +36,7 @@ from ..data.batches import batch_indices, model_batch
 from ..data.datasets import TrainingData
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
+from ..network.costs import evaluation_batch
 from ..network.model import Heads, build_model
 from .card import CARD, model_card
 from .config import TrainConfig
@@ -54,7 +55,6 @@ from .events import (
 )
 from .loss import aux_loss
 from .measure import StageGradients, StepWindow, stage_names
-from .memory import evaluation_batch
 from .optim import build_optimizer, build_scheduler
 from .runs import Run
 from .status import Outcome
@@ -132,7 +132,8 @@ class Trainer:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         self.channels_last = uses_channels_last(device)
-        self.eval_batch = evaluation_batch(config, train_config)  # bounded by a step's memory
+        # Bounded by a training step's memory (network/costs.py).
+        self.eval_batch = evaluation_batch(config, train_config.step(config))
         self.autocast = resolve_precision(train_config.precision, device)
 
         model = build_model(config, seed=train_config.seed)  # its own generator: repeatable
@@ -140,9 +141,9 @@ class Trainer:
         model = model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        weights = dict(zip(("aux1", "aux2"), train_config.aux_weights, strict=True))
+        in_loss = train_config.aux_in_loss(config)  # what a weight of 0 means, said there
         self.aux_heads = tuple(
-            AuxHead(h.name, h.after, weights[h.name], weights[h.name] > 0)
+            AuxHead(h.name, h.after, train_config.aux_weight(h.name), h.name in in_loss)
             for h in config.active_aux_heads
         )
         for head in self.aux_heads:
@@ -152,7 +153,7 @@ class Trainer:
                 getattr(model, head.name).requires_grad_(False)
         self.model = model
         self.stages = stage_names(model)
-        net: nn.Module = HeadsForward(model, with_aux=any(h.in_loss for h in self.aux_heads))
+        net: nn.Module = HeadsForward(model, with_aux=bool(in_loss))
         if dist.active:
             ids = [device.index] if device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
@@ -201,7 +202,7 @@ class Trainer:
 
     # -- the run --------------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        """Every epoch; the outcome. Raises _Stop (cancel, divergence) and torch's errors."""
+        """Every epoch; the outcome. Raises :class:`Stop` (cancel, divergence), torch's errors."""
         train_config, data = self.train_config, self.data
         analysis = analyze(self.config)
         self.start = StartEvent(

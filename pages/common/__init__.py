@@ -1,5 +1,16 @@
 """The dashboard's frame and the state every page shares: one module, imported by every page.
 
+The other modules of this folder are the pieces pages share, UI only::
+
+    view.py       the exact view in the URL, short links + QR, presentation mode, charts
+    ownership.py  this browser's owner cookie and class code
+    concepts.py   the Concepts page's table of concepts; presentation mode's way through
+    recipe.py     the Train page's recipe widgets, a generation of keys per proposal
+    live.py       this browser's training jobs, live: progress, cancel, curves
+    curves.py     the curves of one or several runs; a fair pair's gradient ratio
+    run_store.py  every run a browser may see: overlaid, downloaded, shared, deleted
+    models.py     the Predict page's model choices and the loaded models sessions share
+
 The app is Streamlit's pages-directory multipage app, public API only:
 ``app.py`` is the first page (Concepts) and every ``pages/*.py`` another; this
 folder holds no page, so Streamlit lists none for it. Each page script ends
@@ -27,7 +38,9 @@ Pages read the network with :func:`current_config`, replace it with
 :func:`set_config` and report a refused edit with :func:`reject_edit`; the
 sidebar shows :func:`config_error` as a warning badge. Widgets that display the
 config put :func:`config_version` in their keys, so they start again from the
-new values whenever the config is replaced.
+new values whenever the config is replaced. :func:`server` is the process's one
+:class:`googlenet_core.service.server.Server` (the job queue, the run store, the
+probes), made on the first page any browser opens.
 """
 
 from __future__ import annotations
@@ -36,10 +49,8 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import streamlit as st
-import torch
 
 from googlenet_core import GoogLeNetConfig, analyze, get_preset, network_name
-from googlenet_core._host import training_threads
 from googlenet_core.figures.style import format_count
 from googlenet_core.network.editing import (
     PRESET_PARAM,
@@ -47,6 +58,7 @@ from googlenet_core.network.editing import (
     config_from_query,
     query_for,
 )
+from googlenet_core.service.server import Server
 from pages.common.ownership import viewer, write_cookies
 from pages.common.view import (
     arrived,
@@ -98,17 +110,11 @@ def literal(text: object, limit: int = 300) -> str:
     return "`" + (folded.replace("`", "'") or " ") + "`"
 
 
-@st.cache_resource
-def server_threads() -> int:
-    """torch's threads in the server process (predictions, the speed probe), set once.
-
-    As many as a training job gets (:func:`googlenet_core._host.training_threads`): the
-    CPUs the container really has, less one for answering the tabs; torch's own
-    default counts the host's cores, which a container's quota may be far below.
-    """
-    threads = training_threads(leave_one_for_server=True, measure_load=False).value
-    torch.set_num_threads(threads)
-    return threads
+@st.cache_resource(show_spinner=False)
+def server() -> Server:
+    """This process's one :class:`~googlenet_core.service.server.Server`, shared by every
+    session: the job queue, the run store, the probes, torch's threads (set once)."""
+    return Server()
 
 
 def run_page(title: str, body: Callable[[], None]) -> None:
@@ -136,7 +142,7 @@ def run_page(title: str, body: Callable[[], None]) -> None:
             "screen on the Concepts page. The link keeps it (?present=1).",
         )
         summary = st.container()
-    server_threads()
+    server()
     viewer()  # this browser's owner secret, from its cookie or new (then set below)
     arrived(st.query_params.to_dict())
     _initialise()

@@ -10,7 +10,7 @@ identity for the session (the tab) only.
 
 The class code is the same kind of cookie (``googlenet_class``, the code's UTF-8 as
 hex, so any text survives the cookie syntax). Runs started with a code are shared
-with everyone who entered it; :mod:`googlenet_core.training.access` says who sees what.
+with everyone who entered it; :mod:`googlenet_core.service.access` says who sees what.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 
 import streamlit as st
 
-from googlenet_core.training.access import (
+from googlenet_core.service.access import (
     MAX_CLASS_CODE,
     OWNER_COOKIE,
     Viewer,

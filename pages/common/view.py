@@ -7,7 +7,7 @@ after. The first run of a session takes the values from the URL it was opened
 with (:func:`initial_query`; a short link ``?s=code`` is expanded there), and
 every run writes the current values back, leaving defaults out so an ordinary
 link stays short. Only view parameters ever enter the URL
-(:data:`googlenet_core.network.links.VIEW_PARAMS`): nothing in a link says who
+(:data:`googlenet_core.service.links.VIEW_PARAMS`): nothing in a link says who
 someone is or lets anyone act on their runs.
 
 Presentation mode (``?present=1``) is for a lecture room: the sidebar starts
@@ -24,10 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import plotly.graph_objects as go
 import segno
 import streamlit as st
 
-from googlenet_core.network.links import SHORT_PARAM, expand, shorten
+from googlenet_core.figures.projector import for_projector
+from googlenet_core.service.links import SHORT_PARAM, expand, shorten
 
 PRESENT_PARAM = "present"
 _QUERY = "initial_query"
@@ -250,6 +252,13 @@ def sync_presenting() -> None:
 def present_styles() -> None:
     """Large type for the projector (call once a run in presentation mode)."""
     st.html(PRESENT_CSS)
+
+
+def chart(fig: go.Figure, key: str, height: int | None = None, container: Any = st) -> None:
+    """A figure in ``container``, with projector-sized type in presentation mode."""
+    if presenting():
+        fig = for_projector(fig, height=height)
+    container.plotly_chart(fig, key=key, theme=None)
 
 
 # ---- sharing --------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """A training job in its own process: the dashboard's server never trains.
 
-:func:`spawn` starts ``python -m googlenet_core.training.worker RUN_DIR`` for a run
-folder that :meth:`.runs.Run.create` made (its network and recipe are there). The
-child:
+:func:`spawn` starts ``python -m googlenet_core.service.worker RUN_DIR`` for a run
+folder that :meth:`googlenet_core.training.runs.Run.create` made (its network and
+recipe are there). The child:
 
 - reads an uploaded zip's bytes from its stdin (nothing is extracted to disk), and
-  ``job.json`` in the run folder for what else :func:`.train.train` needs;
-- uses the threads :func:`.._host.training_threads` chooses (set in its environment
+  ``job.json`` in the run folder for what else
+  :func:`googlenet_core.training.train.train` needs;
+- uses the threads :func:`.host.training_threads` chooses (set in its environment
   before torch starts, so no thread spins on a core another process needs);
 - writes every event as one line ``@event {json}`` on its stdout, which the server
   reads for the live view (the run folder gets the same events, as from any run);
@@ -31,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .._host import threads_env, training_threads
-from .events import EndEvent, Event, event_from_dict, event_to_dict
+from ..training.events import EndEvent, Event, event_from_dict, event_to_dict
+from .host import threads_env, training_threads
 
 if TYPE_CHECKING:
     from ..network.config import GoogLeNetConfig
-    from .config import TrainConfig
+    from ..training.config import TrainConfig
 
+MODULE = "googlenet_core.service.worker"  # what the child runs: this file's _main
 PREFIX = "@event "
 JOB_FILE = "job.json"  # what train() needs beyond the run's network and recipe
 LOG_FILE = "worker.log"  # the child's stderr: warnings, a traceback
@@ -108,7 +110,7 @@ def spawn(
     env = _prepare(run_path, archive is not None, class_names, cache_dir, threads)
     with open(run_path / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "googlenet_core.training.worker", str(run_path)],
+            [sys.executable, "-m", MODULE, str(run_path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -139,10 +141,13 @@ def _prepare(
     }
     (run_path / JOB_FILE).write_text(json.dumps(job))
     env = {**os.environ, **threads_env(chosen)}
-    # The package as this process sees it, wherever it was imported from.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(), env.get("PYTHONPATH")) if p)
     return env
+
+
+def _package_root() -> str:
+    """The folder holding the package as this process sees it, wherever it came from."""
+    return str(Path(__file__).resolve().parents[2])
 
 
 def _feed(stdin: IO[bytes], data: bytes) -> None:
@@ -159,8 +164,8 @@ def _feed(stdin: IO[bytes], data: bytes) -> None:
 def _main(run_dir: str) -> int:
     import torch  # after the environment set the threads
 
-    from .runs import Run
-    from .train import train
+    from ..training.runs import Run
+    from ..training.train import train
 
     path = Path(run_dir)
     job = json.loads((path / JOB_FILE).read_text())
@@ -214,37 +219,79 @@ def run_child(child: Child, emit: Callable[[Event], None]) -> EndEvent | None:
     return end
 
 
-#: Starts the worker and reports its peak RSS (kB) and exit code: a child started with
-#: vfork inherits its parent's RSS high-water mark, so a big parent (a test process that
-#: has run dozens of pages) would hide the worker's; this launcher is a few MB.
-_LAUNCHER = (
-    "import os, subprocess, sys\n"
-    "p = subprocess.Popen([sys.executable, '-m', 'googlenet_core.training.worker', sys.argv[1]],"
-    " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)\n"
-    "_, status, usage = os.wait4(p.pid, 0)\n"
-    "print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n"
-)
+#: Starts the worker and reports its peak RSS (kB), its exit code and whether it was
+#: stopped at the memory limit: a child started with vfork inherits its parent's RSS
+#: high-water mark, so a big parent (a server that has run dozens of pages) would hide the
+#: worker's; this launcher is a few MB. With a limit (bytes, 0 for none) it reads the
+#: worker's RSS every 20 ms and kills it above the limit, so a measurement never takes
+#: more memory than a job could have.
+_LAUNCHER = """\
+import os, subprocess, sys, threading, time
+limit = int(sys.argv[3])
+os.nice(int(sys.argv[4]))
+p = subprocess.Popen([sys.executable, '-m', sys.argv[1], sys.argv[2]],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+over = []
+def watch():
+    page = os.sysconf('SC_PAGE_SIZE')
+    while p.returncode is None:
+        try:
+            with open(f'/proc/{p.pid}/statm') as f:
+                rss = int(f.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            return
+        if rss > limit:
+            over.append(rss)
+            p.kill()
+            return
+        time.sleep(0.02)
+if limit:
+    threading.Thread(target=watch, daemon=True).start()
+_, status, usage = os.wait4(p.pid, 0)
+p.returncode = os.waitstatus_to_exitcode(status)
+print(usage.ru_maxrss, p.returncode, int(bool(over)))
+"""
 
 
-def measured_peak(config: GoogLeNetConfig, train_config: TrainConfig, root: str) -> int:
+class OverLimit(RuntimeError):
+    """A measured worker went over the memory limit it was given, and was stopped there."""
+
+
+def measured_peak(
+    config: GoogLeNetConfig,
+    train_config: TrainConfig,
+    root: str | os.PathLike[str],
+    *,
+    limit: int = 0,
+    threads: int = 2,
+    env: dict[str, str] | None = None,
+    nice: int = 0,
+) -> int:
     """Peak RSS in bytes of a real worker (the dashboard's path) training this run in ``root``.
 
-    What :func:`.memory.predict_memory` is calibrated against. The worker is started by
-    a small launcher (:data:`_LAUNCHER`), whose ``os.wait4`` reads that one child's
-    ``ru_maxrss``, whatever the size of the process asking.
+    What the memory prediction is checked against, and how the process baseline is
+    measured (:mod:`.probes`). The worker is started by a small launcher
+    (:data:`_LAUNCHER`), whose ``os.wait4`` reads that one child's ``ru_maxrss``, whatever
+    the size of the process asking. Above ``limit`` bytes (0: none) the worker is killed
+    and :class:`OverLimit` raised. ``env`` adds to the worker's environment; ``nice``
+    lowers its priority (a probe beside pages that answer a class).
     """
-    from .runs import Run
+    from ..training.runs import Run
 
     run = Run.create(config, train_config, root)
-    env = _prepare(run.path, False, None, None, threads=2)
+    child_env = {**_prepare(run.path, False, None, None, threads=threads), **(env or {})}
+    if env and "PYTHONPATH" in env:  # the package's own root stays first
+        child_env["PYTHONPATH"] = os.pathsep.join((_package_root(), env["PYTHONPATH"]))
     done = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(run.path)],
-        env=env,
+        [sys.executable, "-c", _LAUNCHER, MODULE, str(run.path), str(limit), str(nice)],
+        env=child_env,
         capture_output=True,
         text=True,
         check=True,
     )
-    peak_kb, code = (int(v) for v in done.stdout.split())
+    peak_kb, code, over = (int(v) for v in done.stdout.split())
+    if over:
+        raise OverLimit(f"a training process went over {limit / 2**20:,.0f} MB")
     if code != 0 or run.status().status != "completed":
         raise RuntimeError(f"the measured run did not complete: {run.status().message}")
     return peak_kb * 1024  # kilobytes on Linux

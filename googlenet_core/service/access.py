@@ -1,4 +1,4 @@
-"""Who may see, cancel and delete a run: owners, sharing and retention.
+"""Who may see, cancel and delete a run: owners and sharing.
 
 A dashboard serves a whole class from one process and one run store, so each run
 started from a page records its owner in ``access.json`` beside its status:
@@ -14,12 +14,8 @@ started from a page records its owner in ``access.json`` beside its status:
 
 A run without ``access.json`` was made outside the dashboard (``python -m googlenet_core
 train`` on the host): whoever runs the server put it there, so every visitor sees it
-and no visitor can delete it.
-
-Retention (:func:`prune`) removes the oldest finished dashboard runs beyond a count
-and any older than an age, both configurable (``$GOOGLENET_KEEP_RUNS``,
-``$GOOGLENET_KEEP_DAYS``), and the temporary files that killed saves left behind.
-Runs from the command line are never pruned: they are the host's.
+and no visitor can delete it. :func:`who_sees` says all of this about one run in a few
+words, for the runs list. How long runs are kept is :mod:`.retention`'s.
 """
 
 from __future__ import annotations
@@ -29,24 +25,17 @@ import json
 import re
 import secrets
 import shutil
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
 from .._checks import parse_json
-from .._host import int_setting
 from .._io import atomic_write_text
-from .runs import Run, RunSummary, default_runs_dir, sweep_temporary
+from ..training.runs import Run, RunSummary
 
 ACCESS_FILE = "access.json"
 OWNER_COOKIE = "googlenet_owner"  # the per-browser secret's cookie name
-KEEP_RUNS_ENV = "GOOGLENET_KEEP_RUNS"
-KEEP_DAYS_ENV = "GOOGLENET_KEEP_DAYS"
-KEEP_RUNS = 200  # dashboard runs kept, newest first (about 4 MB each for mini, 50 MB paper)
-KEEP_DAYS = 14  # a course's fortnight; Community Cloud's disk rarely lives that long anyway
 MAX_CLASS_CODE = 64
 
 Shared = Literal["private", "class", "public"]
@@ -181,63 +170,14 @@ def delete_run(run_path: Path, viewer: Viewer) -> None:
     shutil.rmtree(run_path)
 
 
-def retention() -> tuple[int, int]:
-    """(runs kept, days kept), from the environment or the defaults."""
-    count = int_setting(KEEP_RUNS_ENV, 1)
-    days = int_setting(KEEP_DAYS_ENV, 1)
-    return (KEEP_RUNS if count is None else count, KEEP_DAYS if days is None else days)
-
-
-def prune(
-    root: str | Path | None = None,
-    *,
-    keep: int | None = None,
-    days: int | None = None,
-    now: float | None = None,
-) -> list[str]:
-    """Delete finished dashboard runs beyond the newest ``keep`` or older than ``days``.
-
-    Returns the names removed. Runs still queued or running, and runs without an
-    owner (the command line's), are never removed; temporary files of killed saves
-    are swept as well.
-    """
-    default_keep, default_days = retention()
-    keep = default_keep if keep is None else keep
-    days = default_days if days is None else days
-    base = Path(root) if root is not None else default_runs_dir()
-    sweep_temporary(base)
-    if not base.is_dir():
-        return []
-    oldest = (time.time() if now is None else now) - days * 86_400
-    owned = (p for p in base.iterdir() if (p / ACCESS_FILE).is_file())
-    dashboard = sorted(
-        (p for p in owned if (p / "status.json").is_file()),
-        key=_order,
-        reverse=True,  # newest first
-    )
-    removed = []
-    for rank, path in enumerate(dashboard):
-        if rank < keep and _made(path) >= oldest:
-            continue
-        if read_access(path).owner is None or not Run(path).status().finished:
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
-
-
-def _order(path: Path) -> tuple[str, int]:
-    """Names start with the UTC second a run was made; its first file breaks ties."""
-    try:
-        written = (path / "model_config.json").stat().st_mtime_ns
-    except OSError:
-        written = 0
-    return path.name[:15], written
-
-
-def _made(path: Path) -> float:
-    """When a run was made: its name's UTC stamp, else its folder's modification time."""
-    try:
-        return datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return path.stat().st_mtime
+def who_sees(access: Access, viewer: Viewer) -> str:
+    """Who sees a run, from ``viewer``'s side, in a few words (the runs list's "seen by")."""
+    if access.owner is None:
+        return "everyone (host's run)"
+    if not viewer.owns(access):
+        return {"private": "only another browser", "class": "your class", "public": "everyone"}[
+            access.shared
+        ]
+    return {"private": "only you", "class": "your class", "public": "everyone"}[
+        access.shared
+    ] + " (you)"

@@ -15,7 +15,8 @@ decides, for the CLI, the training jobs and the dashboard process:
   fewer beside the dashboard's server; :func:`threads_env`: the environment a job's
   process starts with.
 
-Every figure comes with where it came from, so the pages can show the choice.
+Every figure comes with where it came from, so the pages can show the choice. The
+overrides are read through :mod:`.settings`, like every other setting.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .settings import current
+
 THREADS_ENV = "GOOGLENET_THREADS"
 MEMORY_ENV = "GOOGLENET_MEMORY_MB"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -35,20 +38,6 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 class Figure:
     value: int
     source: str  # a few words: "cgroup cpu.max", "affinity", "$GOOGLENET_THREADS", ...
-
-
-def int_setting(name: str, minimum: int, unit: str = "a whole number") -> int | None:
-    """A whole-number environment setting (``None`` when unset); a sentence when invalid."""
-    text = os.environ.get(name)
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name} must be {unit}, got {text!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 def _read(path: Path) -> str | None:
@@ -122,7 +111,7 @@ def available_cpus(root: Path = CGROUP_ROOT) -> Figure:
 
 def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
     """Bytes this process may use: ``$GOOGLENET_MEMORY_MB``, the cgroup limit, else RAM."""
-    megabytes = int_setting(MEMORY_ENV, 64, "whole megabytes")
+    megabytes = current().memory_mb
     if megabytes is not None:
         return Figure(megabytes * 2**20, f"${MEMORY_ENV}")
     own = _own_cgroup(root)
@@ -196,7 +185,7 @@ def training_threads(
     dashboard (``leave_one_for_server``) also leaves one CPU to the server, the process
     that answers every tab, when there are at least two.
     """
-    threads = int_setting(THREADS_ENV, 1)
+    threads = current().threads
     if threads is not None:
         return Figure(threads, f"${THREADS_ENV}")
     cpus = available_cpus(root)

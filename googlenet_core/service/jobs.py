@@ -4,8 +4,10 @@ The dashboard keeps one :class:`JobRegistry` per server process (Streamlit's
 ``st.cache_resource``); every browser session submits to it. Each job has a
 daemon thread that never touches the UI: it only appends events to its job,
 under the registry's lock, and a page polls :meth:`Job.snapshot`. For training
-(:func:`submit_training`) that thread only watches a child process
-(:mod:`.worker`), which does the work.
+(:mod:`.training_jobs`) that thread only watches a child process (:mod:`.worker`),
+which does the work. Several jobs submitted together (an A/B pair) go in whole or
+not at all: :meth:`JobRegistry.submit_all` checks the caps and queues them under
+one lock.
 
 A job has a public ``id`` (its run folder's name) and an ``owner``: the hash of
 the starting browser's secret (:mod:`.access`). A page finds its browser's jobs
@@ -18,49 +20,33 @@ cores and both finish later) and one per GPU on a GPU host;
 queue, so a browser may have at most ``$GOOGLENET_JOBS_PER_BROWSER`` (3) jobs
 waiting or running and the server at most ``$GOOGLENET_MAX_QUEUED`` (20) waiting;
 a job running longer than ``$GOOGLENET_JOB_MINUTES`` (30) is stopped like a cancel,
-keeping its last checkpoint.
+keeping its last checkpoint (:mod:`.settings`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import shutil
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from .._host import Figure, int_setting
-from .._io import duration
-from .access import ACCESS_FILE, Access
-from .events import EndEvent, Event
-from .memory import check_fit, job_budget
-from .plan import TrainPlan
-from .runs import Run
-from .status import FINISHED, OUTCOMES, Outcome, State
-from .worker import Child, run_child, spawn
+from ..training.events import Event
+from ..training.status import FINISHED, OUTCOMES, Outcome, State
+from .settings import current
 
 log = logging.getLogger(__name__)
 
-MAX_JOBS_ENV = "GOOGLENET_MAX_JOBS"
-PER_OWNER_ENV = "GOOGLENET_JOBS_PER_BROWSER"
-MAX_QUEUED_ENV = "GOOGLENET_MAX_QUEUED"
-JOB_MINUTES_ENV = "GOOGLENET_JOB_MINUTES"
-PER_OWNER = 3  # an A/B pair and one more; a class of 30 then fills at most 90 slots
-MAX_QUEUED = 20  # at the mini recipe's ~20 s a run, the last waits about 7 minutes
-JOB_MINUTES = 30
 KEEP_FINISHED = 50  # finished jobs remembered (their events) before the oldest are dropped
 
 
 def default_max_running() -> int:
     """``$GOOGLENET_MAX_JOBS``, else one per CUDA GPU, else 1."""
-    value = int_setting(MAX_JOBS_ENV, 1)
+    value = current().max_jobs
     if value is not None:
         return value
     return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
@@ -68,16 +54,11 @@ def default_max_running() -> int:
 
 def job_time_limit() -> float:
     """Seconds a job may run: ``$GOOGLENET_JOB_MINUTES`` or 30 minutes."""
-    minutes = int_setting(JOB_MINUTES_ENV, 1, "whole minutes")
-    return 60.0 * (JOB_MINUTES if minutes is None else minutes)
+    return current().job_seconds
 
 
 class QueueFull(ValueError):
     """A job refused because a queue cap is reached (the message says which)."""
-
-
-class TooBig(ValueError):
-    """A job refused because its predicted peak memory exceeds what a job may take here."""
 
 
 class JobContext:
@@ -97,6 +78,17 @@ class JobContext:
 
 #: The work: runs in the job's thread, returns (its outcome, a message).
 Work = Callable[[JobContext], tuple[Outcome, str]]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One job to queue: its work, and optionally its id, label and what to do if it is
+    cancelled before it starts."""
+
+    work: Work
+    job_id: str | None = None
+    label: str = ""
+    on_cancel_queued: Callable[[], None] | None = None
 
 
 @dataclass
@@ -152,9 +144,10 @@ class JobRegistry:
     ) -> None:
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be at least 1")
+        settings = current()
         self.max_running = max_running or default_max_running()
-        self.per_owner = per_owner or int_setting(PER_OWNER_ENV, 1) or PER_OWNER
-        self.max_queued = max_queued or int_setting(MAX_QUEUED_ENV, 1) or MAX_QUEUED
+        self.per_owner = per_owner or settings.jobs_per_browser
+        self.max_queued = max_queued or settings.max_queued
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {}  # id -> job, in submission order
@@ -175,22 +168,37 @@ class JobRegistry:
         Raises :class:`QueueFull` when the owner already has ``per_owner`` jobs waiting
         or running, or the queue holds ``max_queued``.
         """
-        job = Job(
-            id=job_id or secrets.token_hex(6),
-            label=label,
-            owner=owner,
-            work=work,
-            on_cancel_queued=on_cancel_queued,
-        )
+        return self.submit_all([Submission(work, job_id, label, on_cancel_queued)], owner=owner)[0]
+
+    def submit_all(self, submissions: Sequence[Submission], *, owner: str) -> list[Job]:
+        """Queue several jobs for ``owner`` together: all of them, or none.
+
+        The caps are checked for all of them and the jobs queued under one lock, so a
+        cap reached by another browser in between cannot leave half of an A/B pair.
+        """
+        jobs = [
+            Job(
+                id=item.job_id or secrets.token_hex(6),
+                label=item.label,
+                owner=owner,
+                work=item.work,
+                on_cancel_queued=item.on_cancel_queued,
+            )
+            for item in submissions
+        ]
+        if len({job.id for job in jobs}) < len(jobs):
+            raise ValueError("two jobs of one submission have the same id")
         with self._lock:
-            self._check_room(owner, 1)
-            if job.id in self._jobs:
-                raise ValueError(f"a job named {job.id!r} already exists")
-            self._jobs[job.id] = job
-            self._queue.append(job)
+            self._check_room(owner, len(jobs))
+            taken = [job.id for job in jobs if job.id in self._jobs]
+            if taken:
+                raise ValueError(f"a job named {taken[0]!r} already exists")
+            for job in jobs:
+                self._jobs[job.id] = job
+                self._queue.append(job)
             self._start_queued()
             self._forget_old()
-        return job
+        return jobs
 
     def room(self, owner: str, wanted: int = 1) -> str | None:
         """Why ``wanted`` more jobs of ``owner`` would be refused now, or None if they fit."""
@@ -207,6 +215,15 @@ class JobRegistry:
             return []
         with self._lock:
             return [j for j in self._jobs.values() if secrets.compare_digest(j.owner, owner)]
+
+    def recent(self, owner: str, within_s: float) -> list[Job]:
+        """``owner``'s jobs waiting, running, or finished in the last ``within_s`` seconds."""
+        now = time.time()
+        return [
+            job
+            for job in self.owned_by(owner)
+            if not job.done or (job.finished or now) > now - within_s
+        ]
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -345,140 +362,3 @@ class JobRegistry:
         finished = [j for j in self._jobs.values() if j.done]
         for job in finished[: max(0, len(finished) - KEEP_FINISHED)]:
             del self._jobs[job.id]
-
-
-def submit_training(
-    registry: JobRegistry,
-    plan: TrainPlan,
-    *,
-    owner: str,
-    access: Access | None = None,
-    runs_dir: str | os.PathLike[str] | None = None,
-    archive: bytes | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    threads: int | None = None,
-    time_limit: float | None = None,
-    memory_budget: Figure | None = None,
-) -> Job:
-    """Create the run folder (status 'queued') and queue its training in a child process.
-
-    ``plan`` is :func:`.plan.plan_training`'s answer: the run folder records
-    exactly its network and recipe. The job's id is the run's name, so the
-    runs list and the job agree. The job's thread only starts the child
-    (:mod:`.worker`), relays its events and signals it on cancel: the training,
-    its memory and its threads are the child's, so a crash or an out-of-memory
-    kill ends that run as ``failed`` and nothing else. An uploaded zip's bytes
-    (``archive``) go to the child through a pipe and are released here once sent:
-    nothing is extracted to disk.
-
-    ``access`` (who sees the run, :mod:`.access`) is written into the run folder
-    with it, private to ``owner`` unless it says otherwise; a child still running
-    after ``time_limit`` seconds (default :func:`job_time_limit`) is stopped as if
-    cancelled, keeping its last checkpoint, and its message says why. A run whose
-    predicted peak memory (:func:`.memory.predict_memory`) exceeds ``memory_budget``
-    (default :func:`.memory.job_budget`) is refused with :class:`TooBig` first.
-    """
-    refused = registry.room(owner)
-    if refused:  # before the run folder exists (checked again, under the lock, by submit)
-        raise QueueFull(refused)
-    budget = memory_budget or job_budget(registry.max_running)
-    fit = check_fit(plan.config, plan.train_config, budget, archive)
-    if not fit.fits:  # predicted from the analysis: nothing was allocated
-        raise TooBig(fit.refusal())
-    access = access or Access(owner, "private")
-    files = {ACCESS_FILE: access.to_json()}
-    limit = job_time_limit() if time_limit is None else time_limit
-    run = Run.create(
-        plan.config, plan.train_config, runs_dir, status="queued", message="waiting", files=files
-    )
-    upload = [archive]
-
-    def work(ctx: JobContext) -> tuple[Outcome, str]:
-        data, upload[0] = upload[0], None
-        try:
-            child = spawn(
-                run.path,
-                archive=data,
-                class_names=plan.class_names,
-                cache_dir=cache_dir,
-                threads=threads,
-            )
-        except OSError as exc:
-            return _ended_without_outcome(run, ctx, f"could not start the training process: {exc}")
-        del data
-        timed_out = threading.Event()
-        watcher = threading.Thread(
-            target=_cancel_on_stop,
-            args=(ctx.stop, child, limit, timed_out),
-            name=f"stop-{run.id}",
-            daemon=True,
-        )
-        watcher.start()
-        end = run_child(child, ctx.emit)
-        code = child.wait()
-        for leftover in run.path.glob(".*.tmp"):  # a save the child was killed in
-            leftover.unlink(missing_ok=True)
-        if end is not None:
-            status, message = end.status, end.message
-            if timed_out.is_set() and status == "cancelled":
-                message = f"stopped at this server's limit of {duration(limit)} per job ({message})"
-                _record(run, status, message)
-            elif not run.status().finished:  # the child could not write it (a full disk)
-                _record(run, status, message)
-            return status, message
-        if ctx.stop.is_set() and code in (0, -signal.SIGTERM):
-            return _ended_without_outcome(run, ctx, "cancelled before training began", "cancelled")
-        return _ended_without_outcome(run, ctx, child.why_it_ended(code))
-
-    def cancelled_while_queued() -> None:
-        upload[0] = None
-        run.set_status("cancelled", "cancelled before it started")
-
-    try:
-        return registry.submit(
-            work, owner=owner, job_id=run.id, label=run.id, on_cancel_queued=cancelled_while_queued
-        )
-    except ValueError:  # refused (a cap reached meanwhile): leave no queued run behind
-        shutil.rmtree(run.path, ignore_errors=True)
-        raise
-
-
-def _record(run: Run, status: Outcome, message: str) -> None:
-    try:
-        run.set_status(status, message)
-    except OSError:  # a full disk: the run reads "interrupted" (its process is gone)
-        log.exception("could not record the end of run %s", run.id)
-
-
-def _cancel_on_stop(
-    stop: threading.Event, child: Child, limit: float, timed_out: threading.Event
-) -> None:
-    deadline = time.monotonic() + limit
-    while child.process.poll() is None:
-        if stop.wait(0.5):
-            child.cancel()
-            return
-        if time.monotonic() > deadline:
-            timed_out.set()
-            child.cancel()
-            return
-
-
-def _ended_without_outcome(
-    run: Run, ctx: JobContext, message: str, status: Outcome = "failed"
-) -> tuple[Outcome, str]:
-    """Record the end of a child that could not say it itself (killed, crashed, never began)."""
-    _record(run, status, message)
-    ctx.emit(
-        EndEvent(
-            status=status,
-            message=message,
-            best_val_acc=None,
-            best_epoch=None,
-            epochs_completed=0,
-            steps=0,
-            train_seconds=0.0,
-            elapsed=0.0,
-        )
-    )
-    return status, message

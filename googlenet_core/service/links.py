@@ -1,4 +1,4 @@
-"""Short links: a view's whole query string kept on the server under an 8-letter code.
+"""Short links: a view's whole query string kept on the server under a 12-letter code.
 
 A custom design travels in its URL as a token of several hundred characters,
 and an exact view adds the page's own settings to it. Students cannot type
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from .._io import atomic_write_text
-from .editing import MAX_TOKEN_CHARS, PRESET_PARAM, TOKEN_PARAM
+from ..network.editing import MAX_TOKEN_CHARS, PRESET_PARAM, TOKEN_PARAM
+from .settings import current
 
 #: The query parameters a short link may carry: the design and the view's settings.
 VIEW_PARAMS: tuple[str, ...] = (
@@ -42,7 +42,6 @@ VIEW_PARAMS: tuple[str, ...] = (
 )
 #: The query parameter holding a short link's code.
 SHORT_PARAM = "s"
-LINKS_DIR_ENV = "GOOGLENET_LINKS_DIR"
 #: Letters in a code: 12 of base32's 32 symbols, 60 bits of the query string's sha256. With
 #: 8 (40 bits) a student could search for a view with the same code as the lecturer's in
 #: minutes on a GPU; 60 bits takes a million times longer. A clash is refused, never written.
@@ -54,8 +53,8 @@ MAX_LINKS = 5_000
 
 
 def links_dir() -> Path:
-    """``$GOOGLENET_LINKS_DIR`` or ``links/`` in the current folder."""
-    return Path(os.environ.get(LINKS_DIR_ENV) or "links")
+    """The store: ``$GOOGLENET_LINKS_DIR`` or ``links/`` in the current folder."""
+    return current().links_dir
 
 
 def view_query(params: Mapping[str, str]) -> str:
@@ -64,7 +63,8 @@ def view_query(params: Mapping[str, str]) -> str:
 
 
 def code_for(query: str) -> str:
-    """The query string's code: the first 8 letters of its sha256 in lowercase base32."""
+    """The query string's code: the first :data:`CODE_LENGTH` letters of its sha256 in
+    lowercase base32."""
     digest = hashlib.sha256(query.encode("utf-8")).digest()
     return base64.b32encode(digest).decode("ascii").lower()[:CODE_LENGTH]
 

@@ -1,0 +1,158 @@
+"""The one object a dashboard process shares between all its browsers.
+
+A Streamlit server is one process serving every tab; the pages make one
+:class:`Server` and cache it (``st.cache_resource``), so there is one job queue,
+one run store, one set of probes and one gradient measurement at a time, however
+many students arrive together. Everything a page asks of the server goes through
+it: the settings (:mod:`.settings`), the jobs (:mod:`.jobs`), what a job may take
+(:mod:`.budgets`, with the process baseline measured here, :mod:`.probes`), the
+threads a job gets (:mod:`.host`), retention (:mod:`.retention`).
+
+Making it sweeps the temporary files that saves killed before this server started
+(a crash, a restart), sets torch's threads in this process once, and starts
+measuring the process baseline in the background, so the first Train page finds it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..network.config import GoogLeNetConfig
+from ..training.estimate import TimeEstimate, time_estimate
+from ..training.flow import StageFlow
+from ..training.plan import TrainPlan
+from .access import Viewer
+from .budgets import Fit, check_fit, flow_budget, job_budget
+from .host import Figure, training_threads
+from .jobs import Job, JobRegistry
+from .probes import FlowMeasurements, host_rate, process_baseline, start_process_baseline
+from .retention import prune, sweep_temporary
+from .settings import Settings
+from .training_jobs import submit_runs
+
+#: A finished job stays among a browser's live jobs this long (then: the runs list).
+RECENT_S = 600.0
+#: The threads a new job gets are measured again after this long: the load changes.
+THREADS_TTL_S = 60.0
+#: Retention is applied at most this often.
+PRUNE_EVERY_S = 600.0
+
+
+@dataclass(frozen=True)
+class Queue:
+    """How the job queue stands, and its caps, for the page's one sentence about it."""
+
+    running: int
+    queued: int
+    max_running: int
+    per_browser: int
+    max_queued: int
+    job_seconds: float
+
+
+class Server:
+    """One dashboard process's shared state and policies."""
+
+    def __init__(self, settings: Settings | None = None, *, measure_now: bool = True) -> None:
+        self.settings = settings or Settings.from_env()
+        self.runs_dir = self.settings.runs_dir
+        sweep_temporary(self.runs_dir)
+        self.registry = JobRegistry(
+            self.settings.max_jobs,
+            per_owner=self.settings.jobs_per_browser,
+            max_queued=self.settings.max_queued,
+        )
+        self.flows = FlowMeasurements()
+        # torch's threads in this process (predictions, the speed probe): as many as a job
+        # gets, from the CPUs the container really has, not the host's.
+        self.threads = training_threads(leave_one_for_server=True, measure_load=False).value
+        torch.set_num_threads(self.threads)
+        self._lock = threading.Lock()
+        self._job_threads: tuple[Figure, float] | None = None
+        self._pruned_at = -PRUNE_EVERY_S
+        if measure_now:
+            start_process_baseline(lambda: self.budget().value, self.threads)
+
+    # -- what a job may take ---------------------------------------------------------------
+    def budget(self) -> Figure:
+        """Bytes one job may take now (:func:`.budgets.job_budget`)."""
+        return job_budget(self.registry.max_running)
+
+    def fit(self, plan: TrainPlan, archive: bytes | None = None) -> Fit:
+        """The plan's predicted peak against what a job may take now."""
+        budget = self.budget()
+        process = process_baseline(budget.value, self.threads)
+        return check_fit(plan.config, plan.train_config, budget, archive, process=process)
+
+    def job_threads(self) -> Figure:
+        """The threads a new job's process gets (measured again each minute)."""
+        with self._lock:
+            cached = self._job_threads
+            if cached is not None and time.monotonic() - cached[1] < THREADS_TTL_S:
+                return cached[0]
+        figure = training_threads(leave_one_for_server=True)
+        with self._lock:
+            self._job_threads = (figure, time.monotonic())
+        return figure
+
+    def time_estimate(self, plan: TrainPlan) -> TimeEstimate | None:
+        """How long the plan trains here, at the rate measured once on this host."""
+        return time_estimate(plan, host_rate(plan.train_config))
+
+    # -- jobs ------------------------------------------------------------------------------
+    def submit(
+        self, plans: Sequence[TrainPlan], viewer: Viewer, archive: bytes | None = None
+    ) -> list[Job]:
+        """Queue the plans' runs for ``viewer`` (one, or an A/B pair), all or none."""
+        budget = self.budget()
+        return submit_runs(
+            self.registry,
+            plans,
+            owner=viewer.owner,
+            access=viewer.new_run(),
+            runs_dir=self.runs_dir,
+            archive=archive,
+            cache_dir=self.settings.data_dir,
+            threads=self.job_threads().value,
+            time_limit=self.settings.job_seconds,
+            memory_budget=budget,
+            process_bytes=process_baseline(budget.value, self.threads),
+        )
+
+    def recent_jobs(self, viewer: Viewer) -> list[Job]:
+        """``viewer``'s jobs: waiting, running, or finished in the last ten minutes."""
+        return self.registry.recent(viewer.owner, RECENT_S)
+
+    def queue(self) -> Queue:
+        running, queued = self.registry.counts()
+        registry = self.registry
+        return Queue(
+            running,
+            queued,
+            registry.max_running,
+            registry.per_owner,
+            registry.max_queued,
+            self.settings.job_seconds,
+        )
+
+    def prune(self) -> list[str]:
+        """Apply the retention limits, at most every ten minutes; the runs removed."""
+        with self._lock:
+            if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+                return []
+            self._pruned_at = time.monotonic()
+        return prune(self.runs_dir)
+
+    # -- the Concepts page -----------------------------------------------------------------
+    def gradient_flow(self, config: GoogLeNetConfig, batch: int) -> list[StageFlow]:
+        """One gradient measurement at a time in this server, the last few remembered."""
+        return self.flows.measure(config, batch)
+
+    @staticmethod
+    def flow_budget() -> int:
+        return flow_budget()

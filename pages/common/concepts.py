@@ -1,0 +1,79 @@
+"""The Concepts page's table of concepts, and presentation mode's way through them.
+
+Each concept has a slug (its URL name, ``?present=1&concept=<slug>``) and a title (its
+label on the landing page's picker and on presentation mode's bar); ``app.py`` draws
+each one. The table lives here, apart from the drawing, so that tests and benchmarks
+walk the same concepts without running the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from pages.common.view import set_presenting
+
+
+@dataclass(frozen=True)
+class Concept:
+    slug: str  # its URL name: ?present=1&concept=<slug>
+    title: str  # its label on the picker and the presentation bar
+
+
+CONCEPTS = (
+    Concept("inception", "Inception"),
+    Concept("reductions", "1×1 reductions"),
+    Concept("output-size", "Output size"),
+    Concept("aux-heads", "Aux heads"),
+    Concept("gradients", "Gradients"),
+    Concept("deploy", "Deployment"),
+    Concept("gap", "Avg pooling"),
+    Concept("paper", "Table 1"),
+)
+CONCEPT_BY_SLUG = {c.slug: c for c in CONCEPTS}
+SLUGS = tuple(CONCEPT_BY_SLUG)
+
+
+def number(slug: str) -> int:
+    """The concept's number on screen: its place in :data:`CONCEPTS`, from 1."""
+    return SLUGS.index(slug) + 1
+
+
+def present_picked() -> None:
+    """The landing page's picker: open the chosen concept in presentation mode."""
+    slug = st.session_state.get("present_pick")
+    if slug:
+        st.session_state["concept"] = slug
+        st.session_state["present_pick"] = None
+        set_presenting(True)
+
+
+def step(offset: int) -> None:
+    """Back (-1) or Next (+1) in presentation mode, round the table."""
+    here = SLUGS.index(st.session_state.get("concept") or SLUGS[0])
+    st.session_state["concept"] = st.session_state["concept_shown"] = SLUGS[
+        (here + offset) % len(SLUGS)
+    ]
+
+
+def navigation_ui() -> Concept:
+    """Presentation mode's bar: every concept by name (Back, Next, Exit go by the title)."""
+    slug = st.segmented_control(
+        "Concept",
+        list(SLUGS),
+        format_func=lambda s: CONCEPT_BY_SLUG[s].title,
+        key="concept",
+        label_visibility="collapsed",
+        on_change=_keep_a_concept,
+    )
+    slug = slug or SLUGS[0]
+    st.session_state["concept_shown"] = slug
+    return CONCEPT_BY_SLUG[slug]
+
+
+def _keep_a_concept() -> None:
+    """Clicking the selected concept again unselects it: stay on it instead."""
+    if st.session_state.get("concept") is None:
+        st.session_state["concept"] = st.session_state.get("concept_shown", SLUGS[0])
+    st.session_state["concept_shown"] = st.session_state["concept"]
