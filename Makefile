@@ -9,7 +9,7 @@ TORCH  ?= auto
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CPU_INDEX  := https://download.pytorch.org/whl/cpu
 
-.PHONY: run test check bench chromium clean python-check gpu-check
+.PHONY: run test check bench chromium clean python-check gpu-check screenshots
 
 # Python 3.11-3.14 (torch 2.14.1 has wheels for those; 3.10 fails deep inside pip).
 python-check:
@@ -64,8 +64,16 @@ check: $(BIN)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy googlenet_core app.py pages
 
+# One pytest worker per core, at most 4 (pytest-xdist); PYTEST_WORKERS=0 runs them in one
+# process. A worker that runs browser tests starts its own Streamlit server and Chromium.
+PYTEST_WORKERS ?= auto
 test: $(BIN)/.dev chromium check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses 4
+
+# The browser tests again, saving a screenshot of every page and concept they check
+# (test-output/screenshots/; docs/screenshots/ keeps a chosen set).
+screenshots: $(BIN)/.dev chromium
+	SCREENSHOTS=1 $(BIN)/python -m pytest -m browser
 
 bench: $(BIN)/.dev chromium
 	$(PIP) install --quiet -r benchmarks/requirements.txt

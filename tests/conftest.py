@@ -305,13 +305,16 @@ def assert_no_exception(page: Any) -> None:
         raise AssertionError("Streamlit shows an exception:\n" + blocks.first.inner_text())
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a screenshot of the whole page as ``test-output/screenshots/<name>.png``.
+def screenshot(page: Any, name: str) -> Path | None:
+    """Save a screenshot of the whole page as ``test-output/screenshots/<name>.png``, when
+    ``SCREENSHOTS=1`` asks for them (``make screenshots``); None otherwise.
 
     Streamlit scrolls inside its own container, so Playwright's ``full_page``
     alone stops at the viewport: the viewport is stretched to the content's
     height for the shot and restored after.
     """
+    if os.environ.get("SCREENSHOTS") != "1":
+        return None  # a few seconds each, for pictures nobody looks at in a routine run
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
     viewport = page.viewport_size

@@ -10,7 +10,7 @@ formula's terms apart without colour.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -78,61 +78,63 @@ def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
-    """Training loss per step: total, main, aux1, aux2 (one run), or total and main per run."""
+def _head_lines(
+    runs: Runs,
+    heads: Callable[[bool], tuple[str, ...]],
+    points: Callable[[Sequence[Event], str], list[tuple[float, float]]],
+    main: str,
+    markers: bool = False,
+) -> list[go.Scatter]:
+    """One line per run and head: a head's colour and dash for one run, the run's colour
+    and the head's dash for several; ``main`` drawn thicker."""
     traces: list[go.Scatter] = []
     single = len(runs) == 1
     for i, (label, events) in enumerate(runs.items()):
-        steps = steps_of(events)
-        heads = ("total", "main", "aux1", "aux2") if single else ("total", "main")
-        for head in heads:
-            points = [(e.step, e.losses()[head]) for e in steps if e.losses()[head] is not None]
-            if not points:
+        for head in heads(single):
+            found = points(events, head)
+            if not found:
                 continue
-            color = HEAD_COLORS[head] if single else _color(i)
+            line = {
+                "color": HEAD_COLORS[head] if single else _color(i),
+                "dash": HEAD_DASH[head],
+                "width": 3 if head == main else 2,
+            }
             traces.append(
                 go.Scatter(
-                    x=[p[0] for p in points],
-                    y=[p[1] for p in points],
-                    mode="lines",
+                    x=[p[0] for p in found],
+                    y=[p[1] for p in found],
+                    mode="lines+markers" if markers else "lines",
                     name=head if single else f"{label} · {head}",
-                    line={
-                        "color": color,
-                        "dash": HEAD_DASH[head],
-                        "width": 3 if head == "total" else 2,
-                    },
-                    opacity=1.0 if head == "total" or single else 0.6,
+                    line=line,
+                    marker={"size": 9 if head == main else 6} if markers else None,
+                    opacity=1.0 if head == main or single or markers else 0.6,
                 )
             )
+    return traces
+
+
+def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
+    """Training loss per step: total, main, aux1, aux2 (one run), or total and main per run."""
+
+    def points(events: Sequence[Event], head: str) -> list[tuple[float, float]]:
+        losses = ((e.step, e.losses()[head]) for e in steps_of(events))
+        return [(step, loss) for step, loss in losses if loss is not None]
+
+    def heads(single: bool) -> tuple[str, ...]:  # several runs: their totals and main losses
+        return ("total", "main", "aux1", "aux2") if single else ("total", "main")
+
+    traces = _head_lines(runs, heads, points, main="total")
     subtitle = "loss = main + w1·aux1 + w2·aux2"
     return _figure(traces, _axes("step", "cross-entropy"), "Training loss", height, subtitle)
 
 
 def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
     """Held-out accuracy per epoch of every head (solid main, dotted aux1, dashed aux2)."""
-    traces: list[go.Scatter] = []
-    single = len(runs) == 1
-    for i, (label, events) in enumerate(runs.items()):
-        epochs = epochs_of(events)
-        for head in ("main", "aux1", "aux2"):
-            points = [(e.epoch, s.acc) for e in epochs if (s := e.score(head)) is not None]
-            if not points:
-                continue
-            color = HEAD_COLORS[head] if single else _color(i)
-            traces.append(
-                go.Scatter(
-                    x=[p[0] for p in points],
-                    y=[p[1] for p in points],
-                    mode="lines+markers",
-                    name=head if single else f"{label} · {head}",
-                    line={
-                        "color": color,
-                        "dash": HEAD_DASH[head],
-                        "width": 3 if head == "main" else 2,
-                    },
-                    marker={"size": 9 if head == "main" else 6},
-                )
-            )
+
+    def points(events: Sequence[Event], head: str) -> list[tuple[float, float]]:
+        return [(e.epoch, s.acc) for e in epochs_of(events) if (s := e.score(head)) is not None]
+
+    traces = _head_lines(runs, lambda _: ("main", "aux1", "aux2"), points, "main", markers=True)
     layout = _axes(
         "epoch", "accuracy", yaxis={"tickformat": ".0%", "rangemode": "tozero"}, xaxis={"dtick": 1}
     )
