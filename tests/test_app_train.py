@@ -62,7 +62,7 @@ def _wait_until(at: Any, done, timeout_s: float = WAIT_S) -> Any:
         assert not at.exception, at.exception
         if done(at):
             return at
-        time.sleep(0.5)
+        time.sleep(1.0)
     raise AssertionError("the page did not reach the expected state in time")
 
 

@@ -155,6 +155,8 @@ def test_a_job_past_the_time_limit_is_stopped_and_says_why(tmp_path) -> None:
     job = _submit(registry, _long_plan(), owner="me", runs_dir=tmp_path, time_limit=3.0)
     assert registry.wait(job, WAIT)
     assert job.state == "cancelled", job.message
-    assert job.message.startswith("stopped at this server's limit of 3 s per job (cancelled at")
+    # "(cancelled at step N ...)", or "(before training began)" on a host so busy that the
+    # child was still importing torch 3 s after it started.
+    assert job.message.startswith("stopped at this server's limit of 3 s per job ("), job.message
     status = Run(tmp_path / job.id).status()
     assert (status.status, status.message) == ("cancelled", job.message)

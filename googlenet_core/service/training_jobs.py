@@ -141,16 +141,21 @@ def _training(
         code = child.wait()
         for leftover in run.path.glob(".*.tmp"):  # a save the child was killed in
             leftover.unlink(missing_ok=True)
+        at_limit = f"stopped at this server's limit of {duration(limit)} per job"
         if end is not None:
             status, message = end.status, end.message
             if timed_out.is_set() and status == "cancelled":
-                message = f"stopped at this server's limit of {duration(limit)} per job ({message})"
+                message = f"{at_limit} ({message})"
                 _record(run, status, message)
             elif not run.status().finished:  # the child could not write it (a full disk)
                 _record(run, status, message)
             return status, message
-        if ctx.stop.is_set() and code in (0, -signal.SIGTERM):
-            return _ended_without_outcome(run, ctx, "cancelled before training began", "cancelled")
+        if (ctx.stop.is_set() or timed_out.is_set()) and code in (0, -signal.SIGTERM):
+            # Stopped while it was still starting (importing torch, reading the data: seconds
+            # on a busy host), before its handler for SIGTERM could report an outcome.
+            before = "before training began"
+            message = f"{at_limit} ({before})" if timed_out.is_set() else f"cancelled {before}"
+            return _ended_without_outcome(run, ctx, message, "cancelled")
         return _ended_without_outcome(run, ctx, child.why_it_ended(code))
 
     def cancelled_while_queued() -> None:
