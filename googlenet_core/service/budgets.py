@@ -22,7 +22,7 @@ from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, resident_bytes, split_sizes
 from ..data.folders import count_images
 from ..network.config import GoogLeNetConfig
-from ..network.costs import GB, MemoryEstimate, largest_batch, training_memory
+from ..network.costs import GB, MemoryEstimate, largest_batch, size_words, training_memory
 from ..training.config import TrainConfig
 from .host import Figure, memory_limit
 from .host import resident_bytes as process_resident_bytes
@@ -125,8 +125,9 @@ class Fit:
         allowed = f"{self.budget.value / GB:.1f} GB ({self.budget.source})"
         if self.estimate is None:
             return (
-                f"a training process alone needs more than the {allowed} a job may take on "
-                "this server (measured here). Train on the command line or a larger host"
+                f"a training process alone needs more than the {size_words(self.budget.value)} "
+                f"a job may take on this server (measured here; {self.budget.source}). Train "
+                "on the command line or a larger host"
             )
         sentence = f"this run needs {self.estimate.sentence()}; a job on this server may take "
         sentence += allowed
