@@ -200,7 +200,7 @@ def input_side_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> int:
     return side
 
 
-def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
+def aux_weights_ui(config: GoogLeNetConfig) -> None:
     """The two sliders and the formula they make, with what a weight of 0 means."""
     st.subheader("Auxiliary-loss weights")
     heads = {h.name: h for h in config.active_aux_heads}
@@ -244,7 +244,6 @@ def aux_weights_ui(config: GoogLeNetConfig) -> tuple[float, float]:
             "Each head's accuracy is measured on the validation set every epoch. Compare a run "
             "at 0.3/0.3 with one at 0/0 to see what the heads do to the early layers' gradients."
         )
-    return w1, w2
 
 
 def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
