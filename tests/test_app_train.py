@@ -33,9 +33,9 @@ from googlenet_core.service.host import MEMORY_ENV, resident_bytes
 from googlenet_core.service.probes import process_baseline
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
-from googlenet_core.training.plan import Choices, TrainPlan, plan_training
+from googlenet_core.training.plan import Choices, plan_training
 from googlenet_core.training.runs import Run, list_runs, open_run
-from pages.common.recipe import choices_from, key_for
+from pages.common.recipe import key_for
 
 PAGE = "pages/train.py"
 WAIT_S = 120.0
@@ -150,7 +150,7 @@ def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -
     assert not at.exception
     assert _widget_values(at) == _widget_values(app_test(PAGE, preset="mini").run())
     assert "a variant of mini" in _text(at)
-    assert _page_plan(at).train_config.subset is None
+    assert at.toggle(key=_key(at, "train_use_subset")).value is False  # every image
     # Another data set, then back: every widget starts at the plan's value again.
     at.slider(key=_key(at, "train_epochs")).set_value(9).run()
     at.selectbox(key="train_dataset").set_value("fashionmnist").run()
@@ -162,8 +162,7 @@ def test_an_edited_mini_gets_minis_recipe_and_the_widgets_follow_the_network() -
 
 def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
     at = app_test(PAGE, preset="paper").run()
-    plan = _page_plan(at)
-    assert (plan.config.input_size, plan.train_config.lr) == (79, 0.001)
+    assert (_side(at).value, at.number_input(key=_key(at, "train_lr")).value) == (79, 0.001)
     text = _text(at)
     assert "Proposed: 79 px: the smallest side this network accepts" in text
     assert "as 0.003 (the rate for batch-norm networks) leaves it at chance" in text
@@ -187,13 +186,6 @@ def _key(at: Any, name: str) -> str:
     return key_for(name, at.session_state)
 
 
-def _page_plan(at: Any) -> TrainPlan:
-    """The plan the page's widgets make: what Start would submit."""
-    config = at.session_state["config"]
-    choices = choices_from(at.session_state, config)
-    return plan_training(config, at.session_state["train_dataset"], choices)
-
-
 def _side(at: Any) -> Any:
     return next(n for n in at.number_input if n.label == "Input side (px)")
 
@@ -209,7 +201,7 @@ def test_mini_trains_the_digits_at_16_px_and_other_data_at_its_own() -> None:
     _side(at).set_value(24).run()
     assert not at.exception and not at.error
     assert not at.button(key="train_start").disabled
-    assert _page_plan(at).config.input_size == 24
+    assert "for a batch of 64 at 24 px" in _text(at)  # the plan's memory, at the new side
 
 
 def test_a_tiny_run_trains_in_the_background_and_lands_in_the_runs_list(run_store) -> None:
@@ -338,7 +330,7 @@ def test_an_uploaded_zip_trains_and_a_bad_one_is_refused_with_the_reason(run_sto
     ],
     ids=["mini", "mini-epochs", "mini-aux-off", "paper", "torchvision-cifar10"],
 )
-def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv) -> None:
+def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv, run_store) -> None:
     """Same network, data and choices: the same network and TrainConfig, from either door."""
     at = app_test(PAGE, **query).run()
     for key, value in widgets.items():
@@ -346,10 +338,13 @@ def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv) -> None:
         widget = next(w for w in at.main.get(_kind(key)) if w.key == wanted)
         widget.set_value(value).run()
     assert not at.exception and not at.main.error
-    page = _page_plan(at)
+    at.button(key="train_start").click().run()  # what the page submits: its run folder
+    (submitted,) = list_runs(run_store)
+    run = open_run(submitted.id, run_store)
+    at.button(key=f"train_cancel_{run.id}").click().run()  # the folder is all this needs
     cli = plan_from_args(build_parser().parse_args(["train", *argv]))
-    assert page.config == cli.config
-    assert page.train_config == cli.train_config
+    assert run.model_config() == cli.config
+    assert run.train_config() == cli.train_config
 
 
 def _kind(key: str) -> str:
@@ -484,7 +479,7 @@ def test_a_run_too_big_for_the_server_is_refused_before_anything_is_allocated(
     _side(at).set_value(224).run()
     # This process is the server: the host's limit is set so a job may take a little more
     # than batch 16 needs (the budget is the limit less the server's memory).
-    baseline = process_baseline()  # measured on this host, as the server measures it
+    baseline = process_baseline().value  # measured on this host, as the server measures it
     assert baseline is not None
     budget = run_memory(paper, TrainConfig(batch_size=16), process=baseline).total + 150 * 2**20
     monkeypatch.setenv(MEMORY_ENV, str((resident_bytes() + 128 * 2**20 + budget) // 2**20))

@@ -100,3 +100,27 @@ def test_no_other_module_reads_a_setting_of_its_own() -> None:
         ):
             readers.append(path.name)
     assert unknown == [] and readers == []
+
+
+def test_a_typo_in_one_setting_is_said_and_the_rest_works(monkeypatch, capsys) -> None:
+    """An operator's typo keeps that setting's default: every page says so once at the top,
+    the CLI prints it as a warning, and neither stops."""
+    from conftest import app_test, new_server
+
+    from googlenet_core.cli import main
+
+    new_server(monkeypatch, GOOGLENET_KEEP_DAYS="0")
+    at = app_test().run()
+    assert not at.exception
+    assert any(
+        w.value.startswith("This server's settings: GOOGLENET_KEEP_DAYS must be at least 1, got 0")
+        for w in at.warning
+    )
+    capsys.readouterr()  # what the page run wrote
+    assert main(["summary", "--preset", "mini"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "warning: GOOGLENET_KEEP_DAYS must be at least 1, got 0: the default (14)"
+    )
+    monkeypatch.delenv("GOOGLENET_KEEP_DAYS")
+    new_server(monkeypatch)  # the next test's server reads the environment again

@@ -161,3 +161,12 @@ def test_every_run_folder_agrees_with_its_checkpoints(tmp_path, capsys) -> None:
             assert load_checkpoint(checkpoint).config == run.model_config(), (summary.id, which)
     networks = sorted(s.network for s in summaries)
     assert networks == ["custom", "custom", "mini-16px"]
+
+
+def test_the_run_store_follows_the_setting_and_out_overrides_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GOOGLENET_RUNS_DIR", str(tmp_path / "store"))
+    tiny = ["train", "--preset", "mini", "--subset", "16", "--epochs", "1", "--batch-size", "8"]
+    assert main([*tiny, "--quiet"]) == 0
+    assert [r.status for r in list_runs(tmp_path / "store")] == ["completed"]
+    assert main([*tiny, "--quiet", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert len(list_runs(tmp_path / "elsewhere")) == 1 and len(list_runs(tmp_path / "store")) == 1

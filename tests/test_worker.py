@@ -18,7 +18,7 @@ from tiny import tiny_config, tiny_train_config
 
 import googlenet_core.training.train as train_module
 from googlenet_core.data.digits import load_digits
-from googlenet_core.service.host import available_cpus
+from googlenet_core.service.host import Figure, available_cpus
 from googlenet_core.service.jobs import JobRegistry
 from googlenet_core.service.training_jobs import submit_runs
 from googlenet_core.service.worker import JOB_FILE
@@ -30,7 +30,11 @@ WAIT = 120.0
 
 
 def _submit(registry, plan, **options):
-    """One run, as the page's Start button submits it (an A/B pair is two)."""
+    """One run, as the page's Start button submits it (an A/B pair is two). These tests are
+    about the queue and the worker: room enough and a stated process baseline, so no probe
+    runs and a small test host refuses nothing (tests/test_memory.py checks the fit)."""
+    options.setdefault("memory_budget", Figure(64 * 2**30, "a test host"))
+    options.setdefault("process_bytes", 2**30)
     return submit_runs(registry, [plan], **options)[0]
 
 
@@ -160,3 +164,18 @@ def test_a_job_past_the_time_limit_is_stopped_and_says_why(tmp_path) -> None:
     assert job.message.startswith("stopped at this server's limit of 3 s per job ("), job.message
     status = Run(tmp_path / job.id).status()
     assert (status.status, status.message) == ("cancelled", job.message)
+
+
+def test_a_job_writes_its_run_where_the_settings_say_and_downloads_there(
+    tmp_path, monkeypatch
+) -> None:
+    """A run submitted without folders goes to GOOGLENET_RUNS_DIR, and its process is told
+    GOOGLENET_DATA_DIR as its download cache (what a server's jobs did before they were
+    given their folders by the server)."""
+    monkeypatch.setenv("GOOGLENET_RUNS_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("GOOGLENET_DATA_DIR", str(tmp_path / "cache"))
+    registry = JobRegistry(max_running=1)
+    job = _submit(registry, TrainPlan(tiny_config(), tiny_train_config(epochs=1)), owner="me")
+    assert registry.wait(job, 120) and job.state == "completed", job.message
+    folder = tmp_path / "store" / job.id
+    assert json.loads((folder / JOB_FILE).read_text())["cache_dir"] == str(tmp_path / "cache")

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from .._io import first_line
-from ..service.settings import current
+from ..service.settings import current, problems
 from . import evaluate, export, predict, summary, train
 
 COMMANDS = (summary, train, evaluate, predict, export)
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for problem in problems():  # a setting's typo: said, and its default used
+        print(f"warning: {problem}", file=sys.stderr)
     try:
         return int(args.func(args))
     except ValueError as exc:

@@ -43,10 +43,10 @@ from .downloads import (
 )
 from .folders import Limits, list_classes, read_labelled_images
 from .transforms import (
-    RESIDENT_BYTES,
     Preprocessing,
     channel_stats,
     convert_channels,
+    fits_resident,
     make_resident,
 )
 
@@ -147,7 +147,8 @@ def resident_bytes(
         return 0 if images is None else min(images * floats, Limits().max_resident_bytes)
     counts = split_sizes(name, subset, val_fraction)
     native = in_channels * NATIVE_SIDES[name] ** 2
-    held = sum(n * floats if n * floats <= RESIDENT_BYTES else n * native for n in counts)
+    # As make_resident keeps them: floats where they fit, else the native uint8 images.
+    held = sum(n * floats if fits_resident(n, in_channels, side) else n * native for n in counts)
     if name != "digits":
         held += sum(split_sizes(name, None)) * native
     return held

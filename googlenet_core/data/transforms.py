@@ -148,6 +148,11 @@ def convert_channels(images: Tensor, in_channels: int) -> Tensor:
     return luma.to(torch.uint8).unsqueeze(1)
 
 
+def fits_resident(images: int, channels: int, side: int, budget: int = RESIDENT_BYTES) -> bool:
+    """Whether ``images`` images kept as [0, 1] floats at ``side`` fit ``budget`` bytes."""
+    return images * channels * side * side * 4 <= budget
+
+
 def make_resident(images: Tensor, input_size: int, budget: int = RESIDENT_BYTES) -> Tensor:
     """Resize once to [0, 1] floats at the input size when they fit ``budget`` bytes.
 
@@ -155,7 +160,7 @@ def make_resident(images: Tensor, input_size: int, budget: int = RESIDENT_BYTES)
     resized on the device: CIFAR-10 at 224 px would be 30 GB of floats.
     """
     n, c = images.shape[:2]
-    if images.dtype != torch.uint8 or n * c * input_size * input_size * 4 > budget:
+    if images.dtype != torch.uint8 or not fits_resident(n, c, input_size, budget):
         return images
     chunks = [to_unit(images[i : i + 4096], input_size) for i in range(0, n, 4096)]
     return torch.cat(chunks) if chunks else to_unit(images, input_size)

@@ -44,6 +44,7 @@ from .._io import atomic_torch_save, first_line
 from ..data.transforms import Preprocessing
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
+from ..network.costs import forward_bytes
 from ..network.model import HEAD_NAMES, GoogLeNet, build_model
 from .safe_load import (
     MAX_CHECKPOINT_BYTES,
@@ -305,7 +306,7 @@ def _check_size(config: GoogLeNetConfig) -> None:
             f"the network has {analysis.total_params:,} parameters; a checkpoint may hold at "
             f"most {MAX_PARAMS:,} (the largest file accepted, in float32)"
         )
-    needed = analysis.activation_bytes()
+    needed = forward_bytes(config)
     if needed > MAX_ACTIVATION_BYTES:
         raise CheckpointError(
             f"one {config.input_size} px image needs about {needed / 2**20:,.0f} MB to pass "

@@ -168,6 +168,13 @@ def saved_values(analysis: Analysis, with_aux: bool) -> int:
     return values
 
 
+def forward_bytes(config: GoogLeNetConfig, batch: int = 1) -> int:
+    """Bytes ``batch`` images take on their way through without gradients (prediction,
+    evaluation): about three of the largest tensors alive at once
+    (:meth:`Analysis.activation_bytes`)."""
+    return analyze(config).activation_bytes(batch, FLOAT)
+
+
 def training_activations(config: GoogLeNetConfig, step: Step) -> int:
     """Bytes of one training step's activations at its peak; linear in the batch."""
     per_image = saved_values(analyze(config), step.runs_aux) * FLOAT
@@ -183,8 +190,7 @@ def evaluation_batch(config: GoogLeNetConfig, step: Step) -> int:
     never below the training batch.
     """
     wanted = max(256, 2 * step.batch_size)
-    per_image = analyze(config).activation_bytes(1, FLOAT)
-    room = training_activations(config, step) // max(per_image, 1)
+    room = training_activations(config, step) // max(forward_bytes(config), 1)
     return max(step.batch_size, min(wanted, room))
 
 
@@ -193,7 +199,7 @@ def evaluation_activations(config: GoogLeNetConfig, step: Step, val_images: int 
     batch = evaluation_batch(config, step)
     if val_images is not None:
         batch = min(batch, val_images)
-    return round(EVAL_FACTOR * analyze(config).activation_bytes(batch, FLOAT))
+    return round(EVAL_FACTOR * forward_bytes(config, batch))
 
 
 def training_memory(
@@ -258,8 +264,7 @@ def prediction_batch(
     config: GoogLeNetConfig, wanted: int, budget: int = PREDICT_MEMORY_BYTES
 ) -> int:
     """At most ``wanted`` images a prediction forwards at once within ``budget`` bytes (>= 1)."""
-    per_image = analyze(config).activation_bytes(1, FLOAT)
-    return max(1, min(wanted, budget // max(per_image, 1)))
+    return max(1, min(wanted, budget // max(forward_bytes(config), 1)))
 
 
 def flow_bytes(config: GoogLeNetConfig, batch: int) -> int:

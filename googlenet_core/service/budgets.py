@@ -112,9 +112,10 @@ def _val_images(train_config: TrainConfig) -> int | None:
 class Fit:
     """A run's predicted peak against what a job may take here."""
 
-    estimate: MemoryEstimate | None  # None: a training process alone went over the budget
+    estimate: MemoryEstimate | None  # None: no process baseline (over the budget, or failed)
     budget: Figure
     smaller_batch: int | None  # when it does not fit: the largest smaller batch that does
+    problem: str = ""  # why the process baseline could not be measured, if it failed
 
     @property
     def fits(self) -> bool:
@@ -123,6 +124,11 @@ class Fit:
     def refusal(self) -> str:
         """Why it does not fit, and what would."""
         allowed = f"{self.budget.value / GB:.1f} GB ({self.budget.source})"
+        if self.estimate is None and self.problem:
+            return (
+                "the memory a training process needs could not be measured on this server "
+                f"({self.problem}); try again in a few minutes"
+            )
         if self.estimate is None:
             return (
                 f"a training process alone needs more than the {size_words(self.budget.value)} "
@@ -143,14 +149,15 @@ def check_fit(
     archive: bytes | None = None,
     *,
     process: int | None,
+    problem: str = "",
 ) -> Fit:
     """This run (with its uploaded zip, if any) against ``budget``.
 
-    ``process`` is the process baseline measured on this host, None where the probe
-    found that a training process alone does not fit.
+    ``process`` is the process baseline measured on this host: None where the probe found
+    that a training process alone does not fit, or failed (``problem`` says why).
     """
     if process is None:
-        return Fit(None, budget, None)
+        return Fit(None, budget, None, problem)
     images, held = upload_figures(archive)
     estimate = run_memory(config, train_config, process=process, images=images, archive_bytes=held)
     smaller = None

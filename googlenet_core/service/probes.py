@@ -18,15 +18,17 @@ arrive during it take its result:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import logging
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from .._io import first_line
 from ..network.config import GoogLeNetConfig
 from ..network.presets import get_preset
 from ..training.config import TrainConfig
@@ -36,10 +38,13 @@ from ..training.plan import Choices, TrainPlan, plan_training
 from .budgets import run_memory
 from .worker import OverLimit, measured_peak
 
+log = logging.getLogger(__name__)
+
 #: How long a measured rate is trusted: a shared host's load changes, and one unlucky
 #: probe should not set every estimate for the life of a server.
 RATE_TTL_S = 600.0
-#: How long "a training process alone does not fit" is trusted before measuring again.
+#: How long "a training process alone does not fit", or a failed probe, is trusted before
+#: measuring again.
 BASELINE_RETRY_S = 600.0
 
 _rates: dict[tuple[str, str, str, int], tuple[float, float]] = {}  # key -> (rate, measured at)
@@ -88,24 +93,27 @@ def baseline_plan() -> TrainPlan:
 
 def measure_process_baseline(
     *,
-    limit: int = 0,
+    limit: int | None = None,
     threads: int = 1,
     env: dict[str, str] | None = None,
     nice: int = 0,
 ) -> int:
-    """The process baseline measured now (seconds): a real worker's peak RSS on
-    :func:`baseline_plan`, less what the cost formulas give that run's own weights,
+    """The process baseline in bytes, measured now (a few seconds): a real worker's peak
+    RSS on :func:`baseline_plan`, less what the cost formulas give that run's own weights,
     activations and images, so that the prediction of that very run is its measurement.
 
-    ``limit`` (bytes, 0 for none) stops the worker there and raises :class:`OverLimit`;
+    ``limit`` (bytes; None for none) stops the worker there and raises :class:`OverLimit`;
     ``env`` adds to the worker's environment (a test makes ``import torch`` heavier).
     """
+    if limit is not None and limit <= 0:
+        raise OverLimit("no memory is left for a training process")
     plan = baseline_plan()
     root = tempfile.mkdtemp(prefix="googlenet-baseline-")
     try:
         peak = measured_peak(
-            plan.config, plan.train_config, root, limit=limit, threads=threads, env=env, nice=nice
-        )
+            plan.config, plan.train_config, root, limit=limit or 0, threads=threads, env=env,
+            nice=nice,
+        )  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
     own = run_memory(plan.config, plan.train_config, process=0).total
@@ -114,50 +122,68 @@ def measure_process_baseline(
 
 @dataclasses.dataclass(frozen=True)
 class Baseline:
-    """One measurement of the process baseline."""
+    """What the server knows of its process baseline."""
 
-    value: int | None  # bytes; None: a process alone went over ``limit`` and was stopped
-    limit: int
+    value: int | None  # bytes; None: not measured (see ``over_limit`` and ``problem``)
+    limit: int | None  # the memory the measurement was allowed (None: no limit)
     at: float  # time.monotonic() when measured
+    over_limit: bool = False  # a training process alone went over ``limit``: stopped there
+    problem: str = ""  # the probe itself failed: why, in one line
+
+    def allows_retry(self, limit: int | None) -> bool:
+        """Whether asking again with ``limit`` may give another answer."""
+        if self.value is not None:
+            return False
+        if time.monotonic() - self.at >= BASELINE_RETRY_S:
+            return True
+        return self.over_limit and _more(limit, self.limit)
+
+
+def _more(limit: int | None, than: int | None) -> bool:
+    """Whether ``limit`` allows more memory than ``than`` (None: unlimited)."""
+    if than is None:
+        return False
+    return limit is None or limit > than
 
 
 _baseline: Baseline | None = None
 _baseline_lock = threading.Lock()
 
 
-def process_baseline(limit: int = 0, threads: int = 1) -> int | None:
-    """This host's process baseline in bytes, measured once per process (a few seconds).
+def process_baseline(limit: int | None = None, threads: int = 1) -> Baseline:
+    """This host's process baseline, measured once per process (a few seconds).
 
     ``limit`` is what a job may take now: a probe that would go over it is stopped there
-    and None returned (no training process fits; asked again after ``BASELINE_RETRY_S``
-    or with a larger limit). One measurement at a time; callers during it wait for it.
+    (no training process fits here: asked again with a larger limit, or after
+    ``BASELINE_RETRY_S``); with no room at all nothing is started. A probe that fails
+    says why, and is tried again after ``BASELINE_RETRY_S``. One measurement at a time;
+    callers during it wait for it and take its answer.
     """
     global _baseline
+    if limit is not None and limit <= 0:  # nothing measured, nothing remembered
+        return Baseline(None, limit, time.monotonic(), over_limit=True)
     with _baseline_lock:
         known = _baseline
-        if known is not None and known.value is not None:
-            return known.value
-        if (
-            known is not None
-            and limit <= known.limit
-            and time.monotonic() - known.at < BASELINE_RETRY_S
-        ):
-            return None
+        if known is not None and not known.allows_retry(limit):
+            return known
         try:
-            value: int | None = measure_process_baseline(limit=limit, threads=threads, nice=5)
+            value = measure_process_baseline(limit=limit, threads=threads, nice=5)
+            known = Baseline(value, limit, time.monotonic())
         except OverLimit:
-            value = None
-        _baseline = Baseline(value, limit, time.monotonic())
-        return value
+            known = Baseline(None, limit, time.monotonic(), over_limit=True)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.exception("the process baseline could not be measured")
+            problem = first_line(exc, 200)
+            known = Baseline(None, limit, time.monotonic(), problem=problem)
+        _baseline = known
+        return known
 
 
 def start_process_baseline(limit: Callable[[], int], threads: int = 1) -> threading.Thread:
     """Measure the baseline in the background now, so the first Train page finds it ready."""
 
     def measure() -> None:
-        # A failure here is asked again, and reported, when a page needs the figure.
-        with contextlib.suppress(OSError, RuntimeError, ValueError):
-            process_baseline(limit(), threads)
+        process_baseline(limit(), threads)  # failures are remembered with their reason
 
     thread = threading.Thread(target=measure, name="process-baseline", daemon=True)
     thread.start()
@@ -176,22 +202,34 @@ class FlowMeasurements:
 
     def __init__(self, keep: int = 8) -> None:
         self.keep = keep
-        self._lock = threading.Lock()
+        self._measuring = threading.Lock()  # one measurement at a time
+        self._lock = threading.Lock()  # the results: a remembered one never waits
         self._results: OrderedDict[tuple[GoogLeNetConfig, int], list[StageFlow]] = OrderedDict()
 
     def measure(self, config: GoogLeNetConfig, batch: int) -> list[StageFlow]:
         """The gradient flow of ``config`` on ``batch`` digits (aux weights 0.3, as the paper)."""
         key = (config, batch)
-        with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
+        found = self._remembered(key)
+        if found is not None:
+            return found
+        with self._measuring:
+            found = self._remembered(key)  # measured while this caller waited
+            if found is not None:
+                return found
             rows = gradient_flow(config, batch=batch)
+        with self._lock:
             self._results[key] = rows
             while len(self._results) > self.keep:
                 self._results.popitem(last=False)
-            return rows
+        return rows
 
     def known(self, config: GoogLeNetConfig, batch: int) -> bool:
         with self._lock:
             return (config, batch) in self._results
+
+    def _remembered(self, key: tuple[GoogLeNetConfig, int]) -> list[StageFlow] | None:
+        with self._lock:
+            if key not in self._results:
+                return None
+            self._results.move_to_end(key)
+            return self._results[key]

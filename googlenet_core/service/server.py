@@ -59,7 +59,8 @@ class Server:
     """One dashboard process's shared state and policies."""
 
     def __init__(self, settings: Settings | None = None, *, measure_now: bool = True) -> None:
-        self.settings = settings or Settings.from_env()
+        # A value not allowed keeps its default; the pages show why (``problems``).
+        self.settings, self.problems = (settings, ()) if settings else Settings.read()
         self.runs_dir = self.settings.runs_dir
         sweep_temporary(self.runs_dir)
         self.registry = JobRegistry(
@@ -86,8 +87,11 @@ class Server:
     def fit(self, plan: TrainPlan, archive: bytes | None = None) -> Fit:
         """The plan's predicted peak against what a job may take now."""
         budget = self.budget()
-        process = process_baseline(budget.value, self.threads)
-        return check_fit(plan.config, plan.train_config, budget, archive, process=process)
+        baseline = process_baseline(budget.value, self.threads)
+        return check_fit(
+            plan.config, plan.train_config, budget, archive,
+            process=baseline.value, problem=baseline.problem,
+        )  # fmt: skip
 
     def job_threads(self) -> Figure:
         """The threads a new job's process gets (measured again each minute)."""
@@ -108,8 +112,11 @@ class Server:
     def submit(
         self, plans: Sequence[TrainPlan], viewer: Viewer, archive: bytes | None = None
     ) -> list[Job]:
-        """Queue the plans' runs for ``viewer`` (one, or an A/B pair), all or none."""
-        budget = self.budget()
+        """Queue the plans' runs for ``viewer`` (one, or an A/B pair), all or none.
+
+        A job's threads are chosen when it starts, from the load then (not now: a run
+        queued behind another would keep the count measured beside it).
+        """
         return submit_runs(
             self.registry,
             plans,
@@ -118,10 +125,7 @@ class Server:
             runs_dir=self.runs_dir,
             archive=archive,
             cache_dir=self.settings.data_dir,
-            threads=self.job_threads().value,
             time_limit=self.settings.job_seconds,
-            memory_budget=budget,
-            process_bytes=process_baseline(budget.value, self.threads),
         )
 
     def recent_jobs(self, viewer: Viewer) -> list[Job]:

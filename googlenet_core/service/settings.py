@@ -4,8 +4,11 @@ A dashboard is configured by its environment (Community Cloud's secrets, ``docke
 -e``, a shell). :class:`Settings` reads all of it at once into one frozen object, and
 :data:`VARIABLES` is the table of what can be set, its default and what it bounds; the
 README's settings table is that table (a test compares them). A value that is not
-allowed is a ``ValueError`` naming the variable, the value and what it takes, so a typo
-in a deployment is one sentence, not a traceback three modules down.
+allowed is one sentence naming the variable, the value and what it takes, never a
+traceback three modules down: :meth:`Settings.from_env` raises it as a ``ValueError``,
+and what the server and the CLI read (:func:`current`) keeps that variable's default and
+reports the sentence (:func:`problems`: the pages show it, the CLI prints it), so a typo
+in one setting of a deployment does not take the whole app down.
 
 Nothing below ``service/`` reads the environment: the training engine and the data
 layer take folders and thread counts as arguments, and the CLI and the server pass
@@ -87,19 +90,42 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Every ``GOOGLENET_*`` variable of ``environ`` (default ``os.environ``), checked."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for variable in VARIABLES:
-            text = env.get(variable.name, "").strip()
-            if not text:
-                continue  # unset or empty: the default
-            values[variable.field] = _parse(variable, text)
+        """Every ``GOOGLENET_*`` variable of ``environ`` (default ``os.environ``); the first
+        value not allowed raises a ``ValueError`` that names it."""
+        values, refused = _values(environ)
+        if refused:
+            raise ValueError(refused[0][1])
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> tuple[Settings, tuple[str, ...]]:
+        """The settings, with a variable's default where its value is not allowed, and a
+        sentence for each such variable."""
+        values, refused = _values(environ)
+        found = tuple(f"{why}: the default ({v.default}) is used" for v, why in refused)
+        return cls(**values), found  # type: ignore[arg-type]
 
     @property
     def job_seconds(self) -> float:
         return 60.0 * self.job_minutes
+
+
+def _values(
+    environ: Mapping[str, str] | None,
+) -> tuple[dict[str, object], list[tuple[Variable, str]]]:
+    """The values set in ``environ`` by field, and the variables refused with why."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    refused: list[tuple[Variable, str]] = []
+    for variable in VARIABLES:
+        text = env.get(variable.name, "").strip()
+        if not text:
+            continue  # unset or empty: the default
+        try:
+            values[variable.field] = _parse(variable, text)
+        except ValueError as exc:
+            refused.append((variable, str(exc)))
+    return values, refused
 
 
 def _parse(variable: Variable, text: str) -> object:
@@ -117,5 +143,12 @@ def _parse(variable: Variable, text: str) -> object:
 
 
 def current() -> Settings:
-    """The settings as the environment holds them now (cheap: read on every call)."""
-    return Settings.from_env()
+    """The settings as the environment holds them now (cheap: read on every call); a value
+    not allowed keeps its default (:func:`problems` says which: the pages show it, the CLI
+    prints it)."""
+    return Settings.read()[0]
+
+
+def problems() -> tuple[str, ...]:
+    """A sentence for each ``GOOGLENET_*`` value the environment holds that is not allowed."""
+    return Settings.read()[1]

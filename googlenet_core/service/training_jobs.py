@@ -29,6 +29,7 @@ from .budgets import check_fit, job_budget
 from .host import Figure
 from .jobs import Job, JobContext, JobRegistry, QueueFull, Submission, job_time_limit
 from .probes import process_baseline
+from .settings import current
 from .worker import Child, run_child, spawn
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,21 @@ def submit_runs(
     :func:`.budgets.job_budget`) is refused with :class:`TooBig`, and a full queue with
     :class:`QueueFull`, before any run folder exists.
     """
+    settings = current()  # the store and the download cache, unless given
+    runs_dir = settings.runs_dir if runs_dir is None else runs_dir
+    cache_dir = settings.data_dir if cache_dir is None else cache_dir
     refused = registry.room(owner, len(plans))
     if refused:  # before the run folders exist (checked again, under the lock, below)
         raise QueueFull(refused)
     budget = memory_budget or job_budget(registry.max_running)
+    problem = ""
     if process_bytes is None:
-        process_bytes = process_baseline(budget.value)
+        baseline = process_baseline(budget.value)
+        process_bytes, problem = baseline.value, baseline.problem
     for plan in plans:
-        fit = check_fit(plan.config, plan.train_config, budget, archive, process=process_bytes)
+        fit = check_fit(
+            plan.config, plan.train_config, budget, archive, process=process_bytes, problem=problem
+        )
         if not fit.fits:  # predicted from the analysis: nothing was allocated
             raise TooBig(fit.refusal())
     access = access or Access(owner, "private")

@@ -20,7 +20,7 @@ from ..data import DatasetError
 from ..data.datasets import split_sizes
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
-from ..network.costs import TRAIN_FORWARDS, training_seconds
+from ..network.costs import training_macs, training_seconds
 from ..network.model import build_model
 from .config import TrainConfig
 from .distributed import resolve_device, resolve_precision, uses_channels_last
@@ -75,7 +75,7 @@ def probe_macs_per_s(
         if step:
             seconds = min(seconds, time.perf_counter() - tick)
         step += 1
-    return TRAIN_FORWARDS * macs * batch / max(seconds, 1e-9)
+    return training_macs(config, batch) / max(seconds, 1e-9)
 
 
 #: What an upload's estimate is given per: its images are counted only once it is read.

@@ -30,7 +30,7 @@ from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, class_count, class_names_of, split_sizes
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig, minimum_input_size
-from ..network.costs import training_macs
+from ..network.costs import training_seconds
 from ..network.presets import base_preset, get_preset
 from .config import TrainConfig, check_compatible
 from .distributed import resolve_device
@@ -280,7 +280,7 @@ def plan_training(
 
 def _cpu_subset(network: GoogLeNetConfig, dataset: str, epochs: int) -> tuple[int | None, str]:
     """The training images a CPU run proposes: all, unless they take far over CPU_RUN_SECONDS."""
-    per_image = training_macs(network, 1) / ASSUMED_CPU_MACS_PER_S  # seconds, training
+    per_image = training_seconds(network, 1, 1, 0, ASSUMED_CPU_MACS_PER_S)  # one image, trained
     fits = CPU_RUN_SECONDS / (per_image * epochs)  # images per epoch within the budget
     try:
         total = split_sizes(dataset, None)[0]

@@ -151,6 +151,8 @@ def run_page(title: str, body: Callable[[], None]) -> None:
     sync_presenting()
     if presenting():
         present_styles()
+    for problem in server().problems:  # an operator's typo, said on every page
+        st.warning(f"This server's settings: {problem}.", icon=":material/settings:")
     notice = link_notice()
     if notice:
         st.warning(notice, icon=":material/link_off:")
