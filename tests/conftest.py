@@ -298,6 +298,23 @@ def wait_for_app_idle(page: Any, timeout_s: float = 30.0) -> None:
     raise AssertionError(f"the app was still running after {timeout_s:.0f} s")
 
 
+def download(page: Any, label: str) -> Any:
+    """Click a download button and take the file. Its data is made on the server when
+    clicked; on a host busy with other work a click can land while the page is drawn
+    again and be lost, so a second click follows, as a user's would."""
+    wait_for_app_idle(page)
+    for attempt in range(2):
+        try:
+            with page.expect_download(timeout=30_000) as info:
+                page.get_by_role("button", name=label).click()
+            return info.value
+        except Exception as exc:  # playwright's TimeoutError (it may not be installed)
+            if attempt or type(exc).__name__ != "TimeoutError":
+                raise
+            wait_for_app_idle(page)
+    raise AssertionError("unreachable")
+
+
 def assert_no_exception(page: Any) -> None:
     """Fail with the exception's text when Streamlit shows an exception block."""
     blocks = page.locator('[data-testid="stException"]')

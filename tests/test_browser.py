@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_no_exception, screenshot, wait_for_app_idle
+from conftest import assert_no_exception, download, screenshot, wait_for_app_idle
 from playwright.sync_api import expect
 
 from googlenet_core import analyze, build_model, get_preset
@@ -173,10 +173,9 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     )
 
     # 3c. The design as plain PyTorch code: the edited network, buildable without the project.
-    with page.expect_download() as info:
-        page.get_by_role("button", name="Download as plain PyTorch code (.py)").click()
-    code = tmp_path / info.value.suggested_filename
-    info.value.save_as(code)
+    source = download(page, "Download as plain PyTorch code (.py)")
+    code = tmp_path / source.suggested_filename
+    source.save_as(code)
     assert code.read_text() == pytorch_source(edited)
     count = (
         "import importlib.util, sys\n"

@@ -17,6 +17,7 @@ from conftest import (
     ROOT,
     SCREENSHOT_DIR,
     assert_no_exception,
+    download,
     screenshot,
     text_problems,
     wait_for_app_idle,
@@ -125,19 +126,15 @@ def test_from_the_paper_network_one_click_gives_a_fair_pair_and_its_gradient_rat
         page.keyboard.type(f"{better.id[-4:]})")  # the options filter as you type
         page.keyboard.press("Enter")
         _settle(page)
-        with page.expect_download() as info:
-            page.get_by_role("button", name="Best checkpoint (.pt)").click()
         target = tmp_path / "best.pt"
-        info.value.save_as(target)
+        download(page, "Best checkpoint (.pt)").save_as(target)
         loaded = load_checkpoint(target)
         assert loaded.metrics["run_id"] == better.id
         assert loaded.class_names == [str(d) for d in range(10)]
         # Trained at the planner's side for the digits, and the checkpoint says so.
         assert loaded.config.input_size == loaded.preprocessing.input_size == 16
         # The same run as plain PyTorch code + weights + model card.
-        with page.expect_download() as info:
-            page.get_by_role("button", name="Plain PyTorch code + weights (.zip)").click()
-        info.value.save_as(tmp_path / "code.zip")
+        download(page, "Plain PyTorch code + weights (.zip)").save_as(tmp_path / "code.zip")
         with zipfile.ZipFile(tmp_path / "code.zip") as archive:
             names = set(archive.namelist())
         assert names == {f"{better.id}.py", f"{better.id}.pt", "MODEL_CARD.md"}, names

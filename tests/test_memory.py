@@ -158,7 +158,7 @@ def test_the_prediction_holds_where_import_torch_costs_more(
     measured = measured_peak(plan.config, plan.train_config, str(tmp_path / "runs"), env=heavy)
     assert 0.8 * predicted <= measured <= 1.1 * predicted, (predicted, measured)
     from_here = run_memory(plan.config, plan.train_config, process=here).total
-    assert measured - from_here > 150 * 2**20  # a figure from elsewhere: ~200 MB too low
+    assert from_here < measured - 100 * 2**20  # this host's figure there: ~200 MB too low
 
 
 def test_a_probe_stops_at_its_memory_limit(tmp_path: Path) -> None:
