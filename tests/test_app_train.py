@@ -447,7 +447,7 @@ def test_an_owner_publishes_shares_with_a_class_and_deletes_a_run(run_store) -> 
     as_bob.run()
     assert run.id not in _listed(as_bob)
     as_bob.text_input(key="train_class_code").set_value(" cnn-101 ").run()
-    assert run.id in _listed(as_bob) and "class: cnn-101" in as_bob.expander[0].label
+    assert run.id in _listed(as_bob) and "class: `cnn-101`" in as_bob.expander[0].label
     # Delete: gone from the store and from both lists.
     as_alice.button(key=f"train_delete_{run.id}").click().run()
     assert not as_alice.exception and not run.path.exists()

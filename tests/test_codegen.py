@@ -242,3 +242,66 @@ def test_the_dashboards_zip_holds_code_weights_and_card_that_load_without_the_pr
     assert (again.config, again.class_names) == (loaded.config, loaded.class_names)
     with torch.no_grad():
         assert torch.equal(again.model(x), model(x))
+
+
+def _renamed(config: GoogLeNetConfig, old: str, new: str) -> GoogLeNetConfig:
+    """``config`` with stage ``old`` called ``new`` (pools and aux heads follow it)."""
+
+    def rename(spec: object) -> object:
+        changes = {f: new for f in ("name", "after") if getattr(spec, f, None) == old}
+        return dataclasses.replace(spec, **changes) if changes else spec  # type: ignore[type-var]
+
+    parts = {
+        part: tuple(map(rename, getattr(config, part))) for part in ("stem", "blocks", "pools")
+    }
+    return dataclasses.replace(config, **parts, aux_heads=tuple(map(rename, config.aux_heads)))
+
+
+#: Names a design may carry (from a JSON file or a link) that are legal but unusual: each
+#: must give a model, and a generated file that compiles and loads its weights strictly.
+ODD_NAMES = ("x", "logits", "torch", "nn", "F", "self", "num_classes", "match", "print",
+             "块", "é")  # fmt: skip
+#: Names that are refused when the design is made, with a sentence naming what is wrong.
+HOSTILE_NAMES = {
+    "forward": "taken by the model itself",
+    "training": "taken by the model itself",
+    "config": "taken by the model itself",
+    "state_dict": "taken by the model itself",
+    "class": "is a Python keyword",
+    "None": "is a Python keyword",
+    "lambda": "is a Python keyword",
+    "ｆｃ": "Python reads as 'fc'",
+    "ｉｎｃｅｐｔｉｏｎ３ｂ": "Python reads as 'inception3b'",
+    "_private": "Python identifier",
+    "two words": "Python identifier",
+}
+
+
+@pytest.mark.parametrize(("name", "why"), HOSTILE_NAMES.items())
+def test_a_hostile_stage_name_is_refused_when_the_design_is_made(name: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        _renamed(get_preset("mini"), "inception3a", name)
+
+
+def test_odd_but_legal_names_build_and_their_code_compiles_and_loads(tmp_path: Path) -> None:
+    cases = {}
+    for i, name in enumerate(ODD_NAMES):
+        config = _renamed(get_preset("mini"), "inception3a", name)
+        model = build_model(config, seed=0).eval()
+        x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            heads = model.forward_heads(x)
+        case = f"odd{i}"
+        torch.save({"x": x, "classes": config.num_classes, **dict(heads.named())},
+                   tmp_path / f"{case}.expected.pt")  # fmt: skip
+        torch.save(model.state_dict(), tmp_path / f"{case}.pt")
+        source = pytorch_source(config)
+        compile(source, f"{case}.py", "exec")  # a syntax error would fail here, by name
+        (tmp_path / f"{case}.py").write_text(source)
+        cases[case] = name
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", RUNNER.format(cases=list(cases))],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [w for c in cases for w in (c, "ok")]

@@ -137,3 +137,16 @@ def test_mini_learns_a_fixed_batch_through_every_head() -> None:
     assert loss.main < 0.5 * first.main  # the main head memorises the batch
     # The aux heads learn too, more slowly behind their 70 % dropout (section 5).
     assert loss.aux1 < 0.75 * first.aux1 and loss.aux2 < 0.75 * first.aux2
+
+
+def test_no_stage_can_take_a_name_the_model_itself_uses() -> None:
+    """Every public attribute of the built model is a stage or a reserved name, so a design
+    whose stage shadows one (``forward``, ``config``, ``training``) is refused when made."""
+    from googlenet_core.network.config import reserved_names
+
+    for preset in ("mini", "paper"):
+        config = get_preset(preset)
+        model = build_model(config)
+        stages = {s.name for s in config.stages()}
+        public = {n for n in dir(model) if not n.startswith("_")}
+        assert public - stages - reserved_names() == set()

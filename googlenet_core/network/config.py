@@ -15,9 +15,14 @@ dashboard's editable table all read the same objects.
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any, Literal
+
+from torch import nn
 
 from .._checks import (
     JsonRecord,
@@ -45,10 +50,29 @@ NetworkKind = Literal["conv", "maxpool", "inception", "aux", "classifier"]
 
 
 MAX_NAME = 64  # characters in a stage name
+#: Attributes the built model has besides its stages (a stage of these names would replace
+#: them, or fail to build); every public attribute of ``nn.Module`` is refused too.
+MODEL_ATTRIBUTES = (
+    "config",
+    "features",
+    "forward_heads",
+    "trunk_names",
+    "avgpool",
+    "dropout",
+    "fc",
+)
+
+
+@lru_cache(maxsize=1)
+def reserved_names() -> frozenset[str]:
+    """Names no stage may take: the model's own attributes and ``nn.Module``'s."""
+    public = (n for n in dir(nn.Module()) if not n.startswith("_"))  # with "training"
+    return frozenset(public) | set(MODEL_ATTRIBUTES)
 
 
 def _check_name(owner: str, value: object) -> None:
-    """Stage names become module attributes: they must be (short) identifiers."""
+    """Stage names become module attributes and identifiers in generated code: they must be
+    (short) identifiers that Python reads as written, not keywords, not taken by the model."""
     if (
         not isinstance(value, str)
         or not value.isidentifier()
@@ -58,6 +82,20 @@ def _check_name(owner: str, value: object) -> None:
         raise ValueError(
             f"{owner}: name must be a Python identifier of at most {MAX_NAME} characters "
             f"such as 'inception3a', got {shown(value)}"
+        )
+    if keyword.iskeyword(value):
+        raise ValueError(f"{owner}: name {shown(value)} is a Python keyword; choose another")
+    normal = unicodedata.normalize("NFKC", value)
+    if normal != value:
+        # Python reads identifiers in NFKC form: "ｆｃ" in a generated file is "fc".
+        raise ValueError(
+            f"{owner}: name {shown(value)} has letters that Python reads as {shown(normal)}; "
+            "write it with those letters"
+        )
+    if value in reserved_names():
+        raise ValueError(
+            f"{owner}: name {shown(value)} is taken by the model itself (a method or "
+            "attribute of every PyTorch module, or of this network); choose another"
         )
 
 
@@ -240,11 +278,10 @@ class GoogLeNetConfig(JsonRecord):
             raise ValueError(f"blocks: needs between 1 and {MAX_BLOCKS} Inception blocks")
         names = [s.name for s in self.stem] + [b.name for b in self.blocks]
         names += [p.name for p in self.pools] + [a.name for a in self.aux_heads]
-        reserved = {"avgpool", "dropout", "fc"}
         seen: set[str] = set()
         for name in names:
-            if name in seen or name in reserved:
-                raise ValueError(f"name {name!r} is used twice (or is reserved)")
+            if name in seen:
+                raise ValueError(f"name {shown(name)} is used twice: stage names must differ")
             seen.add(name)
         anchors = [s.name for s in self.stem] + [b.name for b in self.blocks]
         pooled: set[str] = set()

@@ -44,7 +44,7 @@ def class_ui() -> None:
     keep, days = server().settings.keep_runs, server().settings.keep_days
     code = class_code()
     with st.expander(
-        f"Who sees your runs — class: {code}" if code else "Who sees your runs",
+        f"Who sees your runs — class: {literal(code, 64)}" if code else "Who sees your runs",
         icon=":material/visibility_lock:",
     ):
         st.markdown(
