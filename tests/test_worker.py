@@ -80,6 +80,24 @@ def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:
     assert Run(tmp_path / job.id).status().status == "cancelled"
 
 
+def test_a_server_stop_interrupts_a_run_it_never_cancels_it(tmp_path) -> None:
+    """The server stopping (SIGTERM to its process group, as systemd or Ctrl-C do) is not
+    the owner's Cancel: the run ends interrupted, saying when and why, its checkpoint kept."""
+    registry = JobRegistry(max_running=1)
+    job = _submit(registry, _long_plan(), owner="me", runs_dir=tmp_path)
+    run = Run(tmp_path / job.id)
+    _until(lambda: any(isinstance(e, StepEvent) for e in registry.snapshot(job).events))
+    pid = _child_pid(run)
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)  # not through Cancel: no cancel mark in the run folder
+    assert registry.wait(job, WAIT)
+    assert job.state == "interrupted", job.message
+    assert "the server stopped (SIGTERM) at " in job.message and " UTC" in job.message
+    status = run.status()
+    assert (status.status, status.message) == ("interrupted", job.message)
+    assert job.message.startswith("interrupted at step ")
+
+
 def test_a_killed_child_fails_its_run_and_the_next_job_still_runs(tmp_path) -> None:
     """An out-of-memory kill looks like this: SIGKILL, no last word from the child."""
     registry = JobRegistry(max_running=1)

@@ -40,7 +40,7 @@ from ..training.runs import Run
 from ..training.train import train
 from .common import load_network
 
-EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "cancelled": 130}
+EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "cancelled": 130, "interrupted": 130}
 
 
 def register(subparsers: Any) -> None:

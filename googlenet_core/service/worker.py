@@ -11,7 +11,11 @@ recipe are there). The child:
   before torch starts, so no thread spins on a core another process needs);
 - writes every event as one line ``@event {json}`` on its stdout, which the server
   reads for the live view (the run folder gets the same events, as from any run);
-- stops within one batch of SIGTERM or SIGINT (cancel), or when its parent is gone.
+- stops within one batch of SIGTERM or SIGINT, or when its parent is gone. Its
+  owner's Cancel (and the server's time limit) marks the run folder first
+  (:data:`CANCEL_FILE`, :meth:`Child.cancel`): the run ends ``cancelled``. A signal
+  without that mark, or a parent that vanished, is the server stopping: the run ends
+  ``interrupted``, saying when and why, never as if its owner had cancelled it.
 
 Whatever happens in it (a crash, out of memory, a kill), the server's process and the
 other jobs carry on; :class:`Child` turns a child that ended without an outcome into a
@@ -27,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 MODULE = "googlenet_core.service.worker"  # what the child runs: this file's _main
 PREFIX = "@event "
 JOB_FILE = "job.json"  # what train() needs beyond the run's network and recipe
+CANCEL_FILE = "cancel-requested"  # written by Child.cancel before its SIGTERM
 LOG_FILE = "worker.log"  # the child's stderr: warnings, a traceback
 
 
@@ -64,7 +70,10 @@ class Child:
                     continue
 
     def cancel(self) -> None:
+        """Stop the child as its owner's Cancel: marked as such, then SIGTERM."""
         if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                (self.run_path / CANCEL_FILE).touch()
             self.process.send_signal(signal.SIGTERM)
 
     def wait(self) -> int:
@@ -166,17 +175,21 @@ def _main(run_dir: str) -> int:
 
     from ..training.runs import Run
     from ..training.train import train
+    from ..training.trainer import StopRequest
 
     path = Path(run_dir)
     job = json.loads((path / JOB_FILE).read_text())
     torch.set_num_threads(int(job["threads"]))
     archive = sys.stdin.buffer.read() if job["archive"] else None
     sys.stdin.close()
-    stop = threading.Event()
+    stop = StopRequest()
     parent = os.getppid()
 
     def on_signal(signum: int, frame: object) -> None:
-        stop.set()
+        if (path / CANCEL_FILE).exists():  # the owner's Cancel, or the server's time limit
+            stop.set()
+        else:  # the server (or the terminal it runs in) is stopping
+            stop.interrupt(f"the server stopped ({signal.Signals(signum).name}) at {_now()}")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -185,14 +198,14 @@ def _main(run_dir: str) -> int:
 
     def report(event: Event) -> None:
         if os.getppid() != parent:  # the server is gone: nobody watches, stop cleanly
-            stop.set()
+            stop.interrupt(f"the server's process ended (noticed at {_now()})")
         line = PREFIX + json.dumps(event_to_dict(event), separators=(",", ":")) + "\n"
         with lock:
             try:
                 out.write(line)
                 out.flush()
             except (BrokenPipeError, OSError):
-                stop.set()
+                stop.interrupt(f"the server stopped reading this run (at {_now()})")
 
     run = Run(path)
     classes = job.get("class_names")
@@ -207,6 +220,10 @@ def _main(run_dir: str) -> int:
         cache_dir=job.get("cache_dir"),
     )
     return 0
+
+
+def _now() -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime())
 
 
 def run_child(child: Child, emit: Callable[[Event], None]) -> EndEvent | None:

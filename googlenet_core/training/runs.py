@@ -72,8 +72,9 @@ from .events import (
 from .status import FINISHED, STATES, State
 from .tensorboard import TensorBoardLog
 
-#: States a run's own process writes; "interrupted" is only ever read (see Run.status).
-WRITTEN_STATES = tuple(s for s in STATES if s != "interrupted")
+#: States a run's process writes ("interrupted" too, when it was stopped by a server
+#: stopping; a run whose process ended without a word also reads so, see Run.status).
+WRITTEN_STATES = STATES
 CHECKPOINTS = ("best", "last")
 METRICS = "metrics.jsonl"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

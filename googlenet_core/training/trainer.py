@@ -92,6 +92,21 @@ class TrainResult:
     history: list[EpochEvent] = field(default_factory=list)
 
 
+class StopRequest(threading.Event):
+    """A stop flag that says who stopped the run: its owner (``set``: cancelled) or
+    something else (:meth:`interrupt`: the server stopping; the run is interrupted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.why: str | None = None
+
+    def interrupt(self, why: str) -> None:
+        """Stop because of ``why`` ("the server stopped (SIGTERM) at 09:41:02 UTC")."""
+        if self.why is None:
+            self.why = why
+        self.set()
+
+
 class Stop(Exception):
     """Internal: unwinds the loop with an outcome."""
 
@@ -343,11 +358,12 @@ class Trainer:
             flag = torch.tensor([1.0 if requested else 0.0], device=self.device)
             requested = bool(self.dist.all_reduce(flag).item() > 0)
         if requested:
-            raise Stop(
-                "cancelled",
-                f"cancelled at step {self.step} (epoch {self.epochs_completed + 1}); "
-                + self._kept("the last checkpoint is from epoch"),
-            )
+            where = f"at step {self.step} (epoch {self.epochs_completed + 1})"
+            kept = self._kept("the last checkpoint is from epoch")
+            why = getattr(self.stop, "why", None)  # a StopRequest says who stopped it
+            if why:
+                raise Stop("interrupted", f"interrupted {where}: {why}; {kept}")
+            raise Stop("cancelled", f"cancelled {where}; {kept}")
 
     def _kept(self, prefix: str) -> str:
         if self.epochs_completed:

@@ -127,5 +127,7 @@ def job_row_ui(snapshot: JobSnapshot) -> None:
             if state == "completed" and end is not None and end.at_chance:
                 st.warning(snapshot.message, icon=":material/warning:")
                 return
-            kind = {"completed": st.success, "cancelled": st.info}.get(state, st.error)
+            kind = {"completed": st.success, "cancelled": st.info, "interrupted": st.warning}.get(
+                state, st.error
+            )
             kind(snapshot.message if state == "completed" else literal(snapshot.message or state))
