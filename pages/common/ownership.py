@@ -78,10 +78,13 @@ def write_cookies() -> None:
         f"'; path=/; max-age={age}; SameSite=Lax' + secure;"
         for name, value, age in queued
     ]
+    # In a block of its own: a page's scripts share one global scope, and a second
+    # `const secure` at the top level is a SyntaxError, so on a first visit (the owner
+    # cookie's script already ran) the class cookie was never written.
     st.html(
-        "<script>const secure = location.protocol === 'https:' ? '; Secure' : '';"
+        "<script>{const secure = location.protocol === 'https:' ? '; Secure' : '';"
         + "".join(lines)
-        + "</script>",
+        + "}</script>",
         unsafe_allow_javascript=True,
     )
 
