@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import app_test
+from conftest import app_test, new_server
 
 from googlenet_core import get_preset, network_name
 from googlenet_core.figures.projector import PROJECTOR_FONT
@@ -28,7 +28,7 @@ CONCEPT_HEADERS = {
 @pytest.fixture(autouse=True)
 def _links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "links"
-    monkeypatch.setenv("GOOGLENET_LINKS_DIR", str(folder))
+    new_server(monkeypatch, GOOGLENET_LINKS_DIR=str(folder))
     return folder
 
 

@@ -1,8 +1,9 @@
-"""Short links: a view's query string stored under an 8-letter code, and nothing else."""
+"""Short links: a view's query string stored under a 12-letter code, bounded, and nothing else."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,24 +11,29 @@ import pytest
 from googlenet_core import get_preset
 from googlenet_core.network.editing import encode_token
 from googlenet_core.service import links
-from googlenet_core.service.links import code_for, expand, shorten, view_query
+from googlenet_core.service.links import LinkStore, code_for, view_query
+
+ME = "lecturer-owner-id"
 
 
 def test_a_view_comes_back_whole_under_its_code(tmp_path: Path) -> None:
+    store = LinkStore(tmp_path)
     config = get_preset("mini")
     view = {"net": encode_token(config), "present": "1", "concept": "gap", "calc": "32,3,1,1,0"}
-    code = shorten(view, tmp_path)
+    code = store.shorten(view, ME)
     assert links.CODE_PATTERN.fullmatch(code)
-    assert expand(code, tmp_path) == view
-    assert shorten(dict(reversed(view.items())), tmp_path) == code  # same view, same code
-    assert len(list(tmp_path.iterdir())) == 1
+    assert store.expand(code) == view
+    assert store.shorten(dict(reversed(view.items())), ME) == code  # same view, same code
+    assert len(list(tmp_path.glob("*.txt"))) == 1
 
 
 def test_only_view_parameters_are_kept(tmp_path: Path) -> None:
     """Whatever else is in the address bar (an old ?jobs= token, anything) is not stored."""
-    code = shorten({"preset": "paper", "jobs": "secret-token", "owner": "x", "s": "abc"}, tmp_path)
-    assert expand(code, tmp_path) == {"preset": "paper"}
+    store = LinkStore(tmp_path)
+    code = store.shorten({"preset": "paper", "jobs": "secret-token", "owner": "x", "s": "a"}, ME)
+    assert store.expand(code) == {"preset": "paper"}
     assert "secret" not in (tmp_path / f"{code}.txt").read_text()
+    assert ME not in "".join(p.read_text() for p in tmp_path.rglob("*.txt"))  # ids hashed
 
 
 @pytest.mark.parametrize(
@@ -35,40 +41,88 @@ def test_only_view_parameters_are_kept(tmp_path: Path) -> None:
 )
 def test_a_malformed_code_never_reaches_the_file_system(tmp_path: Path, code: str) -> None:
     with pytest.raises(ValueError, match="12 letters"):
-        expand(code, tmp_path)
+        LinkStore(tmp_path).expand(code)
 
 
 def test_unknown_and_damaged_links_say_so(tmp_path: Path) -> None:
+    store = LinkStore(tmp_path)
     with pytest.raises(ValueError, match="does not know that short link"):
-        expand("abcdefghijkl", tmp_path)
-    code = shorten({"preset": "paper"}, tmp_path)
+        store.expand("abcdefghijkl")
+    code = store.shorten({"preset": "paper"}, ME)
     (tmp_path / f"{code}.txt").write_text("preset=torchvision")
     with pytest.raises(ValueError, match="damaged"):
-        expand(code, tmp_path)
+        store.expand(code)
 
 
 def test_a_clash_never_replaces_a_stored_view(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whoever finds another view with the lecturer's code cannot redirect the QR code."""
-    lecturer = shorten({"preset": "paper", "concept": "gap"}, tmp_path)
+    store = LinkStore(tmp_path)
+    lecturer = store.shorten({"preset": "paper", "concept": "gap"}, ME)
     monkeypatch.setattr(links, "code_for", lambda query: lecturer)  # a found collision
     with pytest.raises(ValueError, match="taken by another view"):
-        shorten({"preset": "mini", "concept": "deploy"}, tmp_path)
+        store.shorten({"preset": "mini", "concept": "deploy"}, "someone else")
     monkeypatch.undo()
-    assert expand(lecturer, tmp_path) == {"preset": "paper", "concept": "gap"}
+    assert store.expand(lecturer) == {"preset": "paper", "concept": "gap"}
 
 
 def test_the_store_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(links, "MAX_LINKS", 3)
+    store = LinkStore(tmp_path)
     codes = []
     for i in range(5):
-        codes.append(shorten({"preset": "paper", "concept": str(i)}, tmp_path))
+        codes.append(store.shorten({"preset": "paper", "concept": str(i)}, f"visitor{i}"))
         os.utime(tmp_path / f"{codes[-1]}.txt", (1_000 + i, 1_000 + i))  # written in order
     kept = {p.stem for p in tmp_path.glob("*.txt")}
     assert kept == set(codes[2:])  # the two oldest went
     with pytest.raises(ValueError, match="over"):
-        shorten({"net": "v1." + "a" * links.MAX_QUERY_CHARS}, tmp_path)
+        store.shorten({"net": "v1." + "a" * links.MAX_QUERY_CHARS}, ME)
+
+
+def test_a_flood_never_evicts_a_link_a_class_has_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lecturer's link, made and opened, survives thousands of links made after it; when
+    only opened links are left the flood is refused instead."""
+    monkeypatch.setattr(links, "MAX_LINKS", 10)
+    monkeypatch.setattr(links, "NEW_PER_WINDOW", 10_000)
+    store = LinkStore(tmp_path)
+    lecture = store.shorten({"preset": "paper", "concept": "inception"}, ME)
+    assert store.expand(lecture)  # the class opens it
+    made = refused = 0
+    for i in range(200):
+        try:
+            store.shorten({"preset": "mini", "block": f"b{i}"}, f"flooder{i}")
+            made += 1
+        except ValueError:
+            refused += 1
+    assert store.expand(lecture) == {"preset": "paper", "concept": "inception"}
+    assert made == 200 and len(list(tmp_path.glob("*.txt"))) == 10
+    # Every other link opened too: nothing may be pruned, so new links are refused.
+    for path in tmp_path.glob("*.txt"):
+        store.expand(path.stem)
+    with pytest.raises(ValueError, match="all of them were opened lately"):
+        store.shorten({"preset": "torchvision"}, "late")
+    assert store.expand(lecture)
+
+
+def test_links_are_bounded_per_visitor_and_per_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LinkStore(tmp_path)
+    for i in range(links.PER_VISITOR):
+        store.shorten({"preset": "mini", "block": f"b{i}"}, ME)
+    assert store.shorten({"preset": "mini", "block": "b0"}, ME)  # one already made: fine
+    with pytest.raises(ValueError, match=f"this browser has made {links.PER_VISITOR}"):
+        store.shorten({"preset": "mini", "block": "one more"}, ME)
+    assert store.shorten({"preset": "mini", "block": "one more"}, "another browser")
+    monkeypatch.setattr(links, "NEW_PER_WINDOW", links.PER_VISITOR + 1)  # 31 made
+    with pytest.raises(ValueError, match="in the last 10 minutes"):
+        store.shorten({"preset": "paper"}, "a third browser")
+    for path in tmp_path.glob("*.txt"):  # the window has passed
+        os.utime(path, (time.time() - links.WINDOW_S - 1,) * 2)
+    assert store.shorten({"preset": "paper"}, "a third browser")
 
 
 def test_codes_follow_the_query_string() -> None:

@@ -2,24 +2,34 @@
 
 A custom design travels in its URL as a token of several hundred characters,
 and an exact view adds the page's own settings to it. Students cannot type
-that from a slide, so :func:`shorten` stores the query string in a small file
-named after its hash and returns the code (``?s=k3v7q2mapx4d``); :func:`expand`
-turns the code back into the parameters. The same view always gives the same
-code, so sharing a view twice writes nothing new.
+that from a slide, so :meth:`LinkStore.shorten` stores the query string in a small
+file named after its hash and returns the code (``?s=k3v7q2mapx4d``);
+:meth:`LinkStore.expand` turns the code back into the parameters. The same view
+always gives the same code, so sharing a view twice writes nothing new.
 
 Only the parameters of :data:`VIEW_PARAMS` are kept: a short link carries a
 design and how it is shown, never anything that identifies a person or grants
 rights to their training runs (those live in a cookie, see ``pages/common``).
-The store is bounded (:data:`MAX_LINKS` files of at most :data:`MAX_QUERY_CHARS`
-characters each, the least recently written or opened pruned first), and a code is
-checked against its alphabet before it touches the file system.
+The store is bounded, and a flood cannot take a lecture's link away:
+
+- at most :data:`MAX_LINKS` links of at most :data:`MAX_QUERY_CHARS` characters;
+  beyond it the oldest links nobody opened lately are pruned, never a link opened
+  in the last :data:`KEEP_OPENED_DAYS` days (a lecture's: the class opens it); when
+  only such links are left, new ones are refused with a sentence;
+- at most :data:`PER_VISITOR` links per visitor (the owner cookie's id), and at most
+  :data:`NEW_PER_WINDOW` new links per :data:`WINDOW_S` seconds on the server.
+
+A code is checked against its alphabet before it touches the file system.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -48,8 +58,16 @@ SHORT_PARAM = "s"
 CODE_LENGTH = 12
 CODE_PATTERN = re.compile(rf"[a-z2-7]{{{CODE_LENGTH}}}")
 MAX_QUERY_CHARS = MAX_TOKEN_CHARS + 1_000
-#: Files kept; beyond it the least recently written are removed (a class makes dozens).
+#: Links kept; beyond it the oldest not opened lately are removed (a class makes dozens).
 MAX_LINKS = 5_000
+#: A link opened within this many days is never pruned to make room (a course's fortnight).
+KEEP_OPENED_DAYS = 14
+#: Links one visitor (one browser's owner id) may make.
+PER_VISITOR = 30
+#: New links the whole server makes in one window: a class of 30 makes a few each.
+NEW_PER_WINDOW, WINDOW_S = 300, 600.0
+_OPENED = ".opened"  # beside CODE.txt: its modification time is when it was last opened
+_VISITORS = "visitors"  # one file per visitor: the codes it made, one a line
 
 
 def links_dir() -> Path:
@@ -69,54 +87,130 @@ def code_for(query: str) -> str:
     return base64.b32encode(digest).decode("ascii").lower()[:CODE_LENGTH]
 
 
-def shorten(params: Mapping[str, str], folder: Path | None = None) -> str:
-    """Store the view's query string (if new) and return its code."""
-    query = view_query(params)
-    if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"this view's link is {len(query):,} characters, over {MAX_QUERY_CHARS:,}")
-    folder = folder or links_dir()
-    code = code_for(query)
-    path = folder / f"{code}.txt"
-    if path.is_file():
-        if path.read_text("utf-8") != query:  # another view with the same code: keep it
-            raise ValueError("this view's code is taken by another view; share the full link")
-        path.touch()  # recently shared: pruned last
+class LinkStore:
+    """The server's short links in one folder, with its bounds (see the module's text)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else links_dir()
+        self._lock = threading.Lock()  # one server process writes the store
+
+    def shorten(self, params: Mapping[str, str], visitor: str) -> str:
+        """Store the view's query string (if new) for ``visitor`` and return its code.
+
+        ``ValueError`` with a sentence when the view is too long, its code is taken by
+        another view, the visitor or the server has made its share, or the store is full
+        of links opened lately.
+        """
+        query = view_query(params)
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(
+                f"this view's link is {len(query):,} characters, over {MAX_QUERY_CHARS:,}"
+            )
+        code = code_for(query)
+        path = self.folder / f"{code}.txt"
+        with self._lock:
+            if path.is_file():
+                if path.read_text("utf-8") != query:  # another view with the same code: keep it
+                    raise ValueError(
+                        "this view's code is taken by another view; share the full link"
+                    )
+                self._note_visitor(visitor, code)
+                return code
+            self._check_visitor(visitor, code)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            links = self._links()
+            recent = sum(1 for made, _ in links.values() if made > time.time() - WINDOW_S)
+            if recent >= NEW_PER_WINDOW:
+                raise ValueError(
+                    f"this server has made {recent} short links in the last "
+                    f"{WINDOW_S / 60:.0f} minutes; share the full link, or try again later"
+                )
+            self._make_room(links)
+            atomic_write_text(path, query)
+            self._note_visitor(visitor, code)
         return code
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, query)
-    _prune(folder)
-    return code
+
+    def expand(self, code: str) -> dict[str, str]:
+        """The parameters stored under ``code``; ``ValueError`` with a sentence if none.
+
+        Opening a link marks it as in use: a link opened lately is never pruned.
+        """
+        if not CODE_PATTERN.fullmatch(code):
+            raise ValueError(f"a short link's code is {CODE_LENGTH} letters a-z and digits 2-7")
+        path = self.folder / f"{code}.txt"
+        try:
+            with path.open("r", encoding="utf-8") as file:
+                query = file.read(MAX_QUERY_CHARS + 1)
+        except (FileNotFoundError, UnicodeDecodeError):
+            raise ValueError(
+                "this server does not know that short link (it may have been restarted since "
+                "the link was made; the full link always works)"
+            ) from None
+        if len(query) > MAX_QUERY_CHARS or code_for(query) != code:
+            raise ValueError("the stored short link is damaged")
+        with contextlib.suppress(OSError):  # a read-only store still opens its links
+            path.with_suffix(_OPENED).touch()
+        return {key: value for key, value in parse_qsl(query) if key in VIEW_PARAMS}
+
+    # -- bounds (the lock is held) ---------------------------------------------------------
+    def _links(self) -> dict[str, tuple[float, float]]:
+        """code -> (made, last opened; 0 for never), from the files' modification times."""
+        found: dict[str, tuple[float, float]] = {}
+        for path in self.folder.glob("*.txt"):
+            try:  # a file may vanish under a concurrent prune (another server)
+                made = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            opened = path.with_suffix(_OPENED)
+            found[path.stem] = (made, opened.stat().st_mtime if opened.exists() else 0.0)
+        return found
+
+    def _make_room(self, links: dict[str, tuple[float, float]]) -> None:
+        """Prune to leave room for one more; never a link opened in the last KEEP_OPENED_DAYS."""
+        over = len(links) + 1 - MAX_LINKS
+        if over <= 0:
+            return
+        kept_since = time.time() - KEEP_OPENED_DAYS * 86_400
+        prunable = sorted(
+            (max(made, opened), code) for code, (made, opened) in links.items()
+            if opened < kept_since
+        )  # fmt: skip
+        if len(prunable) < over:
+            raise ValueError(
+                f"this server keeps {MAX_LINKS:,} short links and all of them were opened "
+                "lately; share the full link"
+            )
+        for _, code in prunable[:over]:
+            for suffix in (".txt", _OPENED):
+                (self.folder / f"{code}{suffix}").unlink(missing_ok=True)
+
+    def _visitor_file(self, visitor: str) -> Path:
+        name = hashlib.sha256(visitor.encode()).hexdigest()[:32]  # never the id itself
+        return self.folder / _VISITORS / f"{name}.txt"
+
+    def _check_visitor(self, visitor: str, code: str) -> None:
+        path = self._visitor_file(visitor)
+        made = path.read_text().split() if path.is_file() else []
+        if code not in made and len(made) >= PER_VISITOR:
+            raise ValueError(
+                f"this browser has made {PER_VISITOR} short links; the full link in the "
+                "address bar works as well"
+            )
+
+    def _note_visitor(self, visitor: str, code: str) -> None:
+        path = self._visitor_file(visitor)
+        made = path.read_text().split() if path.is_file() else []
+        if code in made:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "\n".join([*made, code]) + "\n")
+        visitors = sorted(path.parent.glob("*.txt"), key=_mtime)
+        for stale in visitors[: max(0, len(visitors) - MAX_LINKS)]:  # bounded like the links
+            stale.unlink(missing_ok=True)
 
 
-def expand(code: str, folder: Path | None = None) -> dict[str, str]:
-    """The parameters stored under ``code``; ``ValueError`` with a sentence if there are none."""
-    if not CODE_PATTERN.fullmatch(code):
-        raise ValueError(f"a short link's code is {CODE_LENGTH} letters a-z and digits 2-7")
-    path = (folder or links_dir()) / f"{code}.txt"
+def _mtime(path: Path) -> float:
     try:
-        with path.open("r", encoding="utf-8") as file:
-            query = file.read(MAX_QUERY_CHARS + 1)
-    except (FileNotFoundError, UnicodeDecodeError):
-        raise ValueError(
-            "this server does not know that short link (it may have been restarted since "
-            "the link was made; the full link always works)"
-        ) from None
-    if len(query) > MAX_QUERY_CHARS or code_for(query) != code:
-        raise ValueError("the stored short link is damaged")
-    path.touch()  # in use: pruned last
-    return {key: value for key, value in parse_qsl(query) if key in VIEW_PARAMS}
-
-
-def _prune(folder: Path) -> None:
-    """Keep the :data:`MAX_LINKS` most recently written or opened links."""
-    files = []
-    for path in folder.glob("*.txt"):
-        try:  # another session may be pruning at the same moment
-            files.append((path.stat().st_mtime, path))
-        except FileNotFoundError:
-            continue
-    if len(files) <= MAX_LINKS:
-        return
-    files.sort()
-    for _, path in files[: len(files) - MAX_LINKS]:
-        path.unlink(missing_ok=True)
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

@@ -30,6 +30,7 @@ from .access import Viewer
 from .budgets import Fit, check_fit, flow_budget, job_budget
 from .host import Figure, training_threads
 from .jobs import Job, JobRegistry
+from .links import LinkStore
 from .probes import FlowMeasurements, host_rate, process_baseline, start_process_baseline
 from .retention import prune, sweep_temporary
 from .settings import Settings
@@ -69,6 +70,7 @@ class Server:
             max_queued=self.settings.max_queued,
         )
         self.flows = FlowMeasurements()
+        self.links = LinkStore(self.settings.links_dir)
         # torch's threads in this process (predictions, the speed probe): as many as a job
         # gets, from the CPUs the container really has, not the host's.
         self.threads = training_threads(leave_one_for_server=True, measure_load=False).value

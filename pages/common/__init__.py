@@ -2,6 +2,7 @@
 
 The other modules of this folder are the pieces pages share, UI only::
 
+    server.py     this process's one Server (job queue, run store, short links, probes)
     view.py       the exact view in the URL, short links + QR, presentation mode, charts
     ownership.py  this browser's owner cookie and class code
     concepts.py   the Concepts page's table of concepts; presentation mode's way through
@@ -58,8 +59,8 @@ from googlenet_core.network.editing import (
     config_from_query,
     query_for,
 )
-from googlenet_core.service.server import Server
 from pages.common.ownership import viewer, write_cookies
+from pages.common.server import server
 from pages.common.view import (
     arrived,
     initial_query,
@@ -108,13 +109,6 @@ def literal(text: object, limit: int = 300) -> str:
     if len(folded) > limit:
         folded = folded[: limit - 1] + "…"
     return "`" + (folded.replace("`", "'") or " ") + "`"
-
-
-@st.cache_resource(show_spinner=False)
-def server() -> Server:
-    """This process's one :class:`~googlenet_core.service.server.Server`, shared by every
-    session: the job queue, the run store, the probes, torch's threads (set once)."""
-    return Server()
 
 
 def run_page(title: str, body: Callable[[], None]) -> None:

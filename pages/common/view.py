@@ -29,7 +29,9 @@ import segno
 import streamlit as st
 
 from googlenet_core.figures.projector import for_projector
-from googlenet_core.service.links import SHORT_PARAM, expand, shorten
+from googlenet_core.service.links import SHORT_PARAM
+from pages.common.ownership import viewer
+from pages.common.server import server
 
 PRESENT_PARAM = "present"
 _QUERY = "initial_query"
@@ -37,9 +39,6 @@ _NOTICE = "initial_query_notice"
 _PRESENT = "presenting"
 _RESTORED = "restored_settings"
 _ARRIVED = "arrived_query"  # the URL this run started with (Back/Forward change it)
-_LINKS_MADE = "short_links_made"  # the views this session shortened
-#: Short links one session may make: the store is shared (5,000), a class needs a few.
-MAX_LINKS_PER_SESSION = 30
 _PENDING = "url_pending"  # param -> value (None: remove) for this run's one URL write
 _WRITTEN = "url_written"  # the URL the last run wrote
 
@@ -81,7 +80,7 @@ def initial_query() -> dict[str, str]:
         if code is not None:
             set_param(SHORT_PARAM, None)
             try:
-                params = {**params, **expand(code)}
+                params = {**params, **server().links.expand(code)}
             except ValueError as exc:
                 notice = f"The short link could not be opened: {exc}."
             for key, value in params.items():  # the full link, so a refresh needs no store
@@ -273,17 +272,8 @@ def share_ui(key: str) -> None:
         )
         if not st.button("Make a short link", key=f"{key}_make", type="primary"):
             return
-        made = st.session_state.setdefault(_LINKS_MADE, set())
-        view = url_now()
-        if len(made) >= MAX_LINKS_PER_SESSION and repr(sorted(view.items())) not in made:
-            st.error(
-                f"This tab has made {MAX_LINKS_PER_SESSION} short links; the full link in "
-                "the address bar works as well."
-            )
-            return
-        made.add(repr(sorted(view.items())))
-        try:
-            code = shorten(view)
+        try:  # bounded per browser and per server (googlenet_core.service.links)
+            code = server().links.shorten(url_now(), viewer().owner)
         except (ValueError, OSError) as exc:
             st.error(f"No short link: {exc}")
             return
