@@ -167,6 +167,8 @@ def test_the_paper_network_gets_a_recipe_that_leaves_chance() -> None:
     assert "Proposed: 79 px: the smallest side this network accepts" in text
     assert "as 0.003 (the rate for batch-norm networks) leaves it at chance" in text
     assert "of 3,058 images" in text
+    # One time figure, the estimate measured here: the plan's reasons promise none.
+    assert text.count("Estimated time") == 1 and not re.search(r"train in about|per epoch", text)
 
 
 def test_settings_that_cannot_train_are_refused_before_starting() -> None:
@@ -343,6 +345,7 @@ def test_the_page_and_the_cli_plan_the_same_run(query, widgets, argv, run_store)
     run = open_run(submitted.id, run_store)
     at.button(key=f"train_cancel_{run.id}").click().run()  # the folder is all this needs
     cli = plan_from_args(build_parser().parse_args(["train", *argv]))
+    assert "custom" not in run.id  # named after its network and what the plan changed
     assert run.model_config() == cli.config
     assert run.train_config() == cli.train_config
 

@@ -62,7 +62,19 @@ def test_a_preset_at_another_input_side_keeps_its_name_with_the_side() -> None:
     assert network_name(mini16) == "mini-16px"
     assert network_name(get_preset("mini")) == "mini"
     other = dataclasses.replace(get_preset("mini"), num_classes=3, input_size=16)
-    assert base_preset(other) is None and network_name(other) == "custom"
+    assert base_preset(other) is None and network_name(other) == "mini-16px-3cls"
+    assert network_name(other, classes=False) == "mini-16px"  # a run names its data set
+
+
+def test_what_a_plan_or_a_load_changes_is_in_the_name_an_edit_is_custom() -> None:
+    paper = get_preset("paper")
+    planned = dataclasses.replace(paper, input_size=79, num_classes=10)  # the digits' plan
+    assert network_name(planned) == "paper-79px-10cls"
+    assert network_name(dataclasses.replace(paper, aux_logits=False)) == "paper-noaux"
+    imagenet = dataclasses.replace(get_preset("torchvision"), transform_input=True)
+    assert network_name(imagenet) == "torchvision-imagenet"
+    wider = dataclasses.replace(paper.blocks[0], ch1x1=65)
+    assert network_name(dataclasses.replace(paper, blocks=(wider, *paper.blocks[1:]))) == "custom"
     # paper and torchvision cannot take 16 px at all: no error, they just do not match.
     with pytest.raises(ValueError, match="too small"):
         dataclasses.replace(get_preset("torchvision"), input_size=16)

@@ -193,19 +193,44 @@ def base_preset(config: GoogLeNetConfig) -> str | None:
     return None
 
 
-def network_name(config: GoogLeNetConfig) -> str:
-    """A short, path-safe name: ``mini``, ``mini-16px`` (a preset at another side), ``custom``.
+def network_name(config: GoogLeNetConfig, classes: bool = True) -> str:
+    """A short, path-safe name: ``mini``; a preset with what changed, ``paper-79px-10cls``,
+    ``mini-noaux``; ``custom`` for an edited design.
 
-    A network with torchvision's ImageNet input transform (the one its ImageNet
-    weights need; no parameters change) is named ``torchvision-imagenet``.
+    What a plan or a load changes without editing the design is said in the name: another
+    input side (``-79px``), another number of classes (``-10cls``; left out with
+    ``classes=False``, where the data set's name says it), the aux heads switched off
+    (``-noaux``). A network with torchvision's ImageNet input transform (the one its
+    ImageNet weights need; no parameters change) is named ``torchvision-imagenet``.
     """
     if config.transform_input:
-        return f"{network_name(dataclasses.replace(config, transform_input=False))}-imagenet"
+        plain = dataclasses.replace(config, transform_input=False)
+        return f"{network_name(plain, classes)}-imagenet"
     exact = matching_preset(config)
     if exact is not None:
         return exact
-    base = base_preset(config)
-    return f"{base}-{config.input_size}px" if base is not None else "custom"
+    for name in REGISTRY.names():
+        preset = REGISTRY.get(name)
+        changes = {
+            "input_size": config.input_size,
+            "num_classes": config.num_classes,
+            "aux_logits": config.aux_logits,
+        }
+        try:
+            variant = dataclasses.replace(preset, **changes)
+        except ValueError:  # the preset cannot take these: not a variant of it
+            continue
+        if variant != config:
+            continue
+        parts = [name]
+        if config.input_size != preset.input_size:
+            parts.append(f"{config.input_size}px")
+        if classes and config.num_classes != preset.num_classes:
+            parts.append(f"{config.num_classes}cls")
+        if preset.aux_logits and not config.aux_logits:
+            parts.append("noaux")
+        return "-".join(parts)
+    return "custom"
 
 
 def with_blocks(config: GoogLeNetConfig, blocks: tuple[InceptionSpec, ...]) -> GoogLeNetConfig:

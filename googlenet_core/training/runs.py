@@ -185,7 +185,7 @@ class Run:
         base.mkdir(parents=True, exist_ok=True)
         w1, w2 = train_config.aux_weights
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        label = f"{network_name(config)}-{train_config.dataset}-w{w1:g}-{w2:g}"
+        label = f"{network_name(config, classes=False)}-{train_config.dataset}-w{w1:g}-{w2:g}"
         for _ in range(100):
             path = base / f"{stamp}-{label}-{secrets.token_hex(2)}"
             try:
@@ -367,7 +367,7 @@ class Run:
         if not isinstance(train, dict):
             train = {}
         try:
-            network = network_name(self.model_config())
+            network = network_name(self.model_config(), classes=False)
         except (OSError, ValueError):
             network = "?"
         try:
@@ -407,7 +407,7 @@ class RunSummary:
     status: State
     message: str
     updated: str
-    network: str  # network_name of the trained network: "mini-16px", "custom", ...
+    network: str  # how the network is named: "paper-79px" (the data set says its classes)
     dataset: str
     aux_weight1: float | None
     aux_weight2: float | None
