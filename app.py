@@ -453,30 +453,19 @@ def head_ui(config: GoogLeNetConfig) -> None:
 def paper_ui(config: GoogLeNetConfig) -> None:
     heading("paper", "The paper vs arithmetic")
     st.markdown(
-        "Table 1 as published, beside the numbers computed from the same channel table. "
-        "Params are in K = 1,024 weights (no biases), as the paper counts them: its "
+        "Table 1 as published, checked against the numbers computed from the same channel "
+        "table. Params are in K = 1,024 weights (no biases), as the paper counts them: its "
         "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
-        "multiply-accumulates. **Red cells** disagree by more than rounding."
+        "multiply-accumulates. One number where the paper and arithmetic agree; **red cells** "
+        "disagree by more than rounding and read *paper → computed*."
     )
     st.segmented_control("Compute from", list(COMPARE_SOURCES), key="home_compare_source")
     source = st.session_state["home_compare_source"] or "the paper's network"
     network = config if source == "the current design" else get_preset("paper")
     frame = compare(network)
-    columns = {
-        "row": "layer (paper)",
-        "stages": "our stages",
-        "published_output": "output (paper)",
-        "computed_output": "output (computed)",
-        "published_params_k": "params K (paper)",
-        "computed_params_k": "params K (computed)",
-        "published_ops_m": "ops M (paper)",
-        "computed_ops_m": "ops M (computed)",
-    }
     with visual("paper"):
-        # A plain table: its headers wrap, so the ops columns fit a 1280 px projector
-        # (a data frame scrolled them out of sight).
-        styled = paper_table_style(frame)
-        st.table(styled.relabel_index([columns[c] for c in styled.columns], axis=1))
+        # A plain table of five columns: it fits a 1280 px projector, ops included.
+        st.table(paper_table_style(frame), hide_index=True)
     flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
     if len(flagged):
         st.caption(

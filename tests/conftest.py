@@ -357,8 +357,9 @@ def screenshot(page: Any, name: str) -> Path | None:
 
 #: Text the page draws where it cannot be read: plotly text outside its figure or on top of
 #: other text of the same figure (rotated tick labels excepted: their boxes are diagonal),
-#: HTML text cut by its box (an ellipsis or hidden overflow), and, optionally, data frames
-#: that only show all their columns by scrolling sideways.
+#: HTML text cut by its box (an ellipsis or hidden overflow), any content wider or taller
+#: than a box that hides its overflow, and, optionally, tables and data frames that only
+#: show all their columns by scrolling sideways.
 _TEXT_PROBLEMS = """(sideways) => {
   const out = [];
   const seen = (r) => r.width > 1 && r.height > 1;
@@ -395,6 +396,25 @@ _TEXT_PROBLEMS = """(sideways) => {
         break;
       }
     }
+  });
+  // Any box that hides what it holds: content wider (or taller) than a box whose overflow
+  // is hidden or clipped, which no reader can scroll to (Table 1's ops columns were).
+  // Plotly's own layers are its business; a collapsed sidebar is not on screen.
+  document.querySelectorAll('[data-testid="stMain"] *').forEach((el) => {
+    if (el.closest('.js-plotly-plot') || !el.textContent.trim()) return;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) return;
+    const s = getComputedStyle(el);
+    const hides = (o) => o === 'hidden' || o === 'clip';
+    const what = el.textContent.trim().slice(0, 40);
+    if (hides(s.overflowX) && el.scrollWidth > el.clientWidth + 2 && s.textOverflow !== 'ellipsis')
+      out.push(`"${what}" is clipped: ${el.scrollWidth} px wide in ${el.clientWidth}`);
+    if (hides(s.overflowY) && el.scrollHeight > el.clientHeight + 4)
+      out.push(`"${what}" is clipped: ${el.scrollHeight} px tall in ${el.clientHeight}`);
+    // A table that only shows all its columns by scrolling sideways, on a wide screen.
+    if (sideways && el.matches('[data-testid="stTable"] *') && el.querySelector('table') &&
+        el.scrollWidth > el.clientWidth + 2)
+      out.push(`a table scrolls sideways (${el.scrollWidth} > ${el.clientWidth} px)`);
   });
   const tables = document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller');
   if (sideways) tables.forEach((s, n) => {

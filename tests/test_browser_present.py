@@ -28,14 +28,20 @@ SIZES = [
     ("1920x1080-150pct", {"width": 1280, "height": 720}, 1.5),
     ("390x844", {"width": 390, "height": 844}, 2),
 ]
-#: Every page as a visitor first sees it: (URL path and query, screenshot name).
+#: A phone's browser says it is one.
+PHONE_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+)
+#: Every page as a visitor first sees it, and every presentation screen: (URL path and
+#: query, screenshot name).
 PAGES = [
     ("", "concepts"),
-    ("?present=1&concept=gradients", "concepts-present"),
     ("architect", "architect"),
     ("shapes", "shapes"),
     ("train", "train"),
     ("predict", "predict"),
+    *((f"?present=1&concept={c.slug}", f"present-{c.slug}") for c in CONCEPTS),
 ]
 SMALLEST_PX = 18
 
@@ -136,7 +142,14 @@ def test_a_link_reopens_the_exact_view_in_a_fresh_browser(
 def test_every_page_draws_its_text_whole(
     streamlit_server: str, browser: Any, size: str, viewport: dict[str, int], scale: float
 ) -> None:
-    context = browser.new_context(viewport=viewport, device_scale_factor=scale)
+    phone = viewport["width"] < 640
+    context = browser.new_context(
+        viewport=viewport,
+        device_scale_factor=scale,
+        is_mobile=phone,
+        has_touch=phone,
+        user_agent=PHONE_AGENT if phone else None,
+    )
     try:
         page = context.new_page()
         page.set_default_timeout(30_000)

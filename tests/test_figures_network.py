@@ -153,19 +153,16 @@ def test_paper_table_highlights_exactly_the_disagreeing_cells() -> None:
     frame = compare(get_preset("paper"))
     styled = paper_table_style(frame)
     shown = list(styled.data.columns)
-    assert "params_differ" not in shown
-    pairs = {
-        "output_differs": ("published_output", "computed_output"),
-        "params_differ": ("published_params_k", "computed_params_k"),
-        "ops_differ": ("published_ops_m", "computed_ops_m"),
-    }
+    assert shown == ["layer (paper)", "our stages", "output size", "params K", "ops M"]
+    flags = {"output size": "output_differs", "params K": "params_differ", "ops M": "ops_differ"}
     expected = {
         (row, shown.index(column))
-        for flag, columns in pairs.items()
+        for column, flag in flags.items()
         for row in frame.index[frame[flag]]
-        for column in columns
     }
     assert expected  # the paper's conv1, 4c and 5a rows disagree with its channel table
+    conv1 = styled.data.iloc[0]
+    assert conv1["ops M"] == "34.0 → 118.0" and conv1["params K"] == "2.7 → 9.2"
     # The CSS rule with the highlight lists one "#T_<id>_row<r>_col<c>" selector per cell.
     rule = re.search(r"([^}]*)\{[^}]*" + re.escape(HIGHLIGHT.split(";")[0]), styled.to_html())
     assert rule is not None

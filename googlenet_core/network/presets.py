@@ -211,13 +211,13 @@ def network_name(config: GoogLeNetConfig, classes: bool = True) -> str:
         return exact
     for name in REGISTRY.names():
         preset = REGISTRY.get(name)
-        changes = {
-            "input_size": config.input_size,
-            "num_classes": config.num_classes,
-            "aux_logits": config.aux_logits,
-        }
         try:
-            variant = dataclasses.replace(preset, **changes)
+            variant = dataclasses.replace(
+                preset,
+                input_size=config.input_size,
+                num_classes=config.num_classes,
+                aux_logits=config.aux_logits,
+            )
         except ValueError:  # the preset cannot take these: not a variant of it
             continue
         if variant != config:

@@ -254,10 +254,18 @@ def present_styles() -> None:
 
 
 def chart(fig: go.Figure, key: str, height: int | None = None, container: Any = st) -> None:
-    """A figure in ``container``, with projector-sized type in presentation mode."""
-    if presenting():
+    """A figure in ``container``, with projector-sized type in presentation mode (not on a
+    phone: a presentation link opened on one keeps a phone's type, as the text does)."""
+    if presenting() and not on_phone():
         fig = for_projector(fig, height=height)
     container.plotly_chart(fig, key=key, theme=None)
+
+
+def on_phone() -> bool:
+    """Whether this session's browser says it is a phone ("Mobi" in its user agent, as
+    Android's and iOS's browsers put it): the server never sees the screen's width."""
+    agent = st.context.headers.get("User-Agent") or ""
+    return "Mobi" in agent
 
 
 # ---- sharing --------------------------------------------------------------------------------
