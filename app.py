@@ -5,13 +5,13 @@ A Streamlit pages-directory app: this file is the first page and every
 (navigation, the current network in the sidebar and the URL). Each page is a
 thin ``main()`` over googlenet_core.
 
-Concepts tells what GoogLeNet is and why it mattered through seven interactive
-pieces, following "Going Deeper with Convolutions" (Szegedy et al., 2014,
-https://arxiv.org/abs/1409.4842): the Inception block (section 4, Figure 2), its
-1x1 reductions branch by branch and over the whole network, the output-size
-formula, the auxiliary classifiers and the gradient they add (section 5),
-deployment without them, and global average pooling against a fully-connected
-classifier; then Table 1 checked against arithmetic. Normally they follow one
+Concepts tells what GoogLeNet is and why it mattered through eight interactive
+pieces (the table in ``pages/common/concepts.py``), following "Going Deeper with
+Convolutions" (Szegedy et al., 2014, https://arxiv.org/abs/1409.4842): the Inception
+block (section 4, Figure 2), its 1x1 reductions branch by branch and over the whole
+network, the output-size formula, the auxiliary classifiers, the gradient they add
+(section 5), deployment without them, global average pooling against a fully-connected
+classifier, and Table 1 checked against arithmetic. Normally they follow one
 another; in presentation mode (``?present=1``) each has a screen of its own,
 reachable by ``?concept=<slug>``, with the next and previous one on the arrow keys.
 """
@@ -75,6 +75,7 @@ from pages.common.view import (
     record,
     restore,
     set_presenting,
+    share_ui,
 )
 
 # ---- how a concept is drawn -----------------------------------------------------------------
@@ -82,15 +83,18 @@ from pages.common.view import (
 
 def heading(slug: str, text: str) -> None:
     """The concept's title, numbered by its place in the concepts' table; in presentation mode
-    with Back, Next and Exit beside it."""
+    with Back, Next, Share and Exit beside it, each as wide as its label (never squeezed:
+    the row wraps under the title on a narrow screen instead)."""
     if not presenting():
         st.header(f"{number(slug)} · {text}", divider="gray")
         return
-    title, back, forward, leave = st.columns([8, 1.3, 1.3, 1.1], vertical_alignment="center")
-    title.header(f"{number(slug)} · {text}")
-    back.button("Back", key="concept_back", on_click=step, args=(-1,), shortcut="Left")
-    forward.button("Next", key="concept_next", on_click=step, args=(1,), shortcut="Right")
-    leave.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
+    with st.container(horizontal=True, vertical_alignment="center", key="present_heading"):
+        st.header(f"{number(slug)} · {text}", width="stretch")
+        with st.container(horizontal=True, width="content", key="present_controls"):
+            st.button("Back", key="concept_back", on_click=step, args=(-1,), shortcut="Left")
+            st.button("Next", key="concept_next", on_click=step, args=(1,), shortcut="Right")
+            share_ui("present_share", "Share")
+            st.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
 
 
 def visual(slug: str) -> Any:

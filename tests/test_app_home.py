@@ -155,3 +155,17 @@ def test_the_calculator_fills_in_any_layer_of_the_design() -> None:
     assert not at.success
     at.selectbox(key="calc_layer").set_value("aux1.pool").run()
     assert "= 4" in at.latex[0].value and "aux1.pool" in at.success[0].value
+
+
+def test_the_count_of_concepts_is_said_as_many_as_there_are() -> None:
+    """The README and the page's docstring name as many concepts as the page draws."""
+    from pathlib import Path
+
+    from pages.common.concepts import CONCEPTS
+
+    words = {7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    said = words[len(CONCEPTS)]
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text("utf-8")
+    assert f"**Concepts** ({said} concepts" in readme
+    assert f"through {said} interactive" in (root / "app.py").read_text("utf-8")

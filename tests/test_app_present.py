@@ -121,7 +121,7 @@ def test_a_short_link_reopens_the_view_and_carries_nothing_else(_links: Path) ->
     # Whatever else the address bar holds (an old ?jobs= token) is not stored.
     at = app_test(present="1", concept="output-size", preset="mini", jobs="secret-token").run()
     at.number_input(key="calc_in").set_value(57).run()
-    at.button(key="sidebar_share_make").click().run()
+    at.button(key="present_share").click().run()
     assert not at.exception
     (stored,) = list(_links.glob("*.txt"))
     assert "secret" not in stored.read_text() and "jobs" not in stored.read_text()
@@ -133,6 +133,23 @@ def test_a_short_link_reopens_the_view_and_carries_nothing_else(_links: Path) ->
     unknown = app_test(s="abcdefghijkl").run()
     assert not unknown.exception
     assert any("does not know that short link" in w.value for w in unknown.warning)
+
+
+def test_a_configured_public_address_is_the_one_students_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new_server(
+        monkeypatch,
+        GOOGLENET_LINKS_DIR=str(tmp_path / "links"),
+        GOOGLENET_PUBLIC_URL="http://192.168.1.20:8501/",
+    )
+    at = app_test("pages/shapes.py", preset="mini").run()
+    at.button(key="sidebar_share").click().run()
+    assert not at.exception
+    (link,) = [c.value for c in at.code if "?s=" in c.value]
+    # AppTest has no browser address (st.context.url), so no page: the root, configured.
+    assert link.startswith("http://192.168.1.20:8501/"), link
+    assert not any("Only this computer" in w.value for w in at.warning)
 
 
 def test_back_in_the_browser_returns_to_the_previous_design_and_view() -> None:

@@ -110,10 +110,9 @@ def test_a_link_reopens_the_exact_view_in_a_fresh_browser(
     expect(page.get_by_label("in (pixels)")).to_have_value("57")
     long_link = page.url
     assert "calc=57" in long_link and "concept=output-size" in long_link
-    # The short link, from the sidebar's share menu.
+    # The short link, from the sidebar's share button.
     _open(page, f"{streamlit_server}/?block=inception4c&reduced=0&preset=paper")
     page.get_by_role("button", name="Share this view").click()
-    page.get_by_role("button", name="Make a short link").click()
     code = page.locator('[data-testid="stCode"]').filter(has_text="?s=")
     expect(code).to_be_visible()
     short_link = code.inner_text().strip()
@@ -136,6 +135,45 @@ def test_a_link_reopens_the_exact_view_in_a_fresh_browser(
                 assert "block=inception4c" in viewer.url and "s=" not in viewer.url.split("?")[1]
         finally:
             fresh.close()
+
+
+#: Each control's label as drawn: whole when its text is not wider than its box.
+_LABELS = r"""(root) => [...root.querySelectorAll('button')].map((b) => {
+  const text = b.querySelector('[data-testid="stMarkdownContainer"] p') || b;
+  const whole = text.scrollWidth <= text.clientWidth + 1;
+  return [text.innerText.trim(), whole, b.getBoundingClientRect().width];
+})"""
+
+
+def test_a_presentation_screen_shares_its_view_for_a_slide(
+    streamlit_server: str, projector_page: Any
+) -> None:
+    """Back, Next, Share and Exit whole at 1280x720; Share shows the link and a QR code
+    large enough for a slide, and says when only this computer can open the link."""
+    page = projector_page
+    _open(page, f"{streamlit_server}/?present=1&concept=aux-heads&preset=mini")
+    controls = page.locator(".st-key-present_controls")
+    labels = controls.evaluate(_LABELS)
+    assert [label for label, _, _ in labels] == ["Back", "Next", "Share", "Exit"], labels
+    squeezed = [(label, width) for label, whole, width in labels if not whole]
+    assert not squeezed, f"labels cut: {squeezed}"
+    title = page.locator(".st-key-present_heading h2")
+    assert title.bounding_box()["width"] > 500  # type: ignore[index]
+
+    page.locator(".st-key-present_share button").click()
+    dialog = page.get_by_role("dialog")
+    code = dialog.locator('[data-testid="stCode"]').filter(has_text="?s=")
+    expect(code).to_be_visible()
+    link = code.inner_text().strip()
+    assert link.startswith(streamlit_server + "/?s="), link  # the address in use: localhost
+    expect(dialog).to_contain_text("Only this computer can open this link")
+    expect(dialog).to_contain_text("GOOGLENET_PUBLIC_URL")
+    qr = dialog.locator('[data-testid="stImage"] img')
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 400, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 720, f"QR code off screen: {box}"
+    screenshot(page, "present-share")
 
 
 @pytest.mark.parametrize(("size", "viewport", "scale"), SIZES, ids=[s[0] for s in SIZES])

@@ -11,7 +11,7 @@ import pytest
 from googlenet_core import get_preset
 from googlenet_core.network.editing import encode_token
 from googlenet_core.service import links
-from googlenet_core.service.links import LinkStore, code_for, view_query
+from googlenet_core.service.links import LinkStore, code_for, is_local, room_address, view_query
 
 ME = "lecturer-owner-id"
 
@@ -128,3 +128,46 @@ def test_links_are_bounded_per_visitor_and_per_server(
 def test_codes_follow_the_query_string() -> None:
     assert code_for(view_query({"preset": "paper"})) != code_for(view_query({"preset": "mini"}))
     assert view_query({"concept": "gap", "preset": "paper"}) == "preset=paper&concept=gap"
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("app.localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("[::1]", True),
+        ("0.0.0.0", True),
+        (None, True),
+        ("192.168.1.20", False),
+        ("10.0.0.5", False),
+        ("class.example.org", False),
+        ("localhost.example.org", False),
+    ],
+)
+def test_an_address_only_this_computer_opens_is_local(host: str | None, local: bool) -> None:
+    assert is_local(host) is local
+
+
+def test_a_link_points_where_students_open_the_app() -> None:
+    """The public address first, then Streamlit's server address, else the browser's;
+    the page is kept, and the address says whether students can reach it."""
+    seen = "http://localhost:8501/train"
+    plain = room_address(seen)
+    assert (plain.url, plain.local) == ("http://localhost:8501/train", True)
+    assert room_address("http://localhost:8501/").url == "http://localhost:8501/"
+    public = room_address(seen, public_url="https://class.example.org/googlenet")
+    assert public.url == "https://class.example.org/googlenet/train" and not public.local
+    assert public.source == "GOOGLENET_PUBLIC_URL"
+    served = room_address(seen, server_address="192.168.1.20")
+    assert served.url == "http://192.168.1.20:8501/train" and not served.local
+    # Behind a proxy at a path: the page is what follows Streamlit's baseUrlPath.
+    proxied = room_address(
+        "http://127.0.0.1:8501/googlenet/shapes",
+        public_url="https://x.org/g",
+        base_path="googlenet",
+    )
+    assert proxied.url == "https://x.org/g/shapes"
+    assert room_address(seen, public_url="http://localhost:9000").local  # said, not hidden

@@ -32,6 +32,7 @@ def test_every_variable_fills_its_field() -> None:
         "GOOGLENET_KEEP_DAYS": "3",
         "GOOGLENET_MEMORY_MB": "2700",
         "GOOGLENET_THREADS": "2",
+        "GOOGLENET_PUBLIC_URL": "https://class.example.org/googlenet/",
         "GOOGLENET_DEBUG": "1",
         "UNRELATED": "x",
     }
@@ -49,6 +50,7 @@ def test_every_variable_fills_its_field() -> None:
         keep_days=3,
         memory_mb=2700,
         threads=2,
+        public_url="https://class.example.org/googlenet",
         debug=True,
     )
     assert {v.field for v in VARIABLES} == set(Settings.__dataclass_fields__)
@@ -62,6 +64,10 @@ def test_every_variable_fills_its_field() -> None:
         ("GOOGLENET_MEMORY_MB", "1.5", "GOOGLENET_MEMORY_MB must be whole megabytes, got '1.5'"),
         ("GOOGLENET_MEMORY_MB", "32", "GOOGLENET_MEMORY_MB must be at least 64, got 32"),
         ("GOOGLENET_JOB_MINUTES", "1h", "GOOGLENET_JOB_MINUTES must be whole minutes, got '1h'"),
+        ("GOOGLENET_PUBLIC_URL", "192.168.1.20:8501", "must be the app's address, such as "),
+        ("GOOGLENET_PUBLIC_URL", "ftp://host", "must be the app's address"),
+        ("GOOGLENET_PUBLIC_URL", "http://host/?s=abc", "an address without ? or #"),
+        ("GOOGLENET_PUBLIC_URL", "http://host:85o1", "a port that is not a number"),
     ],
 )
 def test_a_bad_value_is_one_sentence_naming_the_variable(name, value, message) -> None:

@@ -13,7 +13,8 @@ decides, for the CLI, the training jobs and the dashboard process:
 - :func:`training_threads`: the threads a training process uses (``$GOOGLENET_THREADS``
   overrides): the available CPUs, fewer where other processes keep some busy, and one
   fewer beside the dashboard's server; :func:`threads_env`: the environment a job's
-  process starts with.
+  process starts with;
+- :func:`lan_address`: this computer's address on its network, for a link students open.
 
 Every figure comes with where it came from, so the pages can show the choice. The
 overrides are read through :mod:`.settings`, like every other setting.
@@ -21,8 +22,11 @@ overrides are read through :mod:`.settings`, like every other setting.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,3 +210,23 @@ def threads_env(threads: int) -> dict[str, str]:
     that took 14 s with torch's default and 16 s with one thread.)
     """
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def lan_address() -> str | None:
+    """This computer's address on its network (``192.168.1.20``), as other machines in the
+    room would reach it, or ``None`` when it has none but loopback.
+
+    A UDP socket "connected" to a private address sends nothing; the kernel only picks
+    the interface it would route through. Without a route, the host name's addresses.
+    """
+    candidates: list[str] = []
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))
+        candidates.append(probe.getsockname()[0])
+    with contextlib.suppress(OSError):
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        candidates.extend(str(info[4][0]) for info in infos)
+    for address in candidates:
+        if not ipaddress.ip_address(address).is_loopback and address != "0.0.0.0":
+            return address
+    return None

@@ -20,6 +20,11 @@ The store is bounded, and a flood cannot take a lecture's link away:
   :data:`NEW_PER_WINDOW` new links per :data:`WINDOW_S` seconds on the server.
 
 A code is checked against its alphabet before it touches the file system.
+
+:func:`room_address` says where a link points: the app's public address when an
+operator set one (``GOOGLENET_PUBLIC_URL``, or Streamlit's ``browser.serverAddress``),
+else the address the browser used, and whether only this computer can open it
+(``localhost``: students' phones cannot).
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import re
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._io import atomic_write_text
 from ..network.editing import MAX_TOKEN_CHARS, PRESET_PARAM, TOKEN_PARAM
@@ -214,3 +221,61 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
+
+
+# ---- the address students open --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoomAddress:
+    """Where a shared link points: the page's address as students open it."""
+
+    url: str  # "http://192.168.1.20:8501/train", no query
+    source: str  # "GOOGLENET_PUBLIC_URL", "browser.serverAddress" or "this browser's address"
+    local: bool  # only this computer can open it (localhost, 127.x, ::1)
+
+
+def is_local(host: str | None) -> bool:
+    """Whether ``host`` names this computer only: ``localhost`` (and ``*.localhost``), a
+    loopback address (``127.0.0.1``, ``::1``), ``0.0.0.0``, or nothing at all."""
+    if not host:
+        return True
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0: "any", no one's address
+
+
+def room_address(
+    page_url: str,
+    public_url: str | None = None,
+    server_address: str | None = None,
+    base_path: str = "",
+) -> RoomAddress:
+    """The address a short link gives for the page the browser shows at ``page_url``.
+
+    ``public_url`` (``GOOGLENET_PUBLIC_URL``, the app's root as students open it) comes
+    first, then ``server_address`` (Streamlit's ``browser.serverAddress`` when an operator
+    set it: a host name, with the browser's scheme and port), else the browser's own
+    address. The page (``/train``) is kept from ``page_url``, after Streamlit's
+    ``base_path`` (``server.baseUrlPath``).
+    """
+    seen = urlsplit(page_url)
+    prefix = "/" + base_path.strip("/") if base_path.strip("/") else ""
+    page = seen.path[len(prefix) :] if seen.path.startswith(prefix) else seen.path
+    page = page.strip("/")
+    if public_url:
+        root, source = public_url.rstrip("/"), "GOOGLENET_PUBLIC_URL"
+    elif server_address:
+        port = f":{seen.port}" if seen.port else ""
+        root = f"{seen.scheme or 'http'}://{server_address}{port}{prefix}"
+        source = "browser.serverAddress"
+    else:
+        root = urlunsplit((seen.scheme, seen.netloc, prefix, "", ""))
+        source = "this browser's address"
+    url = f"{root}/{page}"  # the Concepts page: the root, with its slash
+    return RoomAddress(url, source, is_local(urlsplit(url).hostname))

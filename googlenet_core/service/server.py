@@ -15,6 +15,7 @@ measuring the process baseline in the background, so the first Train page finds 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -28,9 +29,9 @@ from ..training.flow import StageFlow
 from ..training.plan import TrainPlan
 from .access import Viewer
 from .budgets import Fit, check_fit, flow_budget, job_budget
-from .host import Figure, training_threads
+from .host import Figure, lan_address, training_threads
 from .jobs import Job, JobRegistry
-from .links import LinkStore
+from .links import LinkStore, RoomAddress, room_address
 from .probes import FlowMeasurements, host_rate, process_baseline, start_process_baseline
 from .retention import prune, sweep_temporary
 from .settings import Settings
@@ -80,6 +81,18 @@ class Server:
         self._pruned_at = -PRUNE_EVERY_S
         if measure_now:
             start_process_baseline(lambda: self.budget().value, self.threads)
+
+    # -- where links point -------------------------------------------------------------
+    def room_address(
+        self, page_url: str, server_address: str | None = None, base_path: str = ""
+    ) -> RoomAddress:
+        """The address a short link gives for a page (:func:`.links.room_address`)."""
+        return room_address(page_url, self.settings.public_url, server_address, base_path)
+
+    @functools.cached_property
+    def lan_address(self) -> str | None:
+        """This host's address on its network, looked up once (:func:`.host.lan_address`)."""
+        return lan_address()
 
     # -- what a job may take ---------------------------------------------------------------
     def budget(self) -> Figure:

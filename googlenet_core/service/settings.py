@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-Kind = Literal["folder", "count", "flag"]
+Kind = Literal["folder", "count", "flag", "url"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Variable:
 
     name: str  # the environment variable: "GOOGLENET_MAX_JOBS"
     field: str  # the Settings attribute it fills: "max_jobs"
-    kind: Kind  # folder: a path; count: a whole number >= minimum; flag: set or not
+    kind: Kind  # folder: a path; count: a whole number >= minimum; flag: set or not; url
     default: str  # the default, in words, as the README's table shows it
     bounds: str  # what it bounds or chooses, in words
     minimum: int = 1  # counts only
@@ -66,6 +67,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GOOGLENET_THREADS", "threads", "count",
              "the CPUs the process may use that other processes leave idle",
              "torch's threads in a training process (the CLI's `--threads` too)"),
+    Variable("GOOGLENET_PUBLIC_URL", "public_url", "url",
+             "Streamlit's `browser.serverAddress` when set, else the address the browser used",
+             "the app's address as students open it (`http://192.168.1.20:8501`), given in "
+             "short links and QR codes"),
     Variable("GOOGLENET_DEBUG", "debug", "flag", "off",
              "any value: the CLI prints a traceback instead of one `error:` line"),
 )  # fmt: skip
@@ -86,6 +91,7 @@ class Settings:
     keep_days: int = 14  # a course's fortnight; Community Cloud's disk rarely lives longer
     memory_mb: int | None = None  # None: the cgroup's limit, else physical memory
     threads: int | None = None  # None: the available CPUs that other processes leave idle
+    public_url: str | None = None  # None: Streamlit's browser.serverAddress, else the browser's
     debug: bool = False
 
     @classmethod
@@ -133,6 +139,8 @@ def _parse(variable: Variable, text: str) -> object:
         return Path(text)
     if variable.kind == "flag":
         return True
+    if variable.kind == "url":
+        return _public_url(variable, text)
     try:
         value = int(text)
     except ValueError:
@@ -140,6 +148,23 @@ def _parse(variable: Variable, text: str) -> object:
     if value < variable.minimum:
         raise ValueError(f"{variable.name} must be at least {variable.minimum}, got {value}")
     return value
+
+
+def _public_url(variable: Variable, text: str) -> str:
+    """An http(s) address with a host and nothing after its path, without a final slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{variable.name} must be the app's address, such as http://192.168.1.20:8501, "
+            f"got {text!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{variable.name} must be an address without ? or #, got {text!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{variable.name} has a port that is not a number: {text!r}") from None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 def current() -> Settings:

@@ -5,6 +5,7 @@ The other modules of this folder are the pieces pages share, UI only::
     server.py     this process's one Server (job queue, run store, short links, probes)
     view.py       the exact view in the URL, short links + QR, presentation mode, charts
     ownership.py  this browser's owner cookie and class code
+    text.py       untrusted text shown as typed (:func:`literal`)
     concepts.py   the Concepts page's table of concepts; presentation mode's way through
     recipe.py     the Train page's recipe widgets, a generation of keys per proposal
     live.py       this browser's training jobs, live: progress, cancel, curves
@@ -61,6 +62,7 @@ from googlenet_core.network.editing import (
 )
 from pages.common.ownership import viewer, write_cookies
 from pages.common.server import server
+from pages.common.text import literal
 from pages.common.view import (
     arrived,
     initial_query,
@@ -97,18 +99,6 @@ _FLASH = "flash_message"
 
 
 # ---- the frame -----------------------------------------------------------------------------
-
-
-def literal(text: object, limit: int = 300) -> str:
-    """Untrusted text as an inline code span: shown as typed, never parsed as markdown.
-
-    Whitespace (newlines included) is folded to single spaces, the text cut at
-    ``limit`` characters, and backticks, which would end the span, replaced.
-    """
-    folded = " ".join(str(text).split())
-    if len(folded) > limit:
-        folded = folded[: limit - 1] + "…"
-    return "`" + (folded.replace("`", "'") or " ") + "`"
 
 
 def run_page(title: str, body: Callable[[], None]) -> None:

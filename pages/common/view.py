@@ -23,15 +23,18 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import plotly.graph_objects as go
 import segno
 import streamlit as st
+from streamlit import config as st_config
 
 from googlenet_core.figures.projector import for_projector
-from googlenet_core.service.links import SHORT_PARAM
+from googlenet_core.service.links import SHORT_PARAM, RoomAddress
 from pages.common.ownership import viewer
 from pages.common.server import server
+from pages.common.text import literal
 
 PRESENT_PARAM = "present"
 _QUERY = "initial_query"
@@ -271,25 +274,70 @@ def on_phone() -> bool:
 # ---- sharing --------------------------------------------------------------------------------
 
 
-def share_ui(key: str) -> None:
-    """A short link to the view on screen, and its QR code, for a lecture slide."""
-    with st.popover("Share this view", icon=":material/qr_code_2:"):
+def share_ui(key: str, label: str = "Share this view", container: Any = st) -> None:
+    """A button that opens the short link to the view on screen, with its QR code."""
+    if container.button(label, key=key, icon=":material/qr_code_2:"):
+        _share_dialog()
+
+
+#: The QR code's side on screen: read from the back of a room off a 1280x720 projector.
+QR_PX = 400
+
+
+@st.dialog("Share this view", width="large")
+def _share_dialog() -> None:
+    """The short link and a QR code for a slide, and a warning when students cannot open it."""
+    try:  # bounded per browser and per server (googlenet_core.service.links)
+        code = server().links.shorten(url_now(), viewer().owner)
+    except (ValueError, OSError) as exc:
+        st.error(f"No short link: {exc}")
+        return
+    room = _room_address()
+    url = f"{room.url}?{SHORT_PARAM}={code}"
+    picture = io.BytesIO()
+    segno.make(url, error="m").save(picture, kind="png", scale=12, border=2)
+    left, right = st.columns([QR_PX, 1280 - 2 * QR_PX], gap="large")
+    left.image(picture.getvalue(), width=QR_PX)
+    with right:
+        st.code(url, language=None, wrap_lines=True)
         st.caption(
-            "A short link and a QR code to the exact view on screen: the network, the "
-            "page and its settings. They hold nothing about you or your runs."
+            "The exact view on screen: the network, the page and its settings. The link "
+            "holds nothing about you or your runs."
         )
-        if not st.button("Make a short link", key=f"{key}_make", type="primary"):
-            return
-        try:  # bounded per browser and per server (googlenet_core.service.links)
-            code = server().links.shorten(url_now(), viewer().owner)
-        except (ValueError, OSError) as exc:
-            st.error(f"No short link: {exc}")
-            return
-        url = f"{_page_url()}?{SHORT_PARAM}={code}"
-        st.code(url, language=None)
-        picture = io.BytesIO()
-        segno.make(url, error="m").save(picture, kind="png", scale=10, border=2)
-        st.image(picture.getvalue(), caption=url, width=260)
+        if room.local:
+            st.warning(_local_warning(room), icon=":material/wifi_off:")
+        else:
+            st.caption(f"Address from {room.source}.")
+
+
+def _room_address() -> RoomAddress:
+    """Where this page is for students: the configured public address, Streamlit's
+    ``browser.serverAddress`` when an operator set it, else the browser's address."""
+    configured = st_config.is_manually_set("browser.serverAddress")
+    return server().room_address(
+        _page_url(),
+        str(st.get_option("browser.serverAddress")) if configured else None,
+        str(st.get_option("server.baseUrlPath") or ""),
+    )
+
+
+def _local_warning(room: RoomAddress) -> str:
+    """What to do when only this computer can open the link."""
+    lan = server().lan_address
+    if lan is None:
+        elsewhere = "this computer's address on the room's network"
+    else:
+        there = server().room_address(
+            _page_url(), lan, str(st.get_option("server.baseUrlPath") or "")
+        )
+        elsewhere = f"this computer's address on the room's network, {literal(there.url)}"
+    return (
+        "Only this computer can open this link: it starts with "
+        f"{literal(urlsplit(room.url).hostname or room.url)}, and students' phones and "
+        f"laptops cannot reach that. Open the app at {elsewhere} and share again, or set "
+        "`GOOGLENET_PUBLIC_URL` (or Streamlit's `browser.serverAddress`) to the address "
+        "students use."
+    )
 
 
 def _page_url() -> str:
