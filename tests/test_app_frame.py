@@ -126,3 +126,31 @@ def test_markdown_in_a_link_is_shown_as_text_not_rendered() -> None:
         quoted = warning.split("`")
         assert len(quoted) == 3, warning  # the link's text sits inside one code span
         assert "evil.example" in quoted[1] and "evil.example" not in quoted[0] + quoted[2]
+
+
+def test_a_second_visitor_to_a_design_reuses_what_the_first_computed(monkeypatch) -> None:
+    """A class arriving at once: what depends only on the design (the analysis, any model
+    built for a lesson) is computed by the first session and shared, not per session.
+    (How long 30 sessions take: ``benchmarks/bench_arrival.py``.)"""
+    from googlenet_core.network import model
+
+    pages = ["app.py", "pages/architect.py", "pages/shapes.py", "pages/train.py"]
+    views = [(p, {"preset": "mini"}) for p in pages] + [
+        ("app.py", {"preset": "mini", "present": "1", "concept": c})
+        for c in ("inception", "gradients", "deploy", "paper")
+    ]
+    for path, query in views:  # the lecturer's rehearsal
+        assert not app_test(path, **query).run().exception
+    built = []
+    original = model.GoogLeNet.__init__
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(model.GoogLeNet, "__init__", counting)
+    misses = analyze.cache_info().misses
+    for path, query in views:  # a student, then another: new sessions, the same design
+        assert not app_test(path, **query).run().exception
+    assert analyze.cache_info().misses == misses
+    assert not built, f"{len(built)} models built again for a design already shown"
