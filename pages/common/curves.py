@@ -22,6 +22,7 @@ from googlenet_core.figures.training import (
 from googlenet_core.training.compare import differences, fair_pair, gradient_ratios, ratio_sentence
 from googlenet_core.training.events import Event, epochs_of, start_of
 from pages.common import literal
+from pages.common.view import chart
 
 RATIO_TAB = "Aux heads: gradient ratio"
 
@@ -39,18 +40,18 @@ def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
         with tabs[RATIO_TAB]:
             ratio_ui(runs, pair, key)
     with tabs["Loss"]:
-        st.plotly_chart(loss_figure(runs), key=f"{key}_loss", theme=None)
+        chart(loss_figure(runs), f"{key}_loss")
     with tabs["Accuracy per head"]:
         if any_epoch:
-            st.plotly_chart(accuracy_figure(runs), key=f"{key}_accuracy", theme=None)
+            chart(accuracy_figure(runs), f"{key}_accuracy")
         else:
             st.caption("Validation accuracy appears after the first epoch.")
     with tabs["Gradient norms"]:
         if any_epoch:
-            st.plotly_chart(grad_norm_figure(runs), key=f"{key}_grads", theme=None)
+            chart(grad_norm_figure(runs), f"{key}_grads")
             starts = [s for events in runs.values() if (s := start_of(events)) is not None]
             first = starts[0].stages[0] if starts else "conv1"
-            st.plotly_chart(early_gradient_figure(runs, first), key=f"{key}_conv1", theme=None)
+            chart(early_gradient_figure(runs, first), f"{key}_conv1")
             st.caption(
                 "The vanishing-gradient argument of the paper, measured: with the auxiliary "
                 "weights at 0 the stem and the first blocks only get what flows back through "
@@ -60,7 +61,7 @@ def curves_ui(runs: Mapping[str, Sequence[Event]], key: str) -> None:
         else:
             st.caption("Gradient norms appear after the first epoch.")
     with tabs["Throughput"]:
-        st.plotly_chart(throughput_figure(runs), key=f"{key}_speed", theme=None)
+        chart(throughput_figure(runs), f"{key}_speed")
 
 
 def ratio_ui(runs: Mapping[str, Sequence[Event]], pair: tuple[str, str], key: str) -> None:
@@ -80,7 +81,7 @@ def ratio_ui(runs: Mapping[str, Sequence[Event]], pair: tuple[str, str], key: st
             "start from the same weights and the aux heads are still guessing, so the effect "
             "often shows only later."
         )
-    st.plotly_chart(gradient_ratio_figure(rows, aux_after), key=f"{key}_ratio", theme=None)
+    chart(gradient_ratio_figure(rows, aux_after), f"{key}_ratio")
     st.caption(
         f"{literal(with_aux)} over {literal(without)}: the two runs are identical but for the "
         "aux weights (same initial weights, data and order). Above 1, a stage gets more "

@@ -258,10 +258,16 @@ def present_styles() -> None:
 
 def chart(fig: go.Figure, key: str, height: int | None = None, container: Any = st) -> None:
     """A figure in ``container``, with projector-sized type in presentation mode (not on a
-    phone: a presentation link opened on one keeps a phone's type, as the text does)."""
-    if presenting() and not on_phone():
+    phone: a presentation link opened on one keeps a phone's type, as the text does).
+
+    On a phone Plotly's toolbar is left out: a tap shows it over the figure's title, and
+    its zoom and pan tools fight the page's scrolling under a finger.
+    """
+    phone = on_phone()
+    if presenting() and not phone:
         fig = for_projector(fig, height=height)
-    container.plotly_chart(fig, key=key, theme=None)
+    config = {"displayModeBar": False} if phone else {}
+    container.plotly_chart(fig, key=key, theme=None, config=config)
 
 
 def on_phone() -> bool:
