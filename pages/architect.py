@@ -23,7 +23,7 @@ from googlenet_core import (
     minimum_input_size,
     network_name,
 )
-from googlenet_core.figures.style import format_count
+from googlenet_core.figures.style import format_change, format_count
 from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.config import CHANNEL_FIELDS
 from googlenet_core.network.editing import (
@@ -37,6 +37,7 @@ from googlenet_core.network.editing import (
 )
 from googlenet_core.network.presets import REGISTRY
 from pages.common import (
+    config_error,
     config_version,
     current_config,
     flash,
@@ -135,8 +136,7 @@ def moved_heads(before: GoogLeNetConfig, after: GoogLeNetConfig) -> list[str]:
             said.append(f"{name} went with {was}.")
         elif new[name] != was:
             counts = (
-                f": its parameters {format_count(params_before[name])} → "
-                f"{format_count(params_after[name])}"
+                f": its parameters {format_change(params_before[name], params_after[name])}"
                 if name in params_before and name in params_after
                 else ""
             )
@@ -261,6 +261,10 @@ def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
     }
 
 
+def _blocks_key() -> str:
+    return f"arch_blocks_{config_version()}"
+
+
 def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
     st.markdown(
         "One row per Inception block, as in the paper's Table 1: edit the six channel "
@@ -277,7 +281,7 @@ def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
         disabled=["name", *COMPUTED_COLUMNS],
         column_config=BLOCK_COLUMN_CONFIG,
         column_order=("name", *CHANNEL_FIELDS),
-        key=f"arch_blocks_{config_version()}",
+        key=_blocks_key(),
     )
     st.dataframe(
         frame[["name", *COMPUTED_COLUMNS]],
@@ -302,6 +306,8 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
             "network is still active.",
             icon=":material/error:",
         )
+    version = config_version()
+    typed = bool(st.session_state.get(_blocks_key(), {}).get("edited_rows"))
     unchanged = {name: getattr(config, name) for name in settings}
     attempts = [(blocks, settings), (blocks_frame(config), settings), (blocks, unchanged)]
     first_error = None
@@ -313,10 +319,14 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
             continue
         if candidate != config:
             _accept(candidate)
+        elif first_error is None and typed and config_error():
+            # A valid cell that leaves the network as it is (the old value typed back)
+            # still answers the refusal: set_config is what clears the sidebar's badge.
+            set_config(config)
         break
     if first_error is not None:
         _refuse(first_error)
-    elif current_config() != config:
+    elif config_version() != version:
         rerun()
 
 

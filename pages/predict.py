@@ -34,10 +34,13 @@ from googlenet_core.inference.checkpoints import (
     CheckpointError,
 )
 from googlenet_core.inference.explain import (
+    MIN_CAM_SIDE,
     BranchMaps,
     GradCam,
     branch_feature_maps,
+    cam_stage_sides,
     cam_stages,
+    default_cam_stage,
     grad_cam,
     inception_blocks,
 )
@@ -363,8 +366,22 @@ def inside_ui(
     left, right = st.columns(2)
     with left:
         stages = cam_stages(predictor.config)
+        input_size = predictor.preprocess.input_size
+        sides = cam_stage_sides(predictor.config, input_size)
+        # The index only opens the box: the key keeps a stage the visitor chose.
         stage = st.selectbox(
-            "Grad-CAM at stage", stages, index=len(stages) - 1, key="predict_cam_stage"
+            "Grad-CAM at stage",
+            stages,
+            index=stages.index(default_cam_stage(predictor.config, input_size)),
+            format_func=lambda name: f"{name} ({sides[name]} × {sides[name]})",
+            key="predict_cam_stage",
+            help=f"Opens on the deepest stage whose map is at least {MIN_CAM_SIDE} × "
+            f"{MIN_CAM_SIDE} (else on the largest map): a smaller map, upsampled, "
+            "is a few flat blocks that show nothing of where the network looks.",
+        )
+        st.caption(
+            f"{stage}'s map is {sides[stage]} × {sides[stage]}, "
+            f"upsampled to the {input_size} × {input_size} input."
         )
         head = st.selectbox("for the top class of", predictor.heads, key="predict_cam_head")
         try:

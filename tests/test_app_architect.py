@@ -8,7 +8,7 @@ import pytest
 from conftest import app_test
 
 from googlenet_core import analyze, get_preset
-from googlenet_core.figures.style import format_count
+from googlenet_core.figures.style import format_change, format_count
 from googlenet_core.network.editing import TOKEN_PARAM, encode_token, export_json
 
 PAGE = "pages/architect.py"
@@ -249,3 +249,49 @@ def test_removing_the_block_an_aux_head_follows_says_where_it_went() -> None:
     (message,) = [s.value for s in at.success]
     assert "aux1 now follows inception3b (it followed inception4a, which is gone)" in message
     assert re.search(r"its parameters [\d.]+ M → [\d.]+ M", message), message
+
+
+def test_a_head_whose_rounded_count_stays_the_same_says_the_exact_change() -> None:
+    at = app_test(PAGE).run()
+    at.selectbox[1].set_value("inception4d").run()
+    at.button(key="arch_remove").click().run()
+    (message,) = [s.value for s in at.success]
+    # 3.19 M → 3.19 M would say nothing changed: the exact counts and the difference do.
+    assert "aux2 now follows inception4c" in message
+    assert "its parameters 3,190,888 → 3,188,840 (-2,048), since its input depth" in message
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        (9_475_648, 9_480_256, "9,475,648 → 9,480,256 (+4,608)"),
+        (3_190_888, 3_188_840, "3,190,888 → 3,188,840 (-2,048)"),
+        (3_188_840, 9_476_200, "3.19 M → 9.48 M"),
+        (9_475_648, 9_475_648, "9.48 M → 9.48 M"),
+    ],
+)
+def test_format_change_is_exact_where_rounding_hides_the_change(
+    before: int, after: int, said: str
+) -> None:
+    assert format_change(before, after) == said
+
+
+def test_a_valid_edit_after_a_refused_one_clears_the_refusal() -> None:
+    at = app_test(PAGE).run()
+    _number_input(at, "Input size (pixels)").set_value(20).run()
+    refusal = "input_size 20 is too small"
+    assert refusal in at.error[0].value
+    assert any(refusal in c.value for c in at.sidebar.caption)
+    # The old value typed back into a cell: valid, and nothing to apply, yet an answer.
+    _edit_cell(at, 0, "ch1x1", 64)
+    assert not at.error
+    assert not any(refusal in c.value for c in at.sidebar.caption)
+    assert at.session_state["config_error"] is None
+    assert at.session_state["config"] == get_preset("paper")
+    # A refusal, then a valid edit that changes the network.
+    _edit_cell(at, 3, "ch5x5red", 0)
+    assert at.error and at.session_state["config_error"]
+    _edit_cell(at, 0, "ch1x1", 96)
+    assert not at.error and at.session_state["config_error"] is None
+    assert not any("ch5x5red" in c.value for c in at.sidebar.caption)
+    assert at.session_state["config"].blocks[0].ch1x1 == 96

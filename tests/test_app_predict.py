@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -118,9 +119,11 @@ def test_a_training_run_predicts_bundled_digit_samples(
     ]
     assert any(t.startswith("Grad-CAM · main") for t in titles)
     assert "inception3a: its four branches" in titles
-    # Another stage and head: aux1 sees inception3b; it does not see inception5b.
+    # At 32 px the last stages are 4 x 4: Grad-CAM opens on the deepest of at least 7 x 7.
+    assert at.selectbox(key="predict_cam_stage").value == "inception4e"
+    # Another stage and head: aux1 sees inception3b; it does not see inception4e.
     at.selectbox(key="predict_cam_head").set_value("aux1").run()
-    assert any("the aux1 head does not see inception5b" in i.value for i in at.info)
+    assert any("the aux1 head does not see inception4e" in i.value for i in at.info)
     at.selectbox(key="predict_cam_stage").set_value("inception3b").run()
     assert any(t.startswith("Grad-CAM · aux1") for t in chart_titles(at))
     at.selectbox(key="predict_block").set_value("inception4e").run()
@@ -216,3 +219,27 @@ def test_imagenet_pretrained_from_the_torch_hub_cache(
     ]
     captions = [c for image in at.image for c in image.captions]
     assert captions == ["what the network sees: 224 × 224"] * 3
+
+
+def test_grad_cam_opens_on_a_map_large_enough_to_show_where() -> None:
+    # mini on 16 px digits: inception5b's map is 2 x 2, one flat square once upsampled.
+    config = dataclasses.replace(get_preset("mini"), input_size=16)
+    payload = checkpoint_payload(
+        mini_model(), config, list(DIGIT_CLASSES), Preprocessing(16, 1, (0.5,), (0.5,)), {}
+    )
+    at = load_upload(app_test(PAGE, preset="mini").run(), "digits16.pt", to_bytes(payload))
+    at.radio(key="predict_image_source").set_value("Samples").run()
+    stage = at.selectbox(key="predict_cam_stage")
+    assert stage.value == "inception3b"  # 8 x 8, the deepest map of at least 7 x 7
+    assert "inception3b's map is 8 × 8, upsampled to the 16 × 16 input." in [
+        c.value for c in at.caption
+    ]
+    assert "at least 7 × 7" in stage.help
+    # A stage the visitor chose stays chosen on the next run, even the 2 x 2 one.
+    stage.set_value("inception5b").run()
+    at.selectbox(key="predict_inside_image").set_value(digit_samples()[1][0]).run()
+    assert at.selectbox(key="predict_cam_stage").value == "inception5b"
+    assert "inception5b's map is 2 × 2, upsampled to the 16 × 16 input." in [
+        c.value for c in at.caption
+    ]
+    assert not at.exception

@@ -198,10 +198,12 @@ def test_every_page_draws_its_text_whole(
             # On a phone a wide table may scroll sideways; on a projector it must not.
             found = text_problems(page, sideways_tables=viewport["width"] >= 1280)
             problems += [f"{name} at {size}: {p}" for p in found]
+            if name == "concepts":  # its charts drawn, so the toolbar check below sees them
+                page.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached")
             if phone and page.locator(".modebar").count():  # a tap draws it over the title
                 problems.append(f"{name} at {size}: Plotly's toolbar on a phone")
             if not phone and name == "concepts":  # the check above can see a toolbar
-                assert page.locator(".modebar").count(), "no Plotly toolbar found to check"
+                page.locator(".modebar").first.wait_for(state="attached")
             screenshot(page, f"{name}-{size}")
         assert not problems, "\n".join(problems)
     finally:

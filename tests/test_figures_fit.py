@@ -18,9 +18,16 @@ import pytest
 from tiny import tiny_config, tiny_data, tiny_train_config
 
 from googlenet_core import analyze, get_preset, naive_vs_reduced
+from googlenet_core.figures.lessons import deploy_figure
 from googlenet_core.figures.network import inception_block_figure, network_figure
 from googlenet_core.figures.prediction import heads_figure
-from googlenet_core.figures.style import FONT_SIZE, TEXT_CHARS, title_height, wrap
+from googlenet_core.figures.style import (
+    FONT_SIZE,
+    TEXT_CHARS,
+    format_count,
+    title_height,
+    wrap,
+)
 from googlenet_core.figures.training import (
     accuracy_figure,
     early_gradient_figure,
@@ -201,3 +208,45 @@ def test_training_legends_sit_under_the_plot_in_entries_that_fit_a_phone(runs: A
     # that overlaps them on a phone.
     for fig in (figures[3], figures[6]):
         assert fig.layout.xaxis.tickangle is None and list(fig.layout.xaxis.autotickangles)
+
+
+def _smallest_text(fig: go.Figure) -> float:
+    """The smallest size any legend, annotation or bar text of ``fig`` can be drawn at.
+
+    Text inside a bar is shrunk to the bar unless ``constraintext`` is "none" (an aux
+    head's sliver of the MACs took its label to 1 px), and ``uniformtext`` with a mode
+    shrinks every bar's text to the smallest; both count as their floor.
+    """
+    body = fig.layout.font.size
+    sizes = [fig.layout.legend.font.size or body]
+    sizes += [a.font.size or body for a in fig.layout.annotations]
+    for trace in fig.data:
+        if getattr(trace, "text", None) is None:
+            continue
+        sizes.append(trace.textfont.size or body)
+        if trace.textposition in (None, "inside", "auto") and trace.constraintext != "none":
+            sizes.append(0)
+    if fig.layout.uniformtext.mode in ("hide", "show"):
+        sizes.append(fig.layout.uniformtext.minsize or 0)
+    return min(sizes)
+
+
+@pytest.mark.parametrize("preset", ["paper", "mini"])
+def test_no_deployment_label_is_drawn_below_the_body_size(preset: str) -> None:
+    fig = deploy_figure(analyze(get_preset(preset)))
+    assert fig.layout.font.size == FONT_SIZE
+    assert _smallest_text(fig) >= FONT_SIZE
+    # Each aux head's counts are on the figure, in its legend entry (its own colour).
+    shown = " ".join(str(trace.name) for trace in fig.data if trace.showlegend)
+    aux = [r for r in analyze(get_preset(preset)).rows if r.is_aux]
+    assert aux and all(f"+{format_count(r.params)} parameters" in shown for r in aux)
+    assert all(f"+{format_count(r.macs)} MACs" in shown for r in aux)
+
+
+def test_gradient_ratio_legend_and_labels_are_at_least_the_body_size(runs: Any) -> None:
+    rows = gradient_ratios(*runs.values())
+    fig = gradient_ratio_figure(rows, {"aux1": "inception3a", "aux2": "inception4a"})
+    assert fig.layout.annotations and fig.layout.showlegend
+    assert fig.layout.legend.font.size == FONT_SIZE
+    assert all(a.font.size == FONT_SIZE for a in fig.layout.annotations)
+    assert _smallest_text(fig) >= FONT_SIZE

@@ -33,7 +33,13 @@ from googlenet_core.figures.prediction import (
 )
 from googlenet_core.figures.style import UNTRAINED_COLOR
 from googlenet_core.inference.checkpoints import load_checkpoint, save_checkpoint
-from googlenet_core.inference.explain import branch_feature_maps, cam_stages, grad_cam
+from googlenet_core.inference.explain import (
+    branch_feature_maps,
+    cam_stage_sides,
+    cam_stages,
+    default_cam_stage,
+    grad_cam,
+)
 from googlenet_core.inference.predictor import Predictor, display_image, predict_images
 from googlenet_core.inference.pretrained import (
     PretrainedUnavailable,
@@ -278,6 +284,24 @@ def test_grad_cam_per_head_and_refusals(mini: Predictor) -> None:
         grad_cam(mini, x, "conv1", class_index=12)
     # Grad-CAM leaves no gradients behind on the shared model.
     assert all(p.grad is None for p in mini.model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("preset", "input_size", "stage", "side"),
+    [
+        ("mini", 16, "inception3b", 8),  # 5b is 2 x 2 on 16 px digits
+        ("mini", 32, "inception4e", 8),
+        ("torchvision", 224, "inception5b", 7),  # the paper's last map is large enough
+        ("mini", 6, "conv1", 6),  # no map reaches 7: the largest one
+    ],
+)
+def test_grad_cam_opens_on_the_deepest_map_of_at_least_7(
+    preset: str, input_size: int, stage: str, side: int
+) -> None:
+    config = get_preset(preset)
+    assert default_cam_stage(config, input_size) == stage
+    sides = cam_stage_sides(config, input_size)
+    assert list(sides) == cam_stages(config) and sides[stage] == side
 
 
 def test_branch_maps_are_the_block_output_split_by_branch(mini: Predictor) -> None:

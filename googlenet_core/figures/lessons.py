@@ -177,9 +177,17 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
 
 
 def deploy_figure(analysis: Analysis) -> go.Figure:
-    """Parameters and MACs while training (trunk + aux heads) and once deployed (trunk only)."""
+    """Parameters and MACs while training (trunk + aux heads) and once deployed (trunk only).
+
+    Every number is drawn at the body size. Plotly shrinks text inside a bar to fit it,
+    and the aux heads' share of the MACs (under 1 %) took their labels to 1 px; labels
+    above the bars ran into the other panel's axis on a phone. So the trunk's number
+    stays inside its (tall) bar at a fixed size, and each aux head's numbers are in its
+    legend entry; each panel says what it counts under its bars, not beside them.
+    """
     aux = [(r.name, r.params, r.macs) for r in analysis.rows if r.is_aux]
     kept = (analysis.params_without_aux, analysis.macs_without_aux)
+    totals = (analysis.total_params, analysis.total_macs)
     columns = ["training", "deployed"]
     data = []
     for axis, index in (("", 0), ("2", 1)):
@@ -194,24 +202,25 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
                 text=[format_count(kept[index])] * 2,
                 textposition="inside",
                 insidetextanchor="middle",
+                textfont={"size": FONT_SIZE},
+                constraintext="none",  # turned sideways in a narrow bar, never scaled down
                 xaxis=f"x{axis}",
                 yaxis=f"y{axis}",
                 hovertemplate="%{x}: %{y:,}<extra>trunk + main head</extra>",
             )
         )
         for (head, params, macs), color in zip(aux, (AUX_COLOR, AUX2_COLOR), strict=False):
-            value = (params, macs)[index]
             data.append(
                 go.Bar(
                     x=columns[:1],
-                    y=[value],
-                    name=f"{head} (training only)",
+                    y=[(params, macs)[index]],
+                    name=(  # three short lines: one long line ran off a phone's screen
+                        f"{head}, training only<br>+{format_count(params)} parameters<br>"
+                        f"+{format_count(macs)} MACs"
+                    ),
                     legendgroup=head,
                     showlegend=axis == "",
                     marker_color=color,
-                    text=[f"+{format_count(value)}"],
-                    textposition="inside",
-                    insidetextanchor="middle",
                     xaxis=f"x{axis}",
                     yaxis=f"y{axis}",
                     hovertemplate=f"%{{x}}: %{{y:,}}<extra>{head}</extra>",
@@ -219,18 +228,13 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
             )
     layout = {
         "barmode": "stack",
-        "xaxis": {"domain": [0.0, 0.44], "anchor": "y"},
-        "yaxis": {"title": {"text": "parameters"}, "rangemode": "tozero"},
-        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2"},
-        "yaxis2": {
-            "title": {"text": "MACs per image"},
-            "rangemode": "tozero",
-            "anchor": "x2",
-            "exponentformat": "SI",
-        },
+        "xaxis": {"domain": [0.0, 0.44], "anchor": "y", "title": {"text": "parameters"}},
+        "yaxis": {"range": [0, totals[0] * 1.04]},
+        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": "MACs per image"}},
+        "yaxis2": {"range": [0, totals[1] * 1.04], "anchor": "x2", "exponentformat": "SI"},
     }
     layout["legend"] = legend_below([trace.name for trace in data if trace.showlegend])
-    params, macs = (analysis.total_params, analysis.total_macs)
+    params, macs = totals
     subtitle = wrap(
         f"parameters {format_count(params)} → {format_count(kept[0])} "
         f"({1 - kept[0] / params:.0%} fewer); MACs {format_count(macs)} → "
@@ -240,7 +244,7 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
     )
     title = "Training vs deployed"
     top = title_height(title, subtitle) + 16
-    return figure(data, layout, title, 440, subtitle, top_margin=top)
+    return figure(data, layout, title, 500, subtitle, top_margin=top)
 
 
 def _short(name: str) -> str:

@@ -69,6 +69,17 @@ def format_count(value: float) -> str:
     return f"{value:g}"
 
 
+def format_change(before: int, after: int) -> str:
+    """'9.48 M → 9.60 M', or exact with the difference where the rounded figures agree.
+
+    9_475_648 -> 9_480_256 reads '9,475,648 → 9,480,256 (+4,608)': '9.48 M → 9.48 M'
+    would say the count did not change when it did.
+    """
+    if format_count(before) != format_count(after) or before == after:
+        return f"{format_count(before)} → {format_count(after)}"
+    return f"{before:,} → {after:,} ({after - before:+,})"
+
+
 def wrap(text: str, width: int = TEXT_CHARS) -> str:
     """Plain ``text`` broken at spaces into lines of at most ``width`` characters (``<br>``)."""
     return "<br>".join(textwrap.wrap(text, width, break_long_words=False)) or text
@@ -94,6 +105,8 @@ def legend_below(names: Iterable[str] = ()) -> dict[str, Any]:
     entry a few pixels short and cut the end off the last one of a row.
     """
     legend: dict[str, Any] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 0}
+    # The body size, stated: a legend must never read smaller than the text around it.
+    legend["font"] = {"size": FONT_SIZE}
     legend |= {"yanchor": "bottom", "xref": "container", "yref": "container"}
     lines = [line for name in names for line in name.split("<br>")]
     if lines:

@@ -20,6 +20,7 @@ from ..training.events import Event, epochs_of, steps_of
 from .style import (
     AUX2_COLOR,
     AUX_COLOR,
+    FONT_SIZE,
     MAIN_COLOR,
     RUN_COLORS,
     TEXT,
@@ -290,7 +291,7 @@ def gradient_ratio_figure(
         annotations.append(
             {"x": at, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom"}
             # The name alone: "aux1 joins" / "aux2 joins" ran into each other on a phone.
-            | {"text": name, "showarrow": False, "font": {"color": AUX_COLOR}}
+            | {"text": name, "showarrow": False, "font": {"color": AUX_COLOR, "size": FONT_SIZE}}
         )
     layout = _axes(
         "",

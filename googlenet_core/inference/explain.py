@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..network.config import GoogLeNetConfig, InceptionSpec
+from ..network.config import GoogLeNetConfig, InceptionSpec, spatial_sides
 from .predictor import Predictor
 
 
@@ -36,9 +36,33 @@ class GradCam:
     stage_side: int  # the stage's own spatial side before upsampling (7 at 5b, 224 px)
 
 
+#: The smallest map a Grad-CAM opens on: inception5b's at 224 px, the paper's own last map.
+#: Smaller maps upsample to a few flat blocks (2x2 on 16 px digits: one red square).
+MIN_CAM_SIDE = 7
+
+
 def cam_stages(config: GoogLeNetConfig) -> list[str]:
     """Stages Grad-CAM can look at: every stem conv and Inception block, input to output."""
     return [stage.name for stage in config.stages() if stage.kind in ("conv", "inception")]
+
+
+def cam_stage_sides(config: GoogLeNetConfig, input_size: int) -> dict[str, int]:
+    """Each Grad-CAM stage's map side for ``input_size`` images (0 where the map vanishes)."""
+    sides = spatial_sides(config, input_size)
+    return {name: sides.get(name, 0) for name in cam_stages(config)}
+
+
+def default_cam_stage(config: GoogLeNetConfig, input_size: int) -> str:
+    """The stage Grad-CAM opens on: the deepest with a map of at least :data:`MIN_CAM_SIDE`.
+
+    Deeper stages see more of the image's meaning, but only a map this large shows where;
+    when none is, the largest map (the deepest of equals).
+    """
+    sides = cam_stage_sides(config, input_size)
+    large = [name for name, side in sides.items() if side >= MIN_CAM_SIDE]
+    if large:
+        return large[-1]
+    return max(reversed(sides), key=lambda name: sides[name])
 
 
 def grad_cam(

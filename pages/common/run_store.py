@@ -30,6 +30,7 @@ from pages.common.curves import curves_ui
 from pages.common.ownership import class_code, set_class_code, viewer
 
 _FINISHED = "train_finished"  # ids of the finished runs the run list has shown
+_PRESELECTED = "train_download_preselected"  # the download run the page chose, not the visitor
 
 
 SHARING_LABELS: dict[Shared, str] = {
@@ -123,31 +124,52 @@ def overlay_labels(summaries: Sequence[RunSummary]) -> dict[str, str]:
     return {s.id: run_label(s.id, s.aux_weights) if shared else s.label for s in summaries}
 
 
+def best_finished(summaries: Sequence[RunSummary]) -> str | None:
+    """The finished run with a checkpoint and the best validation accuracy, or None.
+
+    Of equally accurate runs, the newest: ``summaries`` come newest first and ``max``
+    keeps the first of equals.
+    """
+    scored = [
+        s
+        for s in summaries
+        if s.status in FINISHED and s.has_checkpoint and s.best_val_acc is not None
+    ]
+    best = max(scored, key=lambda s: s.best_val_acc or 0.0, default=None)
+    return best.id if best else None
+
+
 def fresh_selections(summaries: Sequence[RunSummary]) -> None:
     """Point the overlay and the download selector at what is new.
 
     The first time: the session's latest two runs (an A/B pair, typically), else the
-    store's newest two, and the most accurate checkpoint. Afterwards, each run that
-    has finished since the last look joins the overlay and becomes the download
-    default. Ids no longer in the store are dropped.
+    store's newest two. Afterwards, each run that has finished since the last look
+    joins the overlay. The download selector offers the best finished run
+    (:func:`best_finished`), again whenever a run finishes, until the visitor picks
+    another. Ids no longer in the store are dropped.
     """
     by_id = {s.id: s for s in summaries}
     finished = [s.id for s in summaries if s.status in FINISHED]  # newest first
     seen = st.session_state.get(_FINISHED)
     chosen = [r for r in st.session_state.get("train_compare", []) if r in by_id]
+    offer = best_finished(summaries) or summaries[0].id
+    download = st.session_state.get("train_download_run")
+    offered = download == st.session_state.get(_PRESELECTED)  # not the visitor's own pick
     if seen is None or "train_compare" not in st.session_state:
         mine = [job.id for job in server().recent_jobs(viewer()) if job.id in by_id]
         chosen = mine[-2:] or [s.id for s in summaries[:2]]
-        with_checkpoint = [s.id for s in summaries if s.has_checkpoint]
-        best = max(with_checkpoint, key=lambda r: by_id[r].best_val_acc or 0.0, default=None)
-        st.session_state["train_download_run"] = best or summaries[0].id
+        download = offer
     else:
         new = [r for r in finished if r not in seen]
         if new:
             chosen = [*chosen, *(r for r in reversed(new) if r not in chosen)]
-            st.session_state["train_download_run"] = new[0]
-    if st.session_state.get("train_download_run") not in by_id:
-        st.session_state["train_download_run"] = summaries[0].id
+            if offered:
+                download = offer
+    if download not in by_id:
+        download = offer
+    if download == offer:
+        st.session_state[_PRESELECTED] = offer
+    st.session_state["train_download_run"] = download
     st.session_state["train_compare"] = chosen
     st.session_state[_FINISHED] = set(finished)
 
