@@ -151,8 +151,10 @@ def _delta(now: int, before: int | None) -> str | None:
     if before is None or now == before:
         return None
     # An ASCII "-": st.metric reads only that as a decrease (U+2212 showed an up arrow).
+    # The figure alone: "+13.65 M since the last edit" was cut to "+13.65 M since the last …"
+    # in a quarter of a 1280 px screen; the caption under the figures says what it is.
     sign = "+" if now > before else "-"
-    return f"{sign}{format_count(abs(now - before))} since the last edit"
+    return f"{sign}{format_count(abs(now - before))}"
 
 
 def history_ui(config: GoogLeNetConfig) -> None:
@@ -204,6 +206,8 @@ def totals_ui(config: GoogLeNetConfig) -> None:
         f"{smallest} px" if smallest else "none",
         help="below this, a pool or an auxiliary head would get an empty feature map",
     )
+    if before is not None and before != analysis:
+        st.caption("Under each figure: how much the last edit changed it.")
 
 
 def preset_ui(config: GoogLeNetConfig) -> None:

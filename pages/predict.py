@@ -62,6 +62,7 @@ from googlenet_core.training.runs import list_runs
 from pages.common import current_config, literal, rerun, run_page, server, set_config
 from pages.common.models import FromRun, ModelChoice, Pretrained, Uploaded
 from pages.common.ownership import viewer
+from pages.common.view import chart
 
 MAX_IMAGES = 32  # per run of the page: a lecture demo, not a batch job
 SOURCES = ("ImageNet-pretrained", "A training run", "Upload a checkpoint")
@@ -348,9 +349,7 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
             )
             for note in result.notes:
                 left.caption(literal(note))
-            right.plotly_chart(
-                heads_figure(result, predictor.config), key=f"predict_heads_{index}", theme=None
-            )
+            chart(heads_figure(result, predictor.config), f"predict_heads_{index}", container=right)
 
 
 def inside_ui(
@@ -392,7 +391,7 @@ def inside_ui(
             st.error(f"Grad-CAM failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
         else:
             image = display_image(result.model_input, predictor.preprocess)
-            st.plotly_chart(grad_cam_figure(image, cam), key="predict_cam", theme=None)
+            chart(grad_cam_figure(image, cam), "predict_cam")
     with right:
         blocks = inception_blocks(predictor.config)
         block = st.selectbox("Inception block", blocks, key="predict_block")
@@ -401,7 +400,7 @@ def inside_ui(
         except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
             st.error(f"The branches failed: {literal(f'{type(exc).__name__}: {first_line(exc)}')}")
         else:
-            st.plotly_chart(branch_maps_figure(maps), key="predict_branches", theme=None)
+            chart(branch_maps_figure(maps), "predict_branches")
 
 
 def main() -> None:

@@ -54,7 +54,9 @@ def test_editing_a_block_changes_the_network_and_the_totals() -> None:
     assert after.params_without_aux > before.params_without_aux
     metrics = at.metric
     assert metrics[0].value == format_count(after.params_without_aux)
-    assert "since the last edit" in metrics[0].proto.delta
+    change = after.params_without_aux - before.params_without_aux
+    assert metrics[0].proto.delta == f"+{format_count(change)}"  # short: a quarter of 1280 px
+    assert any("how much the last edit changed it" in c.value for c in at.caption)
     # The editor starts again from the new network: its computed columns follow.
     table = at.data_editor[0].value
     assert table.loc[0, "out_channels"] == 256 + 64

@@ -220,6 +220,9 @@ def test_back_and_forward_walk_through_the_designs(
     wait_for_app_idle(page)
     summary = page.locator('[data-testid="stSidebar"] h3').first
     expect(summary).to_contain_text("mini")
+    # The figures say how the edit changed them, each whole in a quarter of 1280 px.
+    expect(page.locator('[data-testid="stMetricDelta"]').first).to_be_visible()
+    assert not text_problems(page)
     page.go_back()
     expect(summary).to_contain_text("paper")
     assert page.url.endswith("preset=paper")

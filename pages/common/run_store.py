@@ -76,6 +76,15 @@ def class_ui() -> None:
         )
 
 
+#: The All runs table's columns, what a student looks for first on the left: at 1280 px
+#: the run's long id pushed status, epochs and accuracy off screen. The id is pinned, cut to
+#: a medium width (hover shows it whole).
+RUNS_COLUMNS = (
+    "id", "status", "best_val_acc", "epochs_done", "epochs", "aux_weight1", "aux_weight2",
+    "seen by", "network", "dataset", "message",
+)  # fmt: skip
+
+
 def runs_ui() -> None:
     """Every run this browser may see: the table, an overlay of any of them, downloads."""
     st.subheader("All runs")
@@ -96,7 +105,9 @@ def runs_ui() -> None:
         frame,
         hide_index=True,
         key="train_runs_table",
+        column_order=RUNS_COLUMNS,
         column_config={
+            "id": st.column_config.TextColumn("run", width="medium", pinned=True),
             "best_val_acc": st.column_config.NumberColumn("best accuracy", format="percent"),
             "aux_weight1": st.column_config.NumberColumn("w1"),
             "aux_weight2": st.column_config.NumberColumn("w2"),

@@ -1,4 +1,5 @@
-"""The Train page's "Download from run" offers the most accurate finished run, not the latest."""
+"""The Train page's run list: the run "Download from run" offers (the most accurate finished
+one, not the latest), and the columns on screen first at 1280 px."""
 
 from __future__ import annotations
 
@@ -69,3 +70,13 @@ def test_download_offers_the_best_finished_run_and_keeps_a_pick(
     _finished_run(root, 5, 0.99)
     assert at.run().selectbox(key="train_download_run").value == later
     assert not at.exception
+
+
+def test_the_runs_table_shows_what_a_student_looks_for_first() -> None:
+    """At 1280 px the first columns are on screen: the run, its status, its accuracy and
+    its epochs; every column of the table is still there, further right."""
+    from googlenet_core.training.runs import runs_frame
+    from pages.common.run_store import RUNS_COLUMNS
+
+    assert RUNS_COLUMNS[:4] == ("id", "status", "best_val_acc", "epochs_done")
+    assert set(RUNS_COLUMNS) == {*runs_frame([]).columns, "seen by"}
