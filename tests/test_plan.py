@@ -75,7 +75,7 @@ def test_a_cpu_gets_a_subset_where_the_full_run_would_take_far_longer() -> None:
     subset = heavy.train_config.subset
     assert subset is not None and subset % SUBSET_STEP == 0 and 256 <= subset < 3058
     assert heavy.heavy == pytest.approx(heaviness(heavy.config))
-    assert "of 3,058 images" in heavy.reasons["subset"] and "no GPU" in heavy.reasons["subset"]
+    assert "of 3,058 images" in heavy.reasons["subset"] and "on a CPU" in heavy.reasons["subset"]
     gpu = plan_training(paper, "digits", device_type="cuda")
     assert gpu.train_config.subset is None and gpu.heavy is None
     fashion = plan_training(get_preset("mini"), "fashionmnist", device_type="cpu")
