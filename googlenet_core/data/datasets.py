@@ -77,8 +77,10 @@ class TrainingData:
 
     @property
     def preprocessing(self) -> Preprocessing:
-        """What prediction must do to an image to match these training batches."""
-        return Preprocessing(self.input_size, self.in_channels, self.mean, self.std)
+        """What prediction must do to an image to match these training batches (for the
+        bundled digits, a photo's digit is counted into 8 x 8 blocks first, as they were)."""
+        kind = "digit-blocks" if self.name == "digits" else "resize"
+        return Preprocessing(self.input_size, self.in_channels, self.mean, self.std, kind)
 
     def to(self, device: torch.device | str) -> TrainingData:
         return replace(self, train=self.train.to(device), val=self.val.to(device))

@@ -6,7 +6,10 @@ steps again, slightly differently, for prediction. Here there is one
 arithmetic, used by both: uint8 -> [0, 1] -> bilinear resize with antialiasing
 -> per-channel mean/std (:func:`to_model_input`), so a digit saved as a PNG
 predicts exactly like its training sample. :class:`Preprocessing` is that
-recipe's four numbers, recorded in every checkpoint.
+recipe's four numbers, recorded in every checkpoint, and its kind: ``resize`` (the
+whole image is the input) or ``digit-blocks`` (a network trained on the bundled
+digits: the digit on the paper is found and counted into 8 x 8 blocks first, as
+the digits were made, :mod:`.digit_photos`).
 """
 
 from __future__ import annotations
@@ -29,14 +32,20 @@ from . import DatasetError
 RESIDENT_BYTES = 256 * 2**20  # resize once when the resized floats fit in this; else per batch
 
 
+#: What happens to an image before the resize: nothing, or the digits' own making.
+KINDS = ("resize", "digit-blocks")
+
+
 @dataclass(frozen=True)
 class Preprocessing:
-    """What an image must become before the network sees it: side, channels, mean, std."""
+    """What an image must become before the network sees it: side, channels, mean, std,
+    and its kind (:data:`KINDS`; a checkpoint without one is ``resize``)."""
 
     input_size: int  # square side in pixels
     in_channels: int  # 1 grayscale, 3 RGB
     mean: tuple[float, ...]  # per channel, of images scaled to [0, 1]
     std: tuple[float, ...]
+    kind: str = "resize"
 
     def __post_init__(self) -> None:
         check_int("preprocessing", "input_size", self.input_size, 1, MAX_INPUT_SIZE)
@@ -53,13 +62,17 @@ class Preprocessing:
                 # outside [1e-4, 10] is no normalisation anyone trained with.
                 lo, hi = (-1.0, 2.0) if name == "mean" else (1e-4, 10.0)
                 check_float("preprocessing", name, value, lo, hi)
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"preprocessing: kind must be one of {', '.join(KINDS)}, got {shown(self.kind)}"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
         """From a checkpoint's dict; every field type-checked before it is used."""
         if not isinstance(data, Mapping):
             raise ValueError(f"preprocessing must be a mapping, got {shown(data)}")
-        refuse_unknown("preprocessing", data, ("input_size", "in_channels", "mean", "std"))
+        refuse_unknown("preprocessing", data, ("input_size", "in_channels", "mean", "std", "kind"))
         values: dict[str, Any] = {}
         for name in ("input_size", "in_channels", "mean", "std"):
             if name not in data:
@@ -73,15 +86,26 @@ class Preprocessing:
                     )
                 value = tuple(value)
             values[name] = value
+        if "kind" in data:  # checkpoints before it were all "resize"
+            values["kind"] = data["kind"]
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.kind == "resize":  # as checkpoints before the kind existed: they read alike
+            del out["kind"]
+        return out
 
     def describe(self) -> str:
         kind = "grayscale" if self.in_channels == 1 else "RGB"
+        first = (
+            "the digit found on the paper, cropped, set upright and counted into 8 x 8 blocks "
+            "of 0..16 as the training digits were made; then "
+            if self.kind == "digit-blocks"
+            else ""
+        )
         return (
-            f"{kind}, resized to {self.input_size} x {self.input_size}, "
+            f"{first}{kind}, resized to {self.input_size} x {self.input_size}, "
             f"normalised with mean {_fmt(self.mean)} and std {_fmt(self.std)}"
         )
 

@@ -25,6 +25,7 @@ from PIL import Image
 from torch import Tensor
 
 from .._io import first_line
+from ..data.digit_photos import WORK_SIDE, DigitReading, read_digit
 from ..data.images import SanitisedImage, sanitise_image
 from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
 from ..network.config import GoogLeNetConfig
@@ -80,6 +81,32 @@ class ResizeNormalize:
 
     def describe(self) -> str:
         return self.preprocessing.describe()
+
+
+class DigitBlocks(ResizeNormalize):
+    """A digits checkpoint's preprocessing (kind ``digit-blocks``): the photo's digit read as
+    the training digits were made (:func:`googlenet_core.data.digit_photos.read_digit`: ink
+    found, cropped, set upright, counted into 8 x 8 blocks), then the usual resize and
+    normalisation of that 8 x 8 picture."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        super().__init__(preprocessing)
+        self.decode_side = WORK_SIDE  # the digit may fill a tenth of the page
+
+    def read(self, image: Image.Image) -> tuple[Tensor, DigitReading]:
+        """The model input and what the reading found."""
+        reading = read_digit(image)
+        return super().__call__(reading.image), reading
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        return self.read(image)[0]
+
+
+def preprocessor_for(preprocessing: Preprocessing) -> ResizeNormalize:
+    """The preprocessor a checkpoint's recorded preprocessing names."""
+    if preprocessing.kind == "digit-blocks":
+        return DigitBlocks(preprocessing)
+    return ResizeNormalize(preprocessing)
 
 
 class WeightsTransforms:
@@ -159,7 +186,7 @@ class Predictor:
         return cls(
             model=loaded.model.eval(),
             class_names=list(loaded.class_names),
-            preprocess=ResizeNormalize(loaded.preprocessing),
+            preprocess=preprocessor_for(loaded.preprocessing),
             source=source,
             dropped_keys=tuple(loaded.dropped_keys),
             metrics=dict(loaded.metrics),
@@ -210,6 +237,7 @@ class ImageResult:
     preprocess_ms: float = 0.0  # decode, sanitise and preprocess this file
     forward_ms: float = 0.0  # this image's share of its batch's forward pass
     notes: tuple[str, ...] = ()  # what sanitising did (EXIF rotation, transparency, ...)
+    reading: DigitReading | None = None  # a digits model's: the ink found, the 8 x 8 counts
 
     @property
     def ok(self) -> bool:
@@ -231,6 +259,12 @@ class ImageResult:
         out["inference_ms"] = round(self.preprocess_ms + self.forward_ms, 3)
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.reading is not None:
+            out["digit"] = {
+                "found": self.reading.describe(),
+                "grid": self.reading.counts.tolist(),
+                "problems": list(self.reading.problems),
+            }
         return out
 
 
@@ -259,14 +293,17 @@ def predict_images(
     for index, item in enumerate(sources):
         started = time.perf_counter()
         clean = _sanitised(item, index, predictor.preprocess.decode_side)
-        tensor, problem = None, clean.error
+        tensor, problem, reading = None, clean.error, None
         if clean.image is not None:
             try:
-                tensor = predictor.preprocess(clean.image)
+                if isinstance(predictor.preprocess, DigitBlocks):
+                    tensor, reading = predictor.preprocess.read(clean.image)
+                else:
+                    tensor = predictor.preprocess(clean.image)
             except (ValueError, RuntimeError, OSError, MemoryError) as exc:
                 problem = f"preprocessing failed: {first_line(exc)}"
         elapsed = (time.perf_counter() - started) * 1e3
-        prepared.append(_Prepared(clean.name, clean.notes, tensor, problem, elapsed))
+        prepared.append(_Prepared(clean.name, clean.notes, tensor, problem, elapsed, reading))
         del clean  # the decoded picture goes now; only the model input stays
 
     results: dict[int, ImageResult] = {}
@@ -284,6 +321,7 @@ def predict_images(
                 preprocess_ms=ready.preprocess_ms,
                 forward_ms=forward_ms / len(chunk),
                 notes=ready.notes,
+                reading=ready.reading,
             )
     return [
         results.get(i) or ImageResult(name=p.name, error=p.problem, notes=p.notes)
@@ -298,6 +336,7 @@ class _Prepared:
     tensor: Tensor | None
     problem: str | None
     preprocess_ms: float
+    reading: DigitReading | None = None
 
 
 def _sanitised(

@@ -1,0 +1,204 @@
+"""A digit on paper read as the bundled digits were made (googlenet_core.data.digit_photos),
+and the checkpoint's record of it: polarity, crop, aspect, specks, a blank page, uneven
+light, several marks, colour, and the recorded preprocessing's round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image, ImageDraw
+from tiny import tiny_config, tiny_data, tiny_train_config
+
+from googlenet_core.data.digit_photos import GRID, read_digit
+from googlenet_core.data.digits import load_digits
+from googlenet_core.data.samples import digit_samples
+from googlenet_core.data.transforms import Preprocessing
+from googlenet_core.inference.checkpoints import load_checkpoint
+from googlenet_core.inference.predictor import (
+    DigitBlocks,
+    Predictor,
+    ResizeNormalize,
+    predict_images,
+)
+from googlenet_core.training.runs import Run
+from googlenet_core.training.train import train
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from photo_render import digits_as_strokes, photograph  # noqa: E402
+
+
+def _page(
+    size: tuple[int, int] = (400, 300),
+    at: tuple[int, int] = (150, 80),
+    height: int = 120,
+    paper: int = 235,
+    ink: int = 30,
+) -> Image.Image:
+    """A "7" with a crossbar drawn in pen on a page: ``height`` px tall, its top left at ``at``."""
+    page = Image.new("L", size, paper)
+    draw = ImageDraw.Draw(page)
+    x, y, w = at[0], at[1], height * 0.6
+    stroke = max(3, height // 12)
+    draw.line([(x, y), (x + w, y), (x + w * 0.35, y + height)], fill=ink, width=stroke)
+    draw.line([(x + w * 0.2, y + height * 0.5), (x + w * 0.8, y + height * 0.5)], fill=ink,
+              width=stroke)  # fmt: skip
+    return page
+
+
+def _close(a: np.ndarray, b: np.ndarray, mean: float = 1.0) -> bool:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean()) <= mean
+
+
+def test_the_grid_is_what_the_digits_hold() -> None:
+    reading = read_digit(_page())
+    assert reading.counts.shape == (GRID, GRID)
+    assert reading.counts.min() >= 0 and reading.counts.max() <= 16
+    assert reading.ink == "dark" and reading.marks == 1 and not reading.problems
+    assert np.asarray(reading.image).shape == (8, 8)  # 0..255, as load_digits gives them
+    assert np.asarray(reading.image).max() >= 12 * 255 // 16  # full blocks on the stroke
+
+
+def test_dark_ink_on_paper_and_chalk_on_a_board_read_alike() -> None:
+    dark = read_digit(_page(paper=235, ink=30))
+    light = read_digit(_page(paper=30, ink=235))
+    assert light.ink == "light" and dark.ink == "dark"
+    assert np.array_equal(dark.counts, light.counts)
+
+
+def test_where_the_digit_is_and_how_big_does_not_matter() -> None:
+    base = read_digit(_page())
+    for size, at, height in (
+        ((1200, 900), (900, 600), 240),  # a corner of a big page
+        ((300, 300), (10, 10), 60),  # small, near the edge
+        ((640, 480), (300, 200), 200),
+    ):
+        moved = read_digit(_page(size, at, height))
+        assert _close(base.counts, moved.counts), (size, at, height)
+        left, top, right, bottom = moved.box  # type: ignore[misc]
+        assert abs(left - at[0]) <= height * 0.1 and abs(top - at[1]) <= height * 0.1
+
+
+def test_the_crop_fills_the_height_and_the_forms_width() -> None:
+    """As the form reader did: every digit 32 px tall and about 20 wide, even a thin one."""
+    page = Image.new("L", (300, 300), 240)
+    ImageDraw.Draw(page).line([(150, 60), (150, 240)], fill=20, width=8)  # a plain "1"
+    counts = read_digit(page).counts
+    assert (counts.sum(axis=1) > 0).all()  # every row
+    assert counts[:, 0].sum() == 0 and counts[:, 7].sum() == 0  # columns 1..6, like the data
+    data, _ = load_digits()
+    assert (data[:, :, 0] == 0).mean() > 0.99  # the bundled digits leave column 0 empty
+
+
+def test_specks_are_not_ink() -> None:
+    clean = read_digit(_page())
+    page = _page()
+    rng = np.random.default_rng(0)
+    draw = ImageDraw.Draw(page)
+    for x, y in rng.integers(0, 300, size=(25, 2)):
+        draw.ellipse([x, y, x + 2, y + 2], fill=40)  # dust and pepper noise
+    specked = read_digit(page)
+    assert np.array_equal(clean.counts, specked.counts)
+    assert specked.box == clean.box
+
+
+def test_uneven_light_is_taken_out() -> None:
+    flat = read_digit(_page())
+    page = np.asarray(_page(), dtype=np.float32)
+    ramp = np.linspace(0.45, 1.0, page.shape[1])[None, :]  # a lamp to the right
+    dim = Image.fromarray((page * ramp).astype(np.uint8))
+    lit = read_digit(dim)
+    assert lit.ink == "dark" and _close(flat.counts, lit.counts, mean=0.5)
+
+
+def test_a_blank_page_says_so() -> None:
+    page = Image.fromarray(
+        np.clip(np.random.default_rng(1).normal(220, 4, (300, 400)), 0, 255).astype(np.uint8)
+    )
+    reading = read_digit(page)
+    assert reading.box is None and not reading.counts.any()
+    assert any("no ink found" in p for p in reading.problems)
+
+
+def test_two_digits_side_by_side_are_said() -> None:
+    page = _page((600, 300), (60, 80), 120)
+    page.paste(_page((250, 300), (60, 80), 120).crop((0, 0, 250, 300)), (330, 0))
+    reading = read_digit(page)
+    assert reading.marks >= 2
+    assert any("separate marks" in p for p in reading.problems)
+
+
+def test_a_colour_photo_is_said() -> None:
+    page = Image.new("RGB", (300, 300), (240, 240, 235))
+    ImageDraw.Draw(page).rectangle([0, 0, 300, 80], fill=(200, 40, 40))  # a red header
+    ImageDraw.Draw(page).line([(150, 100), (150, 260)], fill=(20, 20, 120), width=8)
+    reading = read_digit(page)
+    assert any("colour photo" in p for p in reading.problems)
+    assert not any("colour" in p for p in read_digit(_page().convert("RGB")).problems)
+
+
+def test_photos_of_bundled_digits_read_back_near_their_grids() -> None:
+    """A photo (page, light, blur, noise, JPEG) of a digit's strokes gives back most of its
+    grid: the reading repeats the data's making."""
+    images, _ = load_digits()
+    strokes = digits_as_strokes(images[:40])
+    rng = np.random.default_rng(3)
+    errors = []
+    for grid, ink in zip(images[:40], strokes, strict=True):
+        reading = read_digit(photograph(ink, rng))
+        errors.append(np.abs(reading.counts - np.rint(grid / 255 * 16)).mean())
+    assert float(np.median(errors)) < 3.0, errors
+
+
+def test_a_saved_sample_is_read_as_it_is() -> None:
+    """An 8 x 8 grayscale PNG is already a grid of the data's kind: not cropped again, so
+    a digit saved from the set predicts exactly like its training sample."""
+    for _, data in digit_samples():
+        grid = Image.open(io.BytesIO(data))
+        reading = read_digit(grid)
+        assert np.array_equal(np.asarray(reading.image), np.asarray(grid))
+        assert "as it is" in reading.describe() and not reading.problems
+
+
+# ---- the recorded preprocessing ----------------------------------------------------------
+
+
+def test_the_kind_is_recorded_and_read_back() -> None:
+    blocks = Preprocessing(16, 1, (0.3,), (0.3,), kind="digit-blocks")
+    assert Preprocessing.from_dict(blocks.to_dict()) == blocks
+    plain = Preprocessing(16, 1, (0.3,), (0.3,))
+    assert "kind" not in plain.to_dict()  # a resize checkpoint reads as before the kind
+    assert Preprocessing.from_dict({"input_size": 16, "in_channels": 1, "mean": [0.3],
+                                    "std": [0.3]}).kind == "resize"  # fmt: skip
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Preprocessing(16, 1, (0.3,), (0.3,), kind="magic")
+
+
+def test_a_digits_run_records_it_and_prediction_applies_it(tmp_path: Path) -> None:
+    data = tiny_data()
+    assert data.preprocessing.kind == "digit-blocks"
+    run = Run.create(tiny_config(), tiny_train_config(), tmp_path)
+    result = train(tiny_config(), tiny_train_config(), data=data, run=run)
+    assert result.status == "completed"
+    loaded = load_checkpoint(run.path / "best.pt")
+    assert loaded.preprocessing.kind == "digit-blocks"
+    predictor = Predictor.from_checkpoint(loaded, "a tiny digits run")
+    assert isinstance(predictor.preprocess, DigitBlocks)
+    assert predictor.preprocess.decode_side >= 256  # the digit may be a tenth of the page
+    photo = io.BytesIO()
+    _page().save(photo, format="PNG")
+    (answer,) = predict_images(predictor, [("seven.png", photo.getvalue())])
+    assert answer.ok and answer.reading is not None and answer.reading.box is not None
+    assert answer.model_input is not None and answer.model_input.shape == (1, 16, 16)
+    assert answer.to_json()["digit"]["grid"] == answer.reading.counts.tolist()
+    # A checkpoint without the kind (any before it, or another data set) keeps the resize.
+    older = dataclasses.replace(loaded, preprocessing=Preprocessing(16, 1, (0.3,), (0.3,)))
+    plain = Predictor.from_checkpoint(older, "older")
+    assert type(plain.preprocess) is ResizeNormalize
+    (old,) = predict_images(plain, [("seven.png", photo.getvalue())])
+    assert old.ok and old.reading is None
