@@ -18,10 +18,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from googlenet_core import get_preset, list_presets, network_name
 from googlenet_core._io import first_line
+from googlenet_core.data.digit_photos import DigitReading
 from googlenet_core.data.images import MAX_IMAGE_BYTES
 from googlenet_core.data.samples import samples_for
 from googlenet_core.figures.prediction import (
@@ -338,6 +340,8 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
             left, right = st.columns([1, 4], vertical_alignment="center")
             assert result.model_input is not None
             side = result.model_input.shape[-1]
+            if result.reading is not None:
+                reading_ui(result.reading, left, right)
             left.image(
                 upscale(display_image(result.model_input, predictor.preprocess)),
                 caption=f"what the network sees: {side} × {side}",
@@ -350,6 +354,20 @@ def results_ui(predictor: Predictor, results: Sequence[ImageResult]) -> None:
             for note in result.notes:
                 left.caption(literal(note))
             chart(heads_figure(result, predictor.config), f"predict_heads_{index}", container=right)
+
+
+def reading_ui(reading: DigitReading, left: Any, right: Any) -> None:
+    """A digits model's reading of a photo: where the ink is, the 8 × 8 grid made of it (as
+    the training digits were made), and what makes the photo unlike them."""
+    for problem in reading.problems:
+        right.warning(f"{problem}.", icon=":material/warning:")
+    if reading.crop is not None and reading.ink != "grid":
+        left.image(reading.crop, width=160)
+        left.caption(f"found: {reading.describe()}")
+    left.image(upscale(np.asarray(reading.image)))
+    left.caption(
+        "the 8 × 8 grid made of it: ink per 4 × 4 block, 0..16, as the training digits were made"
+    )
 
 
 def inside_ui(

@@ -243,3 +243,34 @@ def test_grad_cam_opens_on_a_map_large_enough_to_show_where() -> None:
         c.value for c in at.caption
     ]
     assert not at.exception
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_digits_model_shows_what_it_read_in_a_photo() -> None:
+    """A photo of a digit on paper, to a digits checkpoint (kind digit-blocks): the page
+    shows where the ink is, the 8 x 8 grid made of it, and says when a photo holds none."""
+    from PIL import ImageDraw
+
+    payload = checkpoint_payload(
+        mini_model(), get_preset("mini"), list(DIGIT_CLASSES),
+        Preprocessing(32, 1, (0.3,), (0.3,), kind="digit-blocks"), {"best_val_acc": 0.9},
+    )  # fmt: skip
+    at = load_upload(app_test(PAGE, preset="mini").run(), "digits.pt", to_bytes(payload))
+    assert not at.exception and not at.error
+    assert any("counted into 8 x 8 blocks" in c.value for c in at.caption)  # preprocessing
+    page = Image.new("L", (400, 300), 235)
+    ImageDraw.Draw(page).line([(150, 60), (230, 60), (170, 220)], fill=30, width=12)  # a "7"
+    blank = Image.new("L", (400, 300), 228)
+    at.file_uploader(key="predict_images_files").set_value(
+        [("seven.png", _png(page), "image/png"), ("blank.png", _png(blank), "image/png")]
+    ).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("found: dark ink on light paper, one mark") for c in captions)
+    assert sum("the 8 × 8 grid made of it" in c for c in captions) == 2
+    assert [w.value for w in at.warning if "no ink found" in w.value]

@@ -170,3 +170,40 @@ def test_the_run_store_follows_the_setting_and_out_overrides_it(tmp_path, monkey
     assert [r.status for r in list_runs(tmp_path / "store")] == ["completed"]
     assert main([*tiny, "--quiet", "--out", str(tmp_path / "elsewhere")]) == 0
     assert len(list_runs(tmp_path / "elsewhere")) == 1 and len(list_runs(tmp_path / "store")) == 1
+
+
+def test_a_digits_run_reads_photos_in_class_folders(tmp_path, tiny_json, capsys) -> None:
+    """A folder laid out like a training set (one subfolder a class) of photos of digits on
+    paper: ``predict`` walks its subfolders and reports what it read in each photo, and
+    ``evaluate`` reads each photo's digit into 8x8 blocks as the checkpoint records."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from photo_render import digits_as_strokes, photograph
+
+    code = main(["train", "--config", str(tiny_json), "--dataset", "digits", "--epochs", "1",
+                 "--subset", "32", "--batch-size", "16", "--out", str(tmp_path / "runs"),
+                 "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    capsys.readouterr()
+    (run,) = list_runs(tmp_path / "runs")
+    checkpoint = str(run.path / "best.pt")
+    assert load_checkpoint(checkpoint).preprocessing.kind == "digit-blocks"
+    images, labels = load_digits()
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    for index in range(len(labels) - 12, len(labels)):
+        folder = photos / str(labels[index])
+        folder.mkdir(parents=True, exist_ok=True)
+        ink = digits_as_strokes(images[index : index + 1])[0]
+        photograph(ink, rng).save(folder / f"{index}.jpg")
+    assert main(["predict", str(photos), "--checkpoint", checkpoint, "--top-k", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 12  # every photo in every class subfolder
+    assert all("ink on light paper" in r["digit"]["found"] for r in records)
+    assert all(len(r["digit"]["grid"]) == 8 for r in records)
+    assert main(["evaluate", "--checkpoint", checkpoint, "--data", str(photos)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 12 and set(report["per_class"]) <= {str(d) for d in range(10)}

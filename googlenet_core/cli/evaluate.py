@@ -1,7 +1,8 @@
 """``python -m googlenet_core evaluate``: a checkpoint's accuracy on a folder of class subfolders.
 
 Prints JSON: the main head's accuracy (and each aux head's), per class, the
-files skipped. The images go through the checkpoint's own preprocessing and
+files skipped. The images go through the checkpoint's own preprocessing (for a
+digits checkpoint, each photo's digit read into 8 x 8 blocks first) and
 the same :func:`googlenet_core.training.evaluation.evaluate` the trainer
 scores its validation set with.
 """
@@ -18,6 +19,7 @@ import torch
 
 from ..data import DatasetError
 from ..data.batches import ImageSet
+from ..data.digit_photos import WORK_SIDE, read_digit
 from ..data.folders import describe_skipped, read_labelled_images
 from ..inference.checkpoints import load_checkpoint
 from ..training.config import DEVICES
@@ -43,9 +45,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--batch-size must be at least 1")
     loaded = load_checkpoint(args.checkpoint)
     prep = loaded.preprocessing
+    digits = prep.kind == "digit-blocks"
     try:
         found = read_labelled_images(
-            args.data, input_size=prep.input_size, in_channels=prep.in_channels
+            args.data,
+            input_size=prep.input_size,
+            in_channels=prep.in_channels,
+            prepare=(lambda image: read_digit(image).image) if digits else None,
+            decode_side=WORK_SIDE if digits else None,
         )
     except DatasetError as exc:
         raise ValueError(str(exc)) from None

@@ -1,8 +1,10 @@
 """``python -m googlenet_core predict IMAGE... (--checkpoint FILE | --pretrained)``.
 
 Prints one JSON object per image and line: ``{"file", "predictions": [{"label",
-"prob"}, ...]}`` plus ``"aux1"`` / ``"aux2"`` when the network has aux heads,
-or ``{"file", "error"}`` for a file that is not a usable image. Exits 0 when at
+"prob"}, ...]}`` plus ``"aux1"`` / ``"aux2"`` when the network has aux heads (and
+``"digit"``, what a digits checkpoint read: the ink found, the 8 x 8 grid, any
+problem), or ``{"file", "error"}`` for a file that is not a usable image. A folder
+is walked with its subfolders. Exits 0 when at
 least one image was predicted, 1 when none was, 2 when the model cannot be
 loaded.
 """
@@ -95,12 +97,20 @@ def _model_notes(predictor: Predictor) -> list[str]:
 
 
 def _expand(paths: list[str]) -> list[Path]:
-    """Files as given; a folder stands for the files directly inside it, sorted."""
+    """Files as given; a folder stands for every file in it and in its subfolders (a folder
+    laid out like a training set, one subfolder a class), sorted, hidden ones left out."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file()))
+            found = (p for p in path.rglob("*") if p.is_file())
+            files.extend(
+                sorted(
+                    p
+                    for p in found
+                    if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
         else:
             files.append(path)  # a missing file is reported per file, like a bad one
     return files

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor
 
 from .._checks import shown
@@ -105,8 +106,14 @@ def read_labelled_images(
     in_channels: int,
     limits: Limits | None = None,
     class_names: Sequence[str] | None = None,
+    prepare: Callable[[Image.Image], Image.Image] | None = None,
+    decode_side: int | None = None,
 ) -> LabelledImages:
     """Decode a folder of class subfolders, or a zip of one, under ``limits``.
+
+    ``prepare`` turns each decoded image into what is resized (a digits checkpoint's
+    :func:`.digit_photos.read_digit` grid), with images decoded at ``decode_side``
+    (default ``input_size``) first.
 
     ``class_names`` fixes the label space (a planned run's outputs, from
     :func:`list_classes`); without it the classes are those with a readable
@@ -136,14 +143,15 @@ def read_labelled_images(
                 display,
                 max_pixels=limits.max_pixels,
                 max_bytes=limits.max_file_bytes,
-                target_side=input_size,
+                target_side=decode_side or input_size,
             )
             del data  # the file's bytes go before the next is read
             if clean.image is None:
                 reason = "not an image" if "not an image" in (clean.error or "") else None
                 _count(skipped, reason or "unreadable image")
                 continue
-            decoded.append(to_unit(pil_to_tensor(clean.image, in_channels), input_size)[0])
+            image = prepare(clean.image) if prepare is not None else clean.image
+            decoded.append(to_unit(pil_to_tensor(image, in_channels), input_size)[0])
             names.append(label)
     found = sorted(set(names))
     if len(found) < 2:
