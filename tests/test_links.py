@@ -140,6 +140,7 @@ def test_codes_follow_the_query_string() -> None:
         ("127.8.9.10", True),
         ("[::1]", True),
         ("0.0.0.0", True),
+        ("::ffff:127.0.0.1", True),
         (None, True),
         ("192.168.1.20", False),
         ("10.0.0.5", False),
@@ -171,3 +172,8 @@ def test_a_link_points_where_students_open_the_app() -> None:
     )
     assert proxied.url == "https://x.org/g/shapes"
     assert room_address(seen, public_url="http://localhost:9000").local  # said, not hidden
+    # An IPv6 server address is bracketed; Streamlit's browser.serverPort wins when set.
+    assert room_address(seen, server_address="2001:db8::5").url == "http://[2001:db8::5]:8501/train"
+    assert room_address(seen, server_address="class.example.org", server_port=443).url == (
+        "http://class.example.org:443/train"
+    )

@@ -68,6 +68,7 @@ def test_every_variable_fills_its_field() -> None:
         ("GOOGLENET_PUBLIC_URL", "ftp://host", "must be the app's address"),
         ("GOOGLENET_PUBLIC_URL", "http://host/?s=abc", "an address without ? or #"),
         ("GOOGLENET_PUBLIC_URL", "http://host:85o1", "a port that is not a number"),
+        ("GOOGLENET_PUBLIC_URL", "http://[::1", "must be the app's address"),
     ],
 )
 def test_a_bad_value_is_one_sentence_naming_the_variable(name, value, message) -> None:

@@ -247,6 +247,8 @@ def is_local(host: str | None) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     return address.is_loopback or address.is_unspecified  # 0.0.0.0: "any", no one's address
 
 
@@ -255,12 +257,14 @@ def room_address(
     public_url: str | None = None,
     server_address: str | None = None,
     base_path: str = "",
+    server_port: int | None = None,
 ) -> RoomAddress:
     """The address a short link gives for the page the browser shows at ``page_url``.
 
     ``public_url`` (``GOOGLENET_PUBLIC_URL``, the app's root as students open it) comes
     first, then ``server_address`` (Streamlit's ``browser.serverAddress`` when an operator
-    set it: a host name, with the browser's scheme and port), else the browser's own
+    set it: a host name or address, with ``server_port``, Streamlit's ``browser.serverPort``
+    when set, else the browser's port, and the browser's scheme), else the browser's own
     address. The page (``/train``) is kept from ``page_url``, after Streamlit's
     ``base_path`` (``server.baseUrlPath``).
     """
@@ -271,8 +275,10 @@ def room_address(
     if public_url:
         root, source = public_url.rstrip("/"), "GOOGLENET_PUBLIC_URL"
     elif server_address:
-        port = f":{seen.port}" if seen.port else ""
-        root = f"{seen.scheme or 'http'}://{server_address}{port}{prefix}"
+        number = server_port or seen.port
+        port = f":{number}" if number else ""
+        host = f"[{server_address}]" if ":" in server_address else server_address  # IPv6
+        root = f"{seen.scheme or 'http'}://{host}{port}{prefix}"
         source = "browser.serverAddress"
     else:
         root = urlunsplit((seen.scheme, seen.netloc, prefix, "", ""))

@@ -84,10 +84,17 @@ class Server:
 
     # -- where links point -------------------------------------------------------------
     def room_address(
-        self, page_url: str, server_address: str | None = None, base_path: str = ""
+        self,
+        page_url: str,
+        server_address: str | None = None,
+        base_path: str = "",
+        server_port: int | None = None,
     ) -> RoomAddress:
-        """The address a short link gives for a page (:func:`.links.room_address`)."""
-        return room_address(page_url, self.settings.public_url, server_address, base_path)
+        """The address a short link gives for a page (:func:`.links.room_address`), the
+        operator's ``GOOGLENET_PUBLIC_URL`` first."""
+        return room_address(
+            page_url, self.settings.public_url, server_address, base_path, server_port
+        )
 
     @functools.cached_property
     def lan_address(self) -> str | None:

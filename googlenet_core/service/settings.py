@@ -152,7 +152,10 @@ def _parse(variable: Variable, text: str) -> object:
 
 def _public_url(variable: Variable, text: str) -> str:
     """An http(s) address with a host and nothing after its path, without a final slash."""
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL": an unclosed [
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"{variable.name} must be the app's address, such as http://192.168.1.20:8501, "

@@ -31,7 +31,7 @@ import streamlit as st
 from streamlit import config as st_config
 
 from googlenet_core.figures.projector import for_projector
-from googlenet_core.service.links import SHORT_PARAM, RoomAddress
+from googlenet_core.service.links import SHORT_PARAM, RoomAddress, room_address
 from pages.common.ownership import viewer
 from pages.common.server import server
 from pages.common.text import literal
@@ -318,13 +318,20 @@ def _share_dialog() -> None:
 
 def _room_address() -> RoomAddress:
     """Where this page is for students: the configured public address, Streamlit's
-    ``browser.serverAddress`` when an operator set it, else the browser's address."""
+    ``browser.serverAddress`` (and ``browser.serverPort``) when an operator set it, else
+    the browser's address."""
     configured = st_config.is_manually_set("browser.serverAddress")
+    port = st_config.is_manually_set("browser.serverPort")
     return server().room_address(
         _page_url(),
         str(st.get_option("browser.serverAddress")) if configured else None,
-        str(st.get_option("server.baseUrlPath") or ""),
+        _base_path(),
+        int(st.get_option("browser.serverPort")) if port else None,
     )
+
+
+def _base_path() -> str:
+    return str(st.get_option("server.baseUrlPath") or "")
 
 
 def _local_warning(room: RoomAddress) -> str:
@@ -332,10 +339,8 @@ def _local_warning(room: RoomAddress) -> str:
     lan = server().lan_address
     if lan is None:
         elsewhere = "this computer's address on the room's network"
-    else:
-        there = server().room_address(
-            _page_url(), lan, str(st.get_option("server.baseUrlPath") or "")
-        )
+    else:  # this host on its network, whatever a (local) public address says
+        there = room_address(_page_url(), None, lan, _base_path())
         elsewhere = f"this computer's address on the room's network, {literal(there.url)}"
     return (
         "Only this computer can open this link: it starts with "
