@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_no_exception, screenshot, text_problems, wait_for_app_idle
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from googlenet_core import get_preset
 from googlenet_core.data.samples import digit_samples
@@ -71,6 +71,10 @@ def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
     buffer = io.BytesIO()
     Image.fromarray(noise).save(buffer, "JPEG")
     (images / "half.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    # A phone photo of a "7" written on paper: the digits model reads it as the data was made.
+    paper = Image.new("RGB", (480, 360), (228, 226, 218))
+    ImageDraw.Draw(paper).line([(200, 90), (290, 90), (225, 270)], fill=(40, 40, 52), width=14)
+    paper.save(images / "paper-photo.jpg", quality=80)
 
     page.goto(f"{streamlit_server}/predict?preset=mini")
     wait_for_app_idle(page, timeout_s=90)
@@ -96,9 +100,13 @@ def test_upload_checkpoint_and_odd_images_then_refuse_a_malicious_checkpoint(
     titles = _chart_titles(page)
     top5 = [t for t in titles if t.startswith("Top 5 · digit-")]
     assert len(top5) == 3, titles
-    assert "3 of 5 images predicted" in page.locator('[data-testid="stMain"]').inner_text()
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "4 of 6 images predicted" in main
+    assert "found: dark ink on light paper, one mark, cropped to" in main
+    assert main.count("the 8 × 8 grid made of it") == 4  # the samples' grids, read as they are
     heads = page.locator(".js-plotly-plot .annotation-text").all_text_contents()
     assert "main head (after inception5b)" in heads and "aux1 (after inception4a)" in heads
+    assert any(t.startswith("Top 5 · paper-photo") for t in titles), titles
     # The trained model recognises the first held-out digit, a 0 (Grad-CAM explains it).
     assert "Grad-CAM · main · “0”" in titles, titles
     assert any("its four branches" in t for t in titles)
