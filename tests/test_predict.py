@@ -426,3 +426,25 @@ def test_figures_label_heads_by_position_and_grey_out_untrained_ones(
     assert upscale(image).shape == (160, 160) and upscale(np.zeros((300, 200))).shape == (300, 200)
     with pytest.raises(ValueError, match="has no predictions"):
         heads_figure(predict_images(mini, [("x.png", b"")])[0], mini.config)
+
+
+def test_a_colour_photo_to_a_grayscale_network_is_said(mini: Predictor) -> None:
+    """One sentence beside the answer, not a silent confident one; a gray photo stored as
+    RGB (a scan) is not colour."""
+    from PIL import ImageDraw
+
+    from googlenet_core.inference.predictor import GRAY_NOTE
+
+    def png(image: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    flowers = Image.new("RGB", (120, 90), (30, 140, 40))
+    ImageDraw.Draw(flowers).ellipse([30, 20, 90, 70], fill=(220, 40, 120))
+    scan = Image.new("RGB", (120, 90), (235, 235, 235))
+    ImageDraw.Draw(scan).line([(60, 10), (60, 80)], fill=(20, 20, 20), width=6)
+    colour, gray = predict_images(mini, [("flowers.png", png(flowers)), ("scan.png", png(scan))])
+    assert colour.ok and GRAY_NOTE in colour.notes
+    assert gray.ok and GRAY_NOTE not in gray.notes
+    assert colour.to_json()["notes"][-1] == GRAY_NOTE

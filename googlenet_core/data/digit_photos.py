@@ -107,7 +107,7 @@ def read_digit(image: Image.Image) -> DigitReading:
         counts = np.rint(np.asarray(image, dtype=np.float64) * 16 / 255).astype(np.int64)
         return DigitReading(counts, "grid", (0, 0, GRID, GRID), 1, 0.0, (), image)
     problems: list[str] = []
-    if _is_colourful(image):
+    if is_colourful(image):
         problems.append(
             "a colour photo: the digits network reads gray levels, so the colour was dropped "
             "and the ink found by its brightness"
@@ -153,8 +153,9 @@ def read_digit(image: Image.Image) -> DigitReading:
 # ---- the steps --------------------------------------------------------------------------
 
 
-def _is_colourful(image: Image.Image) -> bool:
-    """More than 5 % of the pixels clearly coloured (chroma over 0.25 of full scale)."""
+def is_colourful(image: Image.Image) -> bool:
+    """More than 5 % of the pixels clearly coloured (chroma over 0.25 of full scale): a
+    colour photo, not a gray one (or a scan) that happens to be stored as RGB."""
     if image.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
         return False
     small = image.convert("RGB")

@@ -12,6 +12,7 @@ as it did is :mod:`.explain`'s part.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from .._io import first_line
-from ..data.digit_photos import WORK_SIDE, DigitReading, read_digit
+from ..data.digit_photos import WORK_SIDE, DigitReading, is_colourful, read_digit
 from ..data.images import SanitisedImage, sanitise_image
 from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
 from ..network.config import GoogLeNetConfig
@@ -34,6 +35,11 @@ from ..network.model import GoogLeNet, HeadName, Heads
 from .checkpoints import LoadedCheckpoint
 
 ImageSource = bytes | str | os.PathLike[str]
+#: Said beside the answer when a grayscale network is given a colour photo.
+GRAY_NOTE = (
+    "a colour photo to a grayscale network: it saw only the photo's gray levels, so "
+    "anything told apart by colour alone is lost"
+)
 
 
 # ---- preprocessing -----------------------------------------------------------------------
@@ -300,6 +306,8 @@ def predict_images(
                     tensor, reading = predictor.preprocess.read(clean.image)
                 else:
                     tensor = predictor.preprocess(clean.image)
+                    if predictor.preprocess.in_channels == 1 and is_colourful(clean.image):
+                        clean = dataclasses.replace(clean, notes=(*clean.notes, GRAY_NOTE))
             except (ValueError, RuntimeError, OSError, MemoryError) as exc:
                 problem = f"preprocessing failed: {first_line(exc)}"
         elapsed = (time.perf_counter() - started) * 1e3
