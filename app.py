@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from googlenet_core import (
@@ -97,6 +98,43 @@ def heading(slug: str, text: str) -> None:
             st.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
 
 
+# ---- figures shared by every session ---------------------------------------------------------
+# What depends only on the design and the view is built once for every session: a class of
+# 30 opening the same link draws these from the cache. cache_resource hands out the same
+# object, which chart() only reads (st.plotly_chart and for_projector copy it). Keyed on the
+# config's JSON, as the Shapes page's figures are.
+_BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
+    GoogLeNetConfig: lambda config: config.to_json()
+}
+
+
+@st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=256, show_spinner=False)
+def block_figure(config: GoogLeNetConfig, name: str, reduced: bool) -> go.Figure:
+    """One Inception block of the design, with or without its 1x1 reductions."""
+    spec = next(b for b in config.blocks if b.name == name)
+    in_channels = config.block_in_channels()[name]
+    side = spatial_sides(config, config.input_size)[name]
+    costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
+    return inception_block_figure(
+        spec, in_channels, side, reduced, costs["reduced" if reduced else "naive"]
+    )
+
+
+@st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
+def naive_figure(config: GoogLeNetConfig) -> go.Figure:
+    return naive_network_figure(naive_network(config))
+
+
+@st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
+def aux_figure(config: GoogLeNetConfig) -> go.Figure:
+    return aux_heads_figure(config)
+
+
+@st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
+def deployment_figure(config: GoogLeNetConfig) -> go.Figure:
+    return deploy_figure(analyze(config))
+
+
 def visual(slug: str) -> Any:
     """The container of a concept's main visual (``.st-key-visual_<slug>`` in the page)."""
     return st.container(key=f"visual_{slug}")
@@ -149,11 +187,8 @@ def inception_ui(config: GoogLeNetConfig) -> None:
     right.toggle("With 1×1 reductions", key="home_reduced")
     name, spec, in_channels, side = _block(config)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
-    variant = "reduced" if st.session_state["home_reduced"] else "naive"
     with visual("inception"):
-        figure = inception_block_figure(
-            spec, in_channels, side, variant == "reduced", costs[variant]
-        )
+        figure = block_figure(config, name, bool(st.session_state["home_reduced"]))
         chart(figure, "home_block_figure", height=420)
     st.markdown(
         "Four branches read the same input; their outputs have the same height and width, "
@@ -178,7 +213,7 @@ def reductions_ui(config: GoogLeNetConfig) -> None:
     naive, built = costs["naive"], costs["reduced"]
     steps = naive_network(config)
     with visual("reductions"):
-        chart(naive_network_figure(steps), "home_naive_network", height=480)
+        chart(naive_figure(config), "home_naive_network", height=480)
     last = steps[-1]
     st.markdown(
         f"With every block naive, **{last.block}** would read **{last.naive_in_channels:,}** "
@@ -281,7 +316,7 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
 def aux_ui(config: GoogLeNetConfig) -> None:
     heading("aux-heads", "Auxiliary classifiers")
     with visual("aux-heads"):
-        chart(aux_heads_figure(config), "home_aux_figure", height=380)
+        chart(aux_figure(config), "home_aux_figure", height=380)
     st.latex(
         r"\mathcal{L} = \mathcal{L}_{\text{main}} + w_1\,\mathcal{L}_{\text{aux1}}"
         r" + w_2\,\mathcal{L}_{\text{aux2}}, \qquad w_1 = w_2 = 0.3"
@@ -395,9 +430,8 @@ def gradients_ui(config: GoogLeNetConfig) -> None:
 
 def deploy_ui(config: GoogLeNetConfig) -> None:
     heading("deploy", "Deployment without the auxiliary heads")
-    analysis = analyze(config)
     with visual("deploy"):
-        chart(deploy_figure(analysis), "home_deploy", height=460)
+        chart(deployment_figure(config), "home_deploy", height=460)
     st.markdown(
         "The auxiliary heads only help training: at test time the paper discards them "
         '(section 5: "at inference time, these auxiliary networks are discarded"). Dropping '

@@ -130,7 +130,8 @@ def test_markdown_in_a_link_is_shown_as_text_not_rendered() -> None:
 
 def test_a_second_visitor_to_a_design_reuses_what_the_first_computed(monkeypatch) -> None:
     """A class arriving at once: what depends only on the design (the analysis, any model
-    built for a lesson) is computed by the first session and shared, not per session.
+    built for a lesson, the Concepts page's figures) is computed by the first session and
+    shared, not per session.
     (How long 30 sessions take: ``benchmarks/bench_arrival.py``.)"""
     from googlenet_core.network import model
 
@@ -149,8 +150,21 @@ def test_a_second_visitor_to_a_design_reuses_what_the_first_computed(monkeypatch
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(model.GoogLeNet, "__init__", counting)
+    from googlenet_core.figures import lessons, network
+
+    drawn: list[str] = []
+    for module, name in ((network, "inception_block_figure"), (lessons, "naive_network_figure"),
+                         (lessons, "aux_heads_figure"), (lessons, "deploy_figure")):  # fmt: skip
+        real = getattr(module, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            drawn.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
     misses = analyze.cache_info().misses
     for path, query in views:  # a student, then another: new sessions, the same design
         assert not app_test(path, **query).run().exception
     assert analyze.cache_info().misses == misses
     assert not built, f"{len(built)} models built again for a design already shown"
+    assert not drawn, f"figures drawn again for a design already shown: {drawn}"
