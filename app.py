@@ -111,9 +111,7 @@ _BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=256, show_spinner=False)
 def block_figure(config: GoogLeNetConfig, name: str, reduced: bool) -> go.Figure:
     """One Inception block of the design, with or without its 1x1 reductions."""
-    spec = next(b for b in config.blocks if b.name == name)
-    in_channels = config.block_in_channels()[name]
-    side = spatial_sides(config, config.input_size)[name]
+    _, spec, in_channels, side = _block_named(config, name)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
     return inception_block_figure(
         spec, in_channels, side, reduced, costs["reduced" if reduced else "naive"]
@@ -170,7 +168,10 @@ def intro_ui(config: GoogLeNetConfig) -> None:
 
 def _block(config: GoogLeNetConfig) -> tuple[str, Any, int, int]:
     """The block chosen on the Inception screen: (name, spec, input depth, side)."""
-    name = st.session_state["home_block"]
+    return _block_named(config, st.session_state["home_block"])
+
+
+def _block_named(config: GoogLeNetConfig, name: str) -> tuple[str, Any, int, int]:
     spec = next(b for b in config.blocks if b.name == name)
     return (
         name,

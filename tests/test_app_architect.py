@@ -244,20 +244,23 @@ def test_a_decrease_is_shown_as_one() -> None:
     assert delta.startswith("-") and "−" not in delta, delta  # ASCII: Streamlit's down arrow
 
 
-def test_removing_the_block_an_aux_head_follows_says_where_it_went() -> None:
+def _remove_block(name: str) -> str:
+    """Remove a block of the paper's design on the Architect; the page's one message."""
     at = app_test(PAGE).run()
-    at.selectbox[1].set_value("inception4a").run()
+    at.selectbox[1].set_value(name).run()
     at.button(key="arch_remove").click().run()
     (message,) = [s.value for s in at.success]
+    return message
+
+
+def test_removing_the_block_an_aux_head_follows_says_where_it_went() -> None:
+    message = _remove_block("inception4a")
     assert "aux1 now follows inception3b (it followed inception4a, which is gone)" in message
     assert re.search(r"its parameters [\d.]+ M → [\d.]+ M", message), message
 
 
 def test_a_head_whose_rounded_count_stays_the_same_says_the_exact_change() -> None:
-    at = app_test(PAGE).run()
-    at.selectbox[1].set_value("inception4d").run()
-    at.button(key="arch_remove").click().run()
-    (message,) = [s.value for s in at.success]
+    message = _remove_block("inception4d")
     # 3.19 M → 3.19 M would say nothing changed: the exact counts and the difference do.
     assert "aux2 now follows inception4c" in message
     assert "its parameters 3,190,888 → 3,188,840 (-2,048), since its input depth" in message

@@ -31,12 +31,12 @@ from googlenet_core.service.access import (
 from googlenet_core.service.budgets import run_memory
 from googlenet_core.service.host import MEMORY_ENV, resident_bytes
 from googlenet_core.service.probes import process_baseline
+from googlenet_core.training.compare import best_finished
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
 from googlenet_core.training.plan import Choices, plan_training
 from googlenet_core.training.runs import Run, list_runs, open_run
 from pages.common.recipe import key_for
-from pages.common.run_store import best_finished
 
 PAGE = "pages/train.py"
 WAIT_S = 120.0

@@ -10,9 +10,9 @@ import pytest
 from conftest import app_test, new_server
 
 from googlenet_core import get_preset
+from googlenet_core.training.compare import best_finished
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.runs import Run, RunSummary
-from pages.common.run_store import best_finished
 
 PAGE = "pages/train.py"
 

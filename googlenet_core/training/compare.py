@@ -8,7 +8,8 @@ in everything but the aux weights (same seed, hence the same initial weights,
 data order and augmentation), and :func:`differences` lists every setting in
 which overlaid runs do differ, so an unfair comparison is never silent.
 :func:`gradient_ratios` turns two runs' per-stage gradient norms into "conv1
-receives 20 % more gradient with the aux heads".
+receives 20 % more gradient with the aux heads". :func:`best_finished` is the run
+most worth downloading among many.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from ..network.presets import network_name
 from .events import Event, StartEvent, epochs_of, start_of
 from .plan import TrainPlan
+from .runs import RunSummary
+from .status import FINISHED
 
 #: The weights the "with aux heads" side of a pair gets when the plan has them at 0.
 PAPER_AUX_WEIGHT = 0.3
@@ -183,3 +186,18 @@ def fair_pair(runs: Mapping[str, Sequence[Event]]) -> tuple[str, str] | None:
             if zero_a != zero_b:
                 return (b, a) if zero_a else (a, b)
     return None
+
+
+def best_finished(summaries: Sequence[RunSummary]) -> str | None:
+    """The finished run with a checkpoint and the best validation accuracy, or None.
+
+    Of equally accurate runs, the newest: ``summaries`` come newest first and ``max``
+    keeps the first of equals.
+    """
+    scored = [
+        s
+        for s in summaries
+        if s.status in FINISHED and s.has_checkpoint and s.best_val_acc is not None
+    ]
+    best = max(scored, key=lambda s: s.best_val_acc or 0.0, default=None)
+    return best.id if best else None

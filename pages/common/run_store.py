@@ -23,7 +23,14 @@ from googlenet_core.service.access import (
     visible,
     who_sees,
 )
-from googlenet_core.training.runs import RunSummary, list_runs, open_run, run_label, runs_frame
+from googlenet_core.training.compare import best_finished
+from googlenet_core.training.runs import (
+    RunSummary,
+    list_runs,
+    open_run,
+    run_label,
+    runs_frame,
+)
 from googlenet_core.training.status import FINISHED
 from pages.common import literal, rerun, server
 from pages.common.curves import curves_ui
@@ -133,21 +140,6 @@ def overlay_labels(summaries: Sequence[RunSummary]) -> dict[str, str]:
     """Legend names: by the aux weights alone when the runs share network and data."""
     shared = len({(s.network, s.dataset) for s in summaries}) == 1
     return {s.id: run_label(s.id, s.aux_weights) if shared else s.label for s in summaries}
-
-
-def best_finished(summaries: Sequence[RunSummary]) -> str | None:
-    """The finished run with a checkpoint and the best validation accuracy, or None.
-
-    Of equally accurate runs, the newest: ``summaries`` come newest first and ``max``
-    keeps the first of equals.
-    """
-    scored = [
-        s
-        for s in summaries
-        if s.status in FINISHED and s.has_checkpoint and s.best_val_acc is not None
-    ]
-    best = max(scored, key=lambda s: s.best_val_acc or 0.0, default=None)
-    return best.id if best else None
 
 
 def fresh_selections(summaries: Sequence[RunSummary]) -> None:
