@@ -9,7 +9,7 @@ TORCH  ?= auto
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CPU_INDEX  := https://download.pytorch.org/whl/cpu
 
-.PHONY: run test check bench chromium clean python-check gpu-check screenshots
+.PHONY: run test check bench chromium clean python-check gpu-check screenshots i18n
 
 # Python 3.11-3.14 (torch 2.14.1 has wheels for those; 3.10 fails deep inside pip).
 python-check:
@@ -50,14 +50,30 @@ $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
 run: $(BIN)/.runtime
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# Debian's Chromium for the browser test (Playwright cannot download its own here).
+# Debian's Chromium for the browser tests (Playwright cannot download its own here), and a
+# CJK font so that its Chinese pages show characters, not boxes (tests/test_browser_i18n.py).
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 chromium:
-	@if command -v chromium >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
-	  echo "warning: could not install chromium; the browser test will be skipped"; \
-	elif command -v sudo >/dev/null 2>&1; then (sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null) || \
-	  echo "warning: could not install chromium; the browser test will be skipped"; \
-	else echo "warning: chromium missing and no root to install it; the browser test will be skipped"; fi
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
+	  echo "warning: could not install$$missing; the browser tests that need it will be skipped"; \
+	elif command -v sudo >/dev/null 2>&1; then (sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null) || \
+	  echo "warning: could not install$$missing; the browser tests that need it will be skipped"; \
+	else echo "warning:$$missing missing and no root to install it; the browser tests that need it will be skipped"; fi
+
+# The translation catalog: extract every marked text (app.py, pages/, googlenet_core/),
+# bring the Chinese catalog up to date (a new text arrives empty, for a translator; no fuzzy
+# guesses) and compile it. The compiled .mo is committed (Community Cloud only runs pip);
+# tests/test_i18n.py fails when a text has no Chinese or the .mo is older than the .po.
+LOCALE := googlenet_core/locale
+i18n: $(BIN)/.dev
+	$(BIN)/pybabel extract --project="GoogLeNet lab" --add-location=file --sort-by-file \
+	  -w 100 -c TRANSLATORS: -o $(LOCALE)/googlenet.pot app.py pages googlenet_core
+	$(BIN)/pybabel update -i $(LOCALE)/googlenet.pot -d $(LOCALE) -D googlenet -l zh_CN \
+	  -w 100 --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d $(LOCALE) -D googlenet --statistics
 
 check: $(BIN)/.dev
 	$(BIN)/ruff check .

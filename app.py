@@ -35,19 +35,23 @@ from googlenet_core import (
 )
 from googlenet_core._io import first_line
 from googlenet_core.figures.lessons import (
+    BRANCH_COLUMNS,
     aux_heads_figure,
     branch_frame,
+    branch_label,
     deploy_figure,
     gradient_flow_figure,
     naive_network_figure,
 )
 from googlenet_core.figures.network import (
+    KIND_LABELS,
     inception_block_figure,
     naive_vs_reduced_frame,
     output_size_latex,
     paper_table_style,
 )
 from googlenet_core.figures.style import format_count
+from googlenet_core.i18n import N_, _, active_language
 from googlenet_core.network.config import spatial_sides
 from googlenet_core.network.costs import flow_batch
 from googlenet_core.network.lessons import (
@@ -60,13 +64,14 @@ from googlenet_core.network.lessons import (
 from googlenet_core.network.paper import compare
 from pages.common import current_config, run_page, server
 from pages.common.concepts import (
-    CONCEPT_BY_SLUG,
     SLUGS,
     navigation_ui,
     number,
     present_picked,
     step,
+    title,
 )
+from pages.common.language import glossary_ui, language_ui
 from pages.common.view import (
     Setting,
     chart,
@@ -92,26 +97,28 @@ def heading(slug: str, text: str) -> None:
     with st.container(horizontal=True, vertical_alignment="center", key="present_heading"):
         st.header(f"{number(slug)} · {text}", width="stretch")
         with st.container(horizontal=True, width="content", key="present_controls"):
-            st.button("Back", key="concept_back", on_click=step, args=(-1,), shortcut="Left")
-            st.button("Next", key="concept_next", on_click=step, args=(1,), shortcut="Right")
-            share_ui("present_share", "Share")
-            st.button("Exit", key="present_exit", on_click=set_presenting, args=(False,))
+            st.button(_("Back"), key="concept_back", on_click=step, args=(-1,), shortcut="Left")
+            st.button(_("Next"), key="concept_next", on_click=step, args=(1,), shortcut="Right")
+            share_ui("present_share", _("Share"))
+            st.button(_("Exit"), key="present_exit", on_click=set_presenting, args=(False,))
+            language_ui("present")  # the sidebar is folded away on a projector
 
 
 # ---- figures shared by every session ---------------------------------------------------------
 # What depends only on the design and the view is built once for every session: a class of
 # 30 opening the same link draws these from the cache. cache_resource hands out the same
 # object, which chart() only reads (st.plotly_chart and for_projector copy it). Keyed on the
-# config's JSON, as the Shapes page's figures are.
+# config's JSON, as the Shapes page's figures are, and on the visitor's language (``language``
+# only keys the cache: the figures' words come from the active language).
 _BY_CONFIG: dict[str | type[Any], Callable[[Any], Any]] = {
     GoogLeNetConfig: lambda config: config.to_json()
 }
 
 
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=256, show_spinner=False)
-def block_figure(config: GoogLeNetConfig, name: str, reduced: bool) -> go.Figure:
+def block_figure(config: GoogLeNetConfig, name: str, reduced: bool, language: str) -> go.Figure:
     """One Inception block of the design, with or without its 1x1 reductions."""
-    _, spec, in_channels, side = _block_named(config, name)
+    _name, spec, in_channels, side = _block_named(config, name)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
     return inception_block_figure(
         spec, in_channels, side, reduced, costs["reduced" if reduced else "naive"]
@@ -119,17 +126,17 @@ def block_figure(config: GoogLeNetConfig, name: str, reduced: bool) -> go.Figure
 
 
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
-def naive_figure(config: GoogLeNetConfig) -> go.Figure:
+def naive_figure(config: GoogLeNetConfig, language: str) -> go.Figure:
     return naive_network_figure(naive_network(config))
 
 
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
-def aux_figure(config: GoogLeNetConfig) -> go.Figure:
+def aux_figure(config: GoogLeNetConfig, language: str) -> go.Figure:
     return aux_heads_figure(config)
 
 
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
-def deployment_figure(config: GoogLeNetConfig) -> go.Figure:
+def deployment_figure(config: GoogLeNetConfig, language: str) -> go.Figure:
     return deploy_figure(analyze(config))
 
 
@@ -142,25 +149,28 @@ def visual(slug: str) -> Any:
 
 
 def intro_ui(config: GoogLeNetConfig) -> None:
-    st.title("GoogLeNet: going deeper with convolutions")
+    st.title(_("GoogLeNet: going deeper with convolutions"))
     st.markdown(
-        "Szegedy et al. won the ILSVRC 2014 classification challenge (top-5 error 6.67 %) "
-        "with a network 22 layers deep that uses **12× fewer parameters than AlexNet**. "
-        "Two ideas made that possible: the **Inception block**, which looks at the same "
-        "input through 1×1, 3×3 and 5×5 windows at once and keeps the cost down with 1×1 "
-        "convolutions, and **auxiliary classifiers** that push gradient into the middle "
-        "of the network during training."
+        _(
+            "Szegedy et al. won the ILSVRC 2014 classification challenge (top-5 error 6.67 %) "
+            "with a network 22 layers deep that uses **12× fewer parameters than AlexNet**. "
+            "Two ideas made that possible: the **Inception block**, which looks at the same "
+            "input through 1×1, 3×3 and 5×5 windows at once (three receptive fields side by "
+            "side) and keeps the cost down with 1×1 "
+            "convolutions, and **auxiliary classifiers** that push gradient into the middle "
+            "of the network during training."
+        )
     )
     analysis = analyze(config)
     cols = st.columns(4)
-    cols[0].metric("Network shown", network_name(config))
-    cols[1].metric("Inception blocks", len(config.blocks))
-    cols[2].metric("Parameters (deployed)", format_count(analysis.params_without_aux))
-    cols[3].metric("MACs per image", format_count(analysis.macs_without_aux))
+    cols[0].metric(_("Network shown"), network_name(config))
+    cols[1].metric(_("Inception blocks"), len(config.blocks))
+    cols[2].metric(_("Parameters (deployed)"), format_count(analysis.params_without_aux))
+    cols[3].metric(_("MACs per image"), format_count(analysis.macs_without_aux))
     st.segmented_control(
-        "Present one concept on a projector (large type, one per screen, ← → to move on)",
+        _("Present one concept on a projector (large type, one per screen, ← → to move on)"),
         list(SLUGS),
-        format_func=lambda slug: CONCEPT_BY_SLUG[slug].title,
+        format_func=title,
         key="present_pick",
         on_change=present_picked,
     )
@@ -182,65 +192,82 @@ def _block_named(config: GoogLeNetConfig, name: str) -> tuple[str, Any, int, int
 
 
 def inception_ui(config: GoogLeNetConfig) -> None:
-    heading("inception", "The Inception block")
+    heading("inception", _("The Inception block"))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    left.selectbox("Block", [b.name for b in config.blocks], key="home_block")
-    right.toggle("With 1×1 reductions", key="home_reduced")
+    left.selectbox(_("Block"), [b.name for b in config.blocks], key="home_block")
+    right.toggle(_("With 1×1 reductions"), key="home_reduced")
     name, spec, in_channels, side = _block(config)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
     with visual("inception"):
-        figure = block_figure(config, name, bool(st.session_state["home_reduced"]))
+        reduced = bool(st.session_state["home_reduced"])
+        figure = block_figure(config, name, reduced, active_language())
         chart(figure, "home_block_figure", height=420)
     st.markdown(
-        "Four branches read the same input; their outputs have the same height and width, "
-        "so they are **stacked along the depth**. Switch the 1×1 reductions off to see the "
-        "naive block the paper started from."
+        _(
+            "Four branches read the same input; their outputs have the same height and width, "
+            "so they are **stacked along the depth**. Switch the 1×1 reductions off to see the "
+            "naive block the paper started from."
+        )
     )
     if not presenting():
+        # The frame's headers are in the visitor's language (naive_vs_reduced_frame).
+        counts = (_("naive (no 1×1 reductions)"), _("with 1×1 reductions"))
         st.dataframe(
             naive_vs_reduced_frame(costs),
             width="content",
             column_config={
-                "naive (no 1×1 reductions)": st.column_config.NumberColumn(format="localized"),
-                "with 1×1 reductions": st.column_config.NumberColumn(format="localized"),
+                column: st.column_config.NumberColumn(format="localized") for column in counts
             },
         )
 
 
 def reductions_ui(config: GoogLeNetConfig) -> None:
-    heading("reductions", "What the 1×1 reductions save")
+    heading("reductions", _("What the 1×1 reductions save"))
     name, spec, in_channels, side = _block(config)
     costs = naive_vs_reduced(in_channels, spec, side, config.batch_norm)
     naive, built = costs["naive"], costs["reduced"]
     steps = naive_network(config)
     with visual("reductions"):
-        chart(naive_figure(config), "home_naive_network", height=480)
+        chart(naive_figure(config, active_language()), "home_naive_network", height=480)
     last = steps[-1]
     st.markdown(
-        f"With every block naive, **{last.block}** would read **{last.naive_in_channels:,}** "
-        f"channels instead of {last.in_channels:,}: the pooling branch passes the whole input "
-        "depth through, so depth grows block after block. The paper (section 4): without the "
-        'reductions, "an inevitable increase in the number of outputs from stage to stage" '
-        "makes the cost blow up within a few stages."
+        _(
+            "With every block naive, **{block}** would read **{naive_in:,}** "
+            "channels instead of {built_in:,}: the pooling branch passes the whole input "
+            "depth through, so depth grows block after block. The paper (section 4): without the "
+            'reductions, "an inevitable increase in the number of outputs from stage to stage" '
+            "makes the cost blow up within a few stages."
+        ).format(block=last.block, naive_in=last.naive_in_channels, built_in=last.in_channels)
     )
     branches = branch_costs(in_channels, spec, side, config.batch_norm)
     costly = max(branches, key=lambda b: b.naive_macs - b.macs)
     st.markdown(
-        f"**Branch by branch in {name}** (the block chosen in 1): naive, it would need "
-        f"**{naive.params / built.params:.1f}×** the parameters and "
-        f"**{naive.macs / built.macs:.1f}×** the multiply-accumulates; the reductions save "
-        f"most on the **{costly.branch}** branch "
-        f"({format_count(costly.naive_macs)} → {format_count(costly.macs)} MACs)."
+        _(
+            "**Branch by branch in {block}** (the block chosen in 1): naive, it would need "
+            "**{params:.1f}×** the parameters and "
+            "**{macs:.1f}×** the multiply-accumulates; the reductions save "
+            "most on the **{branch}** branch "
+            "({naive_macs} → {built_macs} MACs)."
+        ).format(
+            block=name,
+            params=naive.params / built.params,
+            macs=naive.macs / built.macs,
+            branch=branch_label(costly.branch),
+            naive_macs=format_count(costly.naive_macs),
+            built_macs=format_count(costly.macs),
+        )
     )
     frame = branch_frame(branches)
     counts = ("MACs, naive", "MACs, with 1×1", "params, naive", "params, with 1×1")
+    shown = frame.assign(**{c: frame[c].map(format_count) for c in counts})
+    headers = {column: _(header) for column, header in BRANCH_COLUMNS.items()}
     # A plain table: its headers wrap, so all eight columns fit a 1280 px projector.
-    st.table(frame.assign(**{c: frame[c].map(format_count) for c in counts}), hide_index=True)
+    st.table(shown.rename(columns=headers), hide_index=True)
 
 
 CALCULATOR = {"calc_in": 224, "calc_kernel": 7, "calc_stride": 2, "calc_padding": 3}
 CALC_LIMITS = ((1, 4096), (1, 64), (1, 64), (0, 64))
-_NO_LAYER = "(type your own numbers)"
+_NO_LAYER = N_("(type your own numbers)")  # an option's value: translated where shown
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -263,22 +290,28 @@ def _fill_from_layer(layers: dict[str, LayerGeometry]) -> None:
     )
 
 
+def _layer_option(option: str) -> str:
+    """The layer picker's options: the layers by their module names, the first in words."""
+    return _(_NO_LAYER) if option == _NO_LAYER else option
+
+
 def output_size_ui(config: GoogLeNetConfig) -> None:
-    heading("output-size", "How big is the output?")
+    heading("output-size", _("How big is the output?"))
     layers = geometry(config)
     st.selectbox(
-        "Fill in from a layer of the current design",
+        _("Fill in from a layer of the current design"),
         [_NO_LAYER, *layers],
+        format_func=_layer_option,
         key="calc_layer",
         on_change=_fill_from_layer,
         args=(layers,),
     )
     # The toggle's column wider: at 1280 px its label was cut to "round up (ceil…".
     cols = st.columns([1, 1, 1, 1, 1.5], vertical_alignment="bottom")
-    labels = ("in (pixels)", "kernel k", "stride s", "padding p")
+    labels = (_("in (pixels)"), _("kernel k"), _("stride s"), _("padding p"))
     for col, label, key, (low, high) in zip(cols[:4], labels, CALCULATOR, CALC_LIMITS, strict=True):
         col.number_input(label, low, high, step=1, key=key)
-    cols[4].toggle("round up (ceil mode)", key="home_ceil")
+    cols[4].toggle(_("round up (ceil mode)"), key="home_ceil")
     size, kernel, stride, padding = (int(st.session_state[k]) for k in CALCULATOR)
     ceil_mode = bool(st.session_state["home_ceil"])
     out = conv_out(size, kernel, stride, padding, ceil_mode)
@@ -287,11 +320,13 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
         st.latex(f"{formula} = {out}")
         if out <= 0:
             st.error(
-                f"A {kernel}×{kernel} window does not fit in {size} + 2·{padding} pixels: "
-                "the layer would have no output."
+                _(
+                    "A {kernel}×{kernel} window does not fit in {size} + 2·{pad} pixels: "
+                    "the layer would have no output."
+                ).format(kernel=kernel, size=size, pad=padding)
             )
         else:
-            st.markdown(f"The output is **{out} × {out}** per channel.")
+            st.markdown(_("The output is **{out} × {out}** per channel.").format(out=out))
     layer = layers.get(st.session_state["calc_layer"])
     chosen = (size, kernel, stride, padding, ceil_mode)
     if layer is not None and chosen == (
@@ -301,45 +336,65 @@ def output_size_ui(config: GoogLeNetConfig) -> None:
         layer.padding,
         layer.ceil_mode,
     ):
+        said = (
+            _(
+                "These are **{layer}**'s numbers in `{network}` ({kind}); "
+                "the model's output is {out} × {out}, as the formula says."
+            )
+            if layer.out_side == out
+            else _(
+                "These are **{layer}**'s numbers in `{network}` ({kind}); "
+                "the model's output is {out} × {out}."
+            )
+        )
+        kind = KIND_LABELS.get(layer.kind, layer.kind)
         st.success(
-            f"These are **{layer.name}**'s numbers in `{network_name(config)}` ({layer.kind}); "
-            f"the model's output is {layer.out_side} × {layer.out_side}"
-            + (", as the formula says." if layer.out_side == out else ".")
+            said.format(
+                layer=layer.name, network=network_name(config), kind=_(kind), out=layer.out_side
+            )
         )
     st.caption(
-        "Every convolution and pooling layer shrinks (or keeps) the feature map by this "
-        "formula. GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), "
-        "so 112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
-        "would start in the padding."
+        _(
+            "Every convolution and pooling layer shrinks (or keeps) the feature map by this "
+            "formula. GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), "
+            "so 112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
+            "would start in the padding."
+        )
     )
 
 
 def aux_ui(config: GoogLeNetConfig) -> None:
-    heading("aux-heads", "Auxiliary classifiers")
+    heading("aux-heads", _("Auxiliary classifiers"))
     with visual("aux-heads"):
-        chart(aux_figure(config), "home_aux_figure", height=380)
+        chart(aux_figure(config, active_language()), "home_aux_figure", height=380)
     st.latex(
         r"\mathcal{L} = \mathcal{L}_{\text{main}} + w_1\,\mathcal{L}_{\text{aux1}}"
         r" + w_2\,\mathcal{L}_{\text{aux2}}, \qquad w_1 = w_2 = 0.3"
     )
     st.markdown(
-        "Small classifiers on intermediate blocks add their loss during training (weighted "
-        "0.3 in the paper), so the middle of a deep network gets a strong gradient signal. "
-        "They are dropped at inference time."
+        _(
+            "Small classifiers on intermediate blocks add their loss during training (weighted "
+            "0.3 in the paper), so the middle of a deep network gets a strong gradient signal. "
+            "They are dropped at inference time."
+        )
     )
     if not config.aux_heads:
-        st.info("This design has no auxiliary heads (the Architect page can start from a preset).")
+        st.info(
+            _("This design has no auxiliary heads (the Architect page can start from a preset).")
+        )
     elif not config.aux_logits:
-        st.warning("The auxiliary heads are switched off in this design (Architect page).")
+        st.warning(_("The auxiliary heads are switched off in this design (Architect page)."))
     elif not presenting():
         _aux_tables(config)
     st.info(
-        "**Which head is which?** torchvision's `googlenet` returns "
-        "`(logits, aux_logits2, aux_logits1)` in training mode (the *later* head first), "
-        "so `logits, aux1, aux2 = model(x)` silently swaps the two heads. This project "
-        "names heads **by position**: `model.forward_heads(x)` returns "
-        "`Heads(logits, aux1, aux2)` with `aux1` the head nearest the input, in training and "
-        "evaluation alike, and `model(x)` is always just the logits.",
+        _(
+            "**Which head is which?** torchvision's `googlenet` returns "
+            "`(logits, aux_logits2, aux_logits1)` in training mode (the *later* head first), "
+            "so `logits, aux1, aux2 = model(x)` silently swaps the two heads. This project "
+            "names heads **by position**: `model.forward_heads(x)` returns "
+            "`Heads(logits, aux1, aux2)` with `aux1` the head nearest the input, in training and "
+            "evaluation alike, and `model(x)` is always just the logits."
+        ),
         icon=":material/swap_vert:",
     )
 
@@ -350,8 +405,10 @@ def _aux_tables(config: GoogLeNetConfig) -> None:
     for col, head in zip(cols, config.aux_heads, strict=True):
         row = analysis.row(head.name)
         with col:
-            st.subheader(f"{head.name}: after {head.after}")
-            st.caption(f"{row.detail}; {row.params:,} parameters")
+            st.subheader(_("{head}: after {block}").format(head=head.name, block=head.after))
+            st.caption(
+                _("{detail}; {params:,} parameters").format(detail=row.detail, params=row.params)
+            )
             layers = [layer for layer in analysis.layers if layer.stage == head.name]
             st.dataframe(
                 [
@@ -365,7 +422,13 @@ def _aux_tables(config: GoogLeNetConfig) -> None:
                     for layer in layers
                 ],
                 hide_index=True,
-                column_config={"params": st.column_config.NumberColumn(format="localized")},
+                column_config={
+                    "layer": st.column_config.TextColumn(_("layer")),
+                    "kind": st.column_config.TextColumn(_("kind")),
+                    "kernel": st.column_config.TextColumn(_("kernel")),
+                    "output": st.column_config.TextColumn(_("output")),
+                    "params": st.column_config.NumberColumn(_("params"), format="localized"),
+                },
             )
 
 
@@ -378,66 +441,87 @@ def _measure_wanted(config: GoogLeNetConfig) -> bool:
     if presenting() or matching_preset(config) or st.session_state.get("flow_for") == config:
         return True
     st.caption(
-        f"`{network_name(config)}` is an edited design: measuring it takes a forward and "
-        "backward pass on this shared server (up to a few seconds for a 224 px network)."
+        _(
+            "`{network}` is an edited design: measuring it takes a forward and "
+            "backward pass on this shared server (up to a few seconds for a 224 px network)."
+        ).format(network=network_name(config))
     )
-    if st.button("Measure the gradients for this design", key="flow_measure"):
+    if st.button(_("Measure the gradients for this design"), key="flow_measure"):
         st.session_state["flow_for"] = config
         return True
     return False
 
 
 def gradients_ui(config: GoogLeNetConfig) -> None:
-    heading("gradients", "Gradient flow: what the auxiliary heads add")
+    heading("gradients", _("Gradient flow: what the auxiliary heads add"))
     if not config.active_aux_heads:
         st.info(
-            "This design has no auxiliary heads switched on, so only the main loss sends "
-            "gradient back. The paper and torchvision presets have two (Architect page)."
+            _(
+                "This design has no auxiliary heads switched on, so only the main loss sends "
+                "gradient back. The paper and torchvision presets have two (Architect page)."
+            )
         )
     if not _measure_wanted(config):
         return
     try:  # one measurement at a time in this server, the last few remembered
         batch = flow_batch(config, server().flow_budget())
-        with st.spinner("Measuring one batch's gradients…"):
+        with st.spinner(_("Measuring one batch's gradients…")):
             rows = server().gradient_flow(config, batch)
     except ValueError as exc:  # too big for the memory this server has left
-        st.info(f"Not measured here: {exc}.", icon=":material/memory:")
+        st.info(_("Not measured here: {reason}.").format(reason=exc), icon=":material/memory:")
         return
     except RuntimeError as exc:  # torch ran out of memory after all, or refused the input
-        st.error(f"The measurement failed: {first_line(exc)}", icon=":material/error:")
+        st.error(
+            _("The measurement failed: {error}").format(error=first_line(exc)),
+            icon=":material/error:",
+        )
         return
     if not any(r.main for r in rows):
-        st.info("No gradient to show: with a single class the loss is zero everywhere.")
+        st.info(_("No gradient to show: with a single class the loss is zero everywhere."))
         return
     with visual("gradients"):
         chart(gradient_flow_figure(rows, 0.3, 0.3), "home_flow", height=480)
     first, last = rows[0], rows[-1]
     st.markdown(
-        f"One batch of {batch} handwritten digits through a freshly initialised "
-        f"`{network_name(config)}` "
-        f"(training mode, aux weights 0.3): the main loss sends a gradient of norm "
-        f"{first.main:.3g} to **{first.stage}** and {last.main:.3g} to {last.stage}. "
-        f"With the auxiliary losses, {first.stage} gets **{first.gain:.2f}×** the main loss's "
-        "gradient; the stages after the last head get nothing extra. The paper (section 5): "
-        '"the ability to propagate gradients back through all the layers in an effective '
-        'manner was a concern", so the heads were added "to encourage discrimination in the '
-        'lower stages … [and] increase the gradient signal that gets propagated back".'
+        _(
+            "One batch of {batch} handwritten digits through a freshly initialised "
+            "`{network}` "
+            "(training mode, aux weights 0.3): the main loss sends a gradient of norm "
+            "{first_norm:.3g} to **{first}** and {last_norm:.3g} to {last}. "
+            "With the auxiliary losses, {first} gets **{gain:.2f}×** the main loss's "
+            "gradient; the stages after the last head get nothing extra. The paper (section 5): "
+            '"the ability to propagate gradients back through all the layers in an effective '
+            'manner was a concern", so the heads were added "to encourage discrimination in the '
+            'lower stages … [and] increase the gradient signal that gets propagated back".'
+        ).format(
+            batch=batch,
+            network=network_name(config),
+            first_norm=first.main,
+            first=first.stage,
+            last_norm=last.main,
+            last=last.stage,
+            gain=first.gain,
+        )
     )
     st.caption(
-        "That is the first step. The Train page measures the same norms over whole training "
-        "runs, and for a pair of runs with and without the heads, their ratio per stage."
+        _(
+            "That is the first step. The Train page measures the same norms over whole training "
+            "runs, and for a pair of runs with and without the heads, their ratio per stage."
+        )
     )
 
 
 def deploy_ui(config: GoogLeNetConfig) -> None:
-    heading("deploy", "Deployment without the auxiliary heads")
+    heading("deploy", _("Deployment without the auxiliary heads"))
     with visual("deploy"):
-        chart(deployment_figure(config), "home_deploy", height=460)
+        chart(deployment_figure(config, active_language()), "home_deploy", height=460)
     st.markdown(
-        "The auxiliary heads only help training: at test time the paper discards them "
-        '(section 5: "at inference time, these auxiliary networks are discarded"). Dropping '
-        "them must be explicit: tutorials build the network without heads and load with "
-        "`strict=False`, which also hides every key that does not match."
+        _(
+            "The auxiliary heads only help training: at test time the paper discards them "
+            '(section 5: "at inference time, these auxiliary networks are discarded"). Dropping '
+            "them must be explicit: tutorials build the network without heads and load with "
+            "`strict=False`, which also hides every key that does not match."
+        )
     )
     st.code(
         "from googlenet_core.inference.checkpoints import load_checkpoint\n\n"
@@ -448,57 +532,76 @@ def deploy_ui(config: GoogLeNetConfig) -> None:
         language="python",
     )
     st.caption(
-        "The Predict page's 'Load without the aux heads' does the same. The Train page's "
-        "plain-PyTorch export keeps the heads, so its weights load strictly; its "
-        "`model(x)` runs the main head only."
+        _(
+            "The Predict page's 'Load without the aux heads' does the same. The Train page's "
+            "plain-PyTorch export keeps the heads, so its weights load strictly; its "
+            "`model(x)` runs the main head only."
+        )
     )
 
 
 def head_ui(config: GoogLeNetConfig) -> None:
-    heading("gap", "Global average pooling instead of a big classifier")
+    heading("gap", _("Global average pooling instead of a big classifier"))
     head = head_costs(config)
     with visual("gap"):
         cols = st.columns(3)
+        weights = _("{weights:,} weights + {biases:,} biases")
         cols[0].metric(
-            "FC on the flattened map",
+            _("FC on the flattened map"),
             f"{head.fc_weights + head.biases:,}",
-            help=f"{head.fc_weights:,} weights + {head.biases:,} biases",
+            help=weights.format(weights=head.fc_weights, biases=head.biases),
         )
         cols[1].metric(
-            "Average pool, then FC",
+            _("Average pool, then FC"),
             f"{head.gap_weights + head.biases:,}",
-            help=f"{head.gap_weights:,} weights + {head.biases:,} biases",
+            help=weights.format(weights=head.gap_weights, biases=head.biases),
         )
-        cols[2].metric("Parameters saved", f"{head.ratio:.0f}× fewer")
+        cols[2].metric(_("Parameters saved"), _("{ratio:.0f}× fewer").format(ratio=head.ratio))
     st.markdown(
-        f"The last block's output is **{head.side} × {head.side} × {head.channels}**. A "
-        f"fully-connected layer on it, flattened, needs a weight for every one of those "
-        f"{head.side * head.side * head.channels:,} values and each of the {head.classes:,} "
-        f"classes. GoogLeNet first averages each channel over the {head.side} × {head.side} "
-        f"map (global average pooling: no weights), so the classifier sees only "
-        f"{head.channels:,} values."
+        _(
+            "The last block's output is **{side} × {side} × {channels}**. A "
+            "fully-connected layer on it, flattened, needs a weight for every one of those "
+            "{values:,} values and each of the {classes:,} "
+            "classes. GoogLeNet first averages each channel over the {side} × {side} "
+            "map (global average pooling: no weights), so the classifier sees only "
+            "{channels:,} values."
+        ).format(
+            side=head.side,
+            channels=head.channels,
+            values=head.side * head.side * head.channels,
+            classes=head.classes,
+        )
     )
     st.markdown(
-        "The paper's reasons (Szegedy et al., 2014, section 5): average pooling before the "
-        "classifier, an idea from Network in Network (Lin et al., 2013), makes it easy to "
-        'adapt the network to other label sets ("mostly convenience", it says), and *"a move '
-        "from fully connected layers "
-        'to average pooling improved the top-1 accuracy by about 0.6%"*; dropout stayed '
-        "essential even without the fully-connected layers. The numbers above follow the "
-        "current design: change the last block or the input size on the Architect page."
+        _(
+            "The paper's reasons (Szegedy et al., 2014, section 5): average pooling before the "
+            "classifier, an idea from Network in Network (Lin et al., 2013), makes it easy to "
+            'adapt the network to other label sets ("mostly convenience", it says), and *"a move '
+            "from fully connected layers "
+            'to average pooling improved the top-1 accuracy by about 0.6%"*; dropout stayed '
+            "essential even without the fully-connected layers. The numbers above follow the "
+            "current design: change the last block or the input size on the Architect page."
+        )
     )
 
 
 def paper_ui(config: GoogLeNetConfig) -> None:
-    heading("paper", "The paper vs arithmetic")
+    heading("paper", _("The paper vs arithmetic"))
     st.markdown(
-        "Table 1 as published, checked against the numbers computed from the same channel "
-        "table. Params are in K = 1,024 weights (no biases), as the paper counts them: its "
-        "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
-        "multiply-accumulates. One number where the paper and arithmetic agree; **red cells** "
-        "disagree by more than rounding and read *paper → computed*."
+        _(
+            "Table 1 as published, checked against the numbers computed from the same channel "
+            "table. Params are in K = 1,024 weights (no biases), as the paper counts them: its "
+            "1024 × 1000 classifier is listed as 1000K; ops are in millions of "
+            "multiply-accumulates. One number where the paper and arithmetic agree; **red cells** "
+            "disagree by more than rounding and read *paper → computed*."
+        )
     )
-    st.segmented_control("Compute from", list(COMPARE_SOURCES), key="home_compare_source")
+    st.segmented_control(
+        _("Compute from"),
+        list(COMPARE_SOURCES),
+        format_func=_source_label,
+        key="home_compare_source",
+    )
     source = st.session_state["home_compare_source"] or "the paper's network"
     network = config if source == "the current design" else get_preset("paper")
     frame = compare(network)
@@ -508,10 +611,17 @@ def paper_ui(config: GoogLeNetConfig) -> None:
     flagged = frame[frame["output_differs"] | frame["params_differ"] | frame["ops_differ"]]
     if len(flagged):
         st.caption(
-            f"{len(flagged)} of {len(frame)} rows disagree: "
-            f"{', '.join(flagged['row'])}. With the paper's network these are the paper's "
-            "own inconsistencies; with an edited design they are your edits."
+            _(
+                "{n} of {total} rows disagree: "
+                "{rows}. With the paper's network these are the paper's "
+                "own inconsistencies; with an edited design they are your edits."
+            ).format(n=len(flagged), total=len(frame), rows=", ".join(flagged["row"]))
         )
+
+
+def _source_label(source: str) -> str:
+    """The comparison's source as shown (its value, the English, is what the link keeps)."""
+    return _(source)
 
 
 # ---- the page -------------------------------------------------------------------------------
@@ -529,7 +639,8 @@ DRAW: dict[str, Callable[[GoogLeNetConfig], None]] = {
     "paper": paper_ui,
 }
 assert tuple(DRAW) == SLUGS, "every concept is drawn, in the table's order"
-COMPARE_SOURCES = {"the paper's network": "paper", "the current design": "design"}
+#: The Table 1 comparison's sources: the picker's values (English, N_-marked) -> URL values.
+COMPARE_SOURCES = {N_("the paper's network"): "paper", N_("the current design"): "design"}
 
 
 def _calc(text: str) -> tuple[Any, ...]:
@@ -587,6 +698,7 @@ def main() -> None:
         intro_ui(config)
         for slug in SLUGS:
             DRAW[slug](config)
+        glossary_ui()
     record(settings)
 
 

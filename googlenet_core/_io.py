@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from .i18n import _
+
 #: ``progress(bytes_so_far, total_bytes_or_None)`` while a file downloads.
 ProgressFn = Callable[[int, int | None], None]
 
@@ -73,7 +75,7 @@ class DownloadError(OSError):
     """
 
     def __init__(self, url: str, reason: str, *, corrupt: bool = False) -> None:
-        super().__init__(f"could not download {url}: {reason}")
+        super().__init__(_("could not download {url}: {reason}").format(url=url, reason=reason))
         self.url = url
         self.host = urlparse(url).netloc or url
         self.reason = reason
@@ -119,7 +121,9 @@ def download(
             if not got.startswith(digest[1]):
                 raise DownloadError(
                     url,
-                    f"checksum mismatch ({digest[0]} {got[:8]}..., expected {digest[1][:8]}...)",
+                    _("checksum mismatch ({algorithm} {got}..., expected {expected}...)").format(
+                        algorithm=digest[0], got=got[:8], expected=digest[1][:8]
+                    ),
                     corrupt=True,
                 )
         os.replace(tmp, target)
@@ -140,7 +144,7 @@ def download(
 def megabytes(n: int) -> str:
     """A size for a sentence: '52.3 MB', or '812 bytes' below a tenth of a megabyte."""
     mb = n / 2**20
-    return f"{mb:.1f} MB" if mb >= 0.1 else f"{n:,} bytes"
+    return f"{mb:.1f} MB" if mb >= 0.1 else _("{n:,} bytes").format(n=n)
 
 
 def duration(seconds: float) -> str:

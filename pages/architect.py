@@ -24,6 +24,7 @@ from googlenet_core import (
     network_name,
 )
 from googlenet_core.figures.style import format_change, format_count
+from googlenet_core.i18n import _, pgettext
 from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.config import CHANNEL_FIELDS
 from googlenet_core.network.editing import (
@@ -49,29 +50,42 @@ from pages.common import (
     set_config,
 )
 
-#: Column headers of the blocks table, in the paper's Table 1 wording.
-BLOCK_COLUMN_CONFIG = {
-    "name": st.column_config.TextColumn("block"),
-    # Float columns shown with "%g": an integer column would truncate a typed 2.5 to 2 in
-    # the browser, before the validation that explains why 2.5 is no channel count.
-    "ch1x1": st.column_config.NumberColumn("#1×1", help="branch 1: 1×1 conv filters", format="%g"),
-    "ch3x3red": st.column_config.NumberColumn(
-        "#3×3 reduce", help="branch 2: 1×1 conv before the 3×3", format="%g"
-    ),
-    "ch3x3": st.column_config.NumberColumn("#3×3", help="branch 2: 3×3 conv filters", format="%g"),
-    "ch5x5red": st.column_config.NumberColumn(
-        "#5×5 reduce", help="branch 3: 1×1 conv before the 5×5", format="%g"
-    ),
-    "ch5x5": st.column_config.NumberColumn("#5×5", help="branch 3: 5×5 conv filters", format="%g"),
-    "pool_proj": st.column_config.NumberColumn(
-        "pool proj", help="branch 4: 1×1 conv after the 3×3 max-pool", format="%g"
-    ),
-    "in_channels": st.column_config.NumberColumn("in depth", help="computed"),
-    "out_channels": st.column_config.NumberColumn("out depth", help="computed: the four sums"),
-    "side": st.column_config.NumberColumn("side px", help="computed feature-map side"),
-    "params": st.column_config.NumberColumn("params", format="localized", help="computed"),
-    "macs": st.column_config.NumberColumn("MACs", format="compact", help="computed"),
-}
+
+def block_column_config() -> dict[str, Any]:
+    """Column headers of the blocks table, in the paper's Table 1 wording and the active
+    language: only the labels are translated, the frame's columns stay as they are."""
+    computed = _("computed")
+    return {
+        "name": st.column_config.TextColumn(_("block")),
+        # Float columns shown with "%g": an integer column would truncate a typed 2.5 to 2 in
+        # the browser, before the validation that explains why 2.5 is no channel count.
+        "ch1x1": st.column_config.NumberColumn(
+            "#1×1", help=_("branch 1: 1×1 conv filters"), format="%g"
+        ),
+        "ch3x3red": st.column_config.NumberColumn(
+            _("#3×3 reduce"), help=_("branch 2: 1×1 conv before the 3×3"), format="%g"
+        ),
+        "ch3x3": st.column_config.NumberColumn(
+            "#3×3", help=_("branch 2: 3×3 conv filters"), format="%g"
+        ),
+        "ch5x5red": st.column_config.NumberColumn(
+            _("#5×5 reduce"), help=_("branch 3: 1×1 conv before the 5×5"), format="%g"
+        ),
+        "ch5x5": st.column_config.NumberColumn(
+            "#5×5", help=_("branch 3: 5×5 conv filters"), format="%g"
+        ),
+        "pool_proj": st.column_config.NumberColumn(
+            _("pool proj"), help=_("branch 4: 1×1 conv after the 3×3 max-pool"), format="%g"
+        ),
+        "in_channels": st.column_config.NumberColumn(_("in depth"), help=computed),
+        "out_channels": st.column_config.NumberColumn(
+            _("out depth"), help=_("computed: the four sums")
+        ),
+        "side": st.column_config.NumberColumn(_("side px"), help=_("computed feature-map side")),
+        "params": st.column_config.NumberColumn(_("params"), format="localized", help=computed),
+        "macs": st.column_config.NumberColumn(_("MACs"), format="compact", help=computed),
+    }
+
 
 MAX_UPLOAD_MB = 1  # a config is a few KB; import_json caps it at 64 KB anyway
 HISTORY = 50  # designs kept for undo
@@ -133,17 +147,20 @@ def moved_heads(before: GoogLeNetConfig, after: GoogLeNetConfig) -> list[str]:
     said = []
     for name, was in old.items():
         if name not in new:
-            said.append(f"{name} went with {was}.")
+            said.append(_("{head} went with {block}.").format(head=name, block=was))
         elif new[name] != was:
-            counts = (
-                f": its parameters {format_change(params_before[name], params_after[name])}"
-                if name in params_before and name in params_after
-                else ""
-            )
-            said.append(
-                f"{name} now follows {new[name]} (it followed {was}, which is gone){counts}, "
+            change = ""
+            message = _(
+                "{head} now follows {block} (it followed {old}, which is gone), "
                 "since its input depth changed."
             )
+            if name in params_before and name in params_after:
+                change = format_change(params_before[name], params_after[name])
+                message = _(
+                    "{head} now follows {block} (it followed {old}, which is gone): its "
+                    "parameters {change}, since its input depth changed."
+                )
+            said.append(message.format(head=name, block=new[name], old=was, change=change))
     return said
 
 
@@ -162,13 +179,13 @@ def history_ui(config: GoogLeNetConfig) -> None:
     _remember(config)
     history: list[GoogLeNetConfig] = st.session_state[_HISTORY]
     position: int = st.session_state[_POSITION]
-    left, right, _ = st.columns([1, 1, 4])
-    if left.button("Undo", icon=":material/undo:", key="arch_undo", disabled=position == 0):
-        _go(history, position - 1, "Undone.")
+    left, right, _unused = st.columns([1, 1, 4])
+    if left.button(_("Undo"), icon=":material/undo:", key="arch_undo", disabled=position == 0):
+        _go(history, position - 1, _("Undone."))
     if right.button(
-        "Redo", icon=":material/redo:", key="arch_redo", disabled=position >= len(history) - 1
+        _("Redo"), icon=":material/redo:", key="arch_redo", disabled=position >= len(history) - 1
     ):
-        _go(history, position + 1, "Redone.")
+        _go(history, position + 1, _("Redone."))
 
 
 def _go(history: list[GoogLeNetConfig], position: int, message: str) -> None:
@@ -187,42 +204,49 @@ def totals_ui(config: GoogLeNetConfig) -> None:
     smallest = minimum_input_size(config)
     cols = st.columns(4)
     cols[0].metric(
-        "Parameters (deployed)",
+        _("Parameters (deployed)"),
         format_count(analysis.params_without_aux),
         delta=_delta(analysis.params_without_aux, before.params_without_aux if before else None),
         delta_color="off",
-        help=f"{analysis.params_without_aux:,}; the auxiliary heads add {analysis.aux_params:,}",
+        help=_("{deployed:,}; the auxiliary heads add {aux:,}").format(
+            deployed=analysis.params_without_aux, aux=analysis.aux_params
+        ),
     )
     cols[1].metric(
-        "MACs per image",
+        _("MACs per image"),
         format_count(analysis.macs_without_aux),
         delta=_delta(analysis.macs_without_aux, before.macs_without_aux if before else None),
         delta_color="off",
-        help=f"{analysis.macs_without_aux:,} multiply-accumulates, main head",
+        help=_("{macs:,} multiply-accumulates, main head").format(macs=analysis.macs_without_aux),
     )
-    cols[2].metric("Depth into the classifier", config.feature_channels)
+    cols[2].metric(_("Depth into the classifier"), config.feature_channels)
     cols[3].metric(
-        "Smallest input it accepts",
-        f"{smallest} px" if smallest else "none",
-        help="below this, a pool or an auxiliary head would get an empty feature map",
+        _("Smallest input it accepts"),
+        f"{smallest} px" if smallest else _("none"),
+        help=_("below this, a pool or an auxiliary head would get an empty feature map"),
     )
     if before is not None and before != analysis:
-        st.caption("Under each figure: how much the last edit changed it.")
+        st.caption(_("Under each figure: how much the last edit changed it."))
 
 
 def preset_ui(config: GoogLeNetConfig) -> None:
     current = matching_preset(config)
     names = list_presets()
+    # Said here, in this run's language: a format_func called later (AppTest's) has none.
+    labels = {
+        name: _("{name}: {description}").format(name=name, description=REGISTRY.description(name))
+        for name in names
+    }
     choice = st.selectbox(
-        "Start from a preset",
+        _("Start from a preset"),
         names,
         index=names.index(current) if current else None,
-        placeholder="custom design (edited)",
-        format_func=lambda name: f"{name}: {REGISTRY.description(name)}",
+        placeholder=_("custom design (edited)"),
+        format_func=labels.__getitem__,
         key=f"arch_preset_{config_version()}",
     )
     if choice is not None and choice != current:
-        _apply(lambda: get_preset(choice), f"Loaded the {choice} preset.")
+        _apply(lambda: get_preset(choice), _("Loaded the {name} preset.").format(name=choice))
 
 
 def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
@@ -233,36 +257,42 @@ def settings_ui(config: GoogLeNetConfig) -> dict[str, Any]:
         # Float inputs shown as whole numbers: an integer input would round a typed 2.5
         # away before the validation could say what is wrong with it.
         "input_size": cols[0].number_input(
-            "Input size (pixels)",
+            _("Input size (pixels)"),
             value=float(config.input_size),
             step=1.0,
             format="%g",
             key=f"arch_size_{version}",
         ),
         "in_channels": cols[1].number_input(
-            "Input channels",
+            _("Input channels"),
             value=float(config.in_channels),
             step=1.0,
             format="%g",
             key=f"arch_channels_{version}",
         ),
         "num_classes": cols[2].number_input(
-            "Classes",
+            _("Classes"),
             value=float(config.num_classes),
             step=1.0,
             format="%g",
             key=f"arch_classes_{version}",
         ),
         "aux_logits": cols[3].toggle(
-            "Auxiliary heads",
+            _("Auxiliary heads"),
             value=config.aux_logits,
             disabled=not config.aux_heads,
-            help="train with the auxiliary classifiers (after "
-            + (", ".join(h.after for h in config.aux_heads) or "no block")
-            + ")",
+            help=_aux_help(config),
             key=f"arch_aux_{version}",
         ),
     }
+
+
+def _aux_help(config: GoogLeNetConfig) -> str:
+    if not config.aux_heads:
+        return _("train with the auxiliary classifiers (after no block)")
+    return _("train with the auxiliary classifiers (after {blocks})").format(
+        blocks=", ".join(h.after for h in config.aux_heads)
+    )
 
 
 def _blocks_key() -> str:
@@ -271,9 +301,12 @@ def _blocks_key() -> str:
 
 def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
     st.markdown(
-        "One row per Inception block, as in the paper's Table 1: edit the six channel "
-        "numbers. The table under it follows each accepted edit."
+        _(
+            "One row per Inception block, as in the paper's Table 1: edit the six channel "
+            "numbers. The table under it follows each accepted edit."
+        )
     )
+    headers = block_column_config()
     frame = blocks_frame(config)
     frame[list(CHANNEL_FIELDS)] = frame[list(CHANNEL_FIELDS)].astype("float64")  # see above
     # The computed columns travel with the editor's data but are shown in a table of their
@@ -283,14 +316,14 @@ def blocks_ui(config: GoogLeNetConfig) -> pd.DataFrame:
         hide_index=True,
         num_rows="fixed",
         disabled=["name", *COMPUTED_COLUMNS],
-        column_config=BLOCK_COLUMN_CONFIG,
+        column_config=headers,
         column_order=("name", *CHANNEL_FIELDS),
         key=_blocks_key(),
     )
     st.dataframe(
         frame[["name", *COMPUTED_COLUMNS]],
         hide_index=True,
-        column_config=BLOCK_COLUMN_CONFIG,
+        column_config=headers,
         key="arch_computed",
     )
     return edited
@@ -306,8 +339,10 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
     refused = st.session_state.pop(_REFUSED, None)
     if refused:
         st.error(
-            f"**Not applied:** {literal(refused)}\n\nThe value was put back; the last valid "
-            "network is still active.",
+            _(
+                "**Not applied:** {reason}\n\nThe value was put back; the last valid "
+                "network is still active."
+            ).format(reason=literal(refused)),
             icon=":material/error:",
         )
     version = config_version()
@@ -335,14 +370,16 @@ def edits_ui(config: GoogLeNetConfig, blocks: pd.DataFrame, settings: dict[str, 
 
 
 def structure_ui(config: GoogLeNetConfig) -> None:
-    st.markdown("Add or remove Inception blocks; max-pools and auxiliary heads follow.")
+    st.markdown(_("Add or remove Inception blocks; max-pools and auxiliary heads follow."))
     names = [b.name for b in config.blocks]
     cols = st.columns([2, 1, 1], vertical_alignment="bottom")
-    target = cols[0].selectbox("Block", names, key=f"arch_target_{config_version()}")
-    if cols[1].button("Add a copy after it", icon=":material/add:", key="arch_add"):
-        _apply(lambda: add_block(config, target), f"Added a copy of {target}.")
-    if cols[2].button("Remove it", icon=":material/delete:", key="arch_remove"):
-        _apply(lambda: remove_block(config, target), f"Removed {target}.")
+    target = cols[0].selectbox(_("Block"), names, key=f"arch_target_{config_version()}")
+    if cols[1].button(_("Add a copy after it"), icon=":material/add:", key="arch_add"):
+        _apply(
+            lambda: add_block(config, target), _("Added a copy of {block}.").format(block=target)
+        )
+    if cols[2].button(_("Remove it"), icon=":material/delete:", key="arch_remove"):
+        _apply(lambda: remove_block(config, target), _("Removed {block}.").format(block=target))
 
 
 def json_ui(config: GoogLeNetConfig) -> None:
@@ -350,7 +387,7 @@ def json_ui(config: GoogLeNetConfig) -> None:
     text = export_json(config)
     with left:
         st.download_button(
-            "Download this network as JSON",
+            _("Download this network as JSON"),
             text,
             file_name=f"googlenet-{network_name(config)}.json",
             mime="application/json",
@@ -358,26 +395,30 @@ def json_ui(config: GoogLeNetConfig) -> None:
             key="arch_download",
         )
         st.download_button(
-            "Download as plain PyTorch code (.py)",
+            _("Download as plain PyTorch code (.py)"),
             lambda: pytorch_source(config),
             file_name=f"googlenet_{network_name(config).replace('-', '_')}.py",
             mime="text/x-python",
             icon=":material/code:",
             key="arch_download_code",
-            help="One file that imports only torch: every channel number written out, a "
-            "shape comment on each stage, the aux heads; weights trained here load into it "
-            "strictly.",
+            help=_(
+                "One file that imports only torch: every channel number written out, a "
+                "shape comment on each stage, the aux heads; weights trained here load into it "
+                "strictly."
+            ),
         )
         st.caption(
-            "The CLI reads the JSON too: `python -m googlenet_core summary --config FILE`; "
-            "ONNX for Netron: `python -m googlenet_core export --config FILE --format onnx "
-            "-o net.onnx` (needs `pip install onnx onnxscript`)."
+            _(
+                "The CLI reads the JSON too: `python -m googlenet_core summary --config FILE`; "
+                "ONNX for Netron: `python -m googlenet_core export --config FILE --format onnx "
+                "-o net.onnx` (needs `pip install onnx onnxscript`)."
+            )
         )
-        with st.expander("Show the JSON"):
+        with st.expander(_("Show the JSON"), key="arch_json"):
             st.code(text, language="json")
     with right:
         upload = st.file_uploader(
-            "Load a network from JSON",
+            _("Load a network from JSON"),
             type=["json"],
             max_upload_size=MAX_UPLOAD_MB,
             key=f"arch_upload_{config_version()}",
@@ -386,27 +427,28 @@ def json_ui(config: GoogLeNetConfig) -> None:
             try:
                 imported = import_json(upload.getvalue())
             except ValueError as exc:
-                reject_edit(f"{upload.name}: {exc}")
+                reject_edit(_("{file}: {error}").format(file=upload.name, error=exc))
             else:
-                _apply(lambda: imported, f"Loaded {literal(upload.name, 80)}.")
+                _apply(lambda: imported, _("Loaded {file}.").format(file=literal(upload.name, 80)))
 
 
 def main() -> None:
     config = current_config()
-    st.title("Architect")
+    st.title(_("Architect"))
     history_ui(config)
     totals_ui(config)
     preset_ui(config)
-    st.subheader("Network settings")
+    st.subheader(_("Network settings"))
     settings = settings_ui(config)
     # A refused setting or cell is explained here, between the settings and the table.
     messages = st.container()
-    st.subheader("Inception blocks")
+    # "heading": the Concepts page's metric of the same words counts the blocks.
+    st.subheader(pgettext("heading", "Inception blocks"))
     blocks = blocks_ui(config)
     with messages:
         edits_ui(config, blocks, settings)
     structure_ui(config)
-    st.subheader("Save and share")
+    st.subheader(_("Save and share"))
     json_ui(config)
 
 

@@ -23,6 +23,7 @@ from googlenet_core.data import DatasetError
 from googlenet_core.data.downloads import DOWNLOADABLE, SOURCES
 from googlenet_core.data.folders import Limits
 from googlenet_core.figures.style import format_count
+from googlenet_core.i18n import N_, _
 from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
 from googlenet_core.service.budgets import BATCH_SIZES
@@ -37,16 +38,27 @@ from pages.common.recipe import choices_from, follow_plan, recipe_key, set_recip
 from pages.common.run_store import runs_ui
 
 OLD_JOBS_PARAM = "jobs"  # where job tokens used to travel; dropped from old links
-DATASET_LABELS = {
-    "digits": "Digits — built in, 8×8 grayscale, offline",
-    **{
-        name: f"{source.description.split(' (')[0]} — downloaded once ({source.size})"
-        for name, source in SOURCES.items()
-    },
-    "upload": "Your images — a zip of class folders",
-}
-OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": "SGD + Nesterov momentum"}
-SCHEDULE_LABELS = {"onecycle": "one-cycle", "cosine": "cosine", "constant": "constant"}
+DATASETS = ("digits", *SOURCES, "upload")  # the selectbox's values, in its order
+OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": N_("SGD + Nesterov momentum")}
+SCHEDULE_LABELS = {"onecycle": N_("one-cycle"), "cosine": N_("cosine"), "constant": N_("constant")}
+
+
+def dataset_label(dataset: str) -> str:
+    """How the dataset selectbox names ``dataset`` (one of :data:`DATASETS`)."""
+    if dataset == "digits":
+        return _("Digits — built in, 8×8 grayscale, offline")
+    if dataset == "upload":
+        return _("Your images — a zip of class folders")
+    source = SOURCES[dataset]
+    return _("{name} — downloaded once ({size})").format(
+        name=source.description.split(" (")[0], size=source.size
+    )
+
+
+def _label(labels: dict[str, str], value: str) -> str:
+    """An option's label, in the page's language (``labels`` holds its English)."""
+    label = labels[value]
+    return _(label)
 
 
 def upload_limit_mb() -> int:
@@ -63,9 +75,17 @@ def network_ui(config: GoogLeNetConfig) -> None:
     analysis = analyze(config)
     side = config.input_size
     st.markdown(
-        f"**Network:** `{network_name(config)}` — {config.in_channels} × {side} × {side} input, "
-        f"{format_count(analysis.total_params)} parameters with its aux heads, "
-        f"{format_count(analysis.total_macs)} MACs per image. Design another on the Architect page."
+        _(
+            "**Network:** `{network}` — {channels} × {side} × {side} input, "
+            "{params} parameters with its aux heads, "
+            "{macs} MACs per image. Design another on the Architect page."
+        ).format(
+            network=network_name(config),
+            channels=config.in_channels,
+            side=side,
+            params=format_count(analysis.total_params),
+            macs=format_count(analysis.total_macs),
+        )
     )
 
 
@@ -75,13 +95,15 @@ def heavy_ui(proposal: TrainPlan) -> None:
         return
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.warning(
-        f"This machine has no GPU. This network needs {proposal.heavy:.0f}× the compute of "
-        "the mini preset (a quarter-width GoogLeNet for 32 px images) that trains on the "
-        f"digits in well under a minute; a subset of {proposal.train_config.subset} images is "
-        "proposed below.",
+        _(
+            "This machine has no GPU. This network needs {heavy:.0f}× the compute of "
+            "the mini preset (a quarter-width GoogLeNet for 32 px images) that trains on the "
+            "digits in well under a minute; a subset of {subset} images is "
+            "proposed below."
+        ).format(heavy=proposal.heavy, subset=proposal.train_config.subset),
         icon=":material/speed:",
     )
-    if right.button("Use the mini preset", key="train_use_mini", type="primary"):
+    if right.button(_("Use the mini preset"), key="train_use_mini", type="primary"):
         set_config(get_preset("mini"))
         rerun()
 
@@ -90,9 +112,9 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
     """The data set, and for an upload the zip's bytes and file name."""
     dataset = (
         st.selectbox(
-            "Dataset",
-            list(DATASET_LABELS),
-            format_func=lambda d: DATASET_LABELS[d],
+            _("Dataset"),
+            DATASETS,
+            format_func=dataset_label,
             key="train_dataset",
         )
         or "digits"
@@ -101,7 +123,9 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
     if dataset == "upload":
         limit = upload_limit_mb()
         upload = st.file_uploader(
-            f"A zip of class folders (cat/1.jpg, dog/2.png, …), up to {limit} MB",
+            _("A zip of class folders (cat/1.jpg, dog/2.png, …), up to {limit} MB").format(
+                limit=limit
+            ),
             type=["zip"],
             key="train_zip",
             max_upload_size=limit,
@@ -109,13 +133,17 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
         if upload is not None:
             archive, archive_name = upload.getvalue(), upload.name
         st.caption(
-            "Read in memory (nothing is unpacked to disk) and released when the job ends; "
-            "files that are not images are skipped and counted."
+            _(
+                "Read in memory (nothing is unpacked to disk) and released when the job ends; "
+                "files that are not images are skipped and counted."
+            )
         )
     elif dataset in DOWNLOADABLE:
         st.caption(
-            "Downloaded through torchvision into the data cache on first use, with a progress "
-            "bar below. Offline? The built-in digits need no download."
+            _(
+                "Downloaded through torchvision into the data cache on first use, with a progress "
+                "bar below. Offline? The built-in digits need no download."
+            )
         )
     return dataset, archive, archive_name
 
@@ -123,7 +151,7 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
 def _proposed(proposal: TrainPlan, name: str) -> None:
     """The plan's reason for one widget's starting value, as a one-line caption."""
     if name in proposal.reasons:  # the planner's own sentence (no file or class names)
-        st.caption(f"Proposed: {proposal.reasons[name]}.")
+        st.caption(_("Proposed: {reason}.").format(reason=proposal.reasons[name]))
 
 
 def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
@@ -132,10 +160,10 @@ def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
     proposed = proposal.train_config
     left, right = st.columns(2, gap="large")
     with left:
-        use_subset = st.toggle("Train on a subset", key=recipe_key("train_use_subset"))
+        use_subset = st.toggle(_("Train on a subset"), key=recipe_key("train_use_subset"))
         if use_subset:
             st.number_input(
-                "Training images",
+                _("Training images"),
                 min_value=8,
                 max_value=60_000,
                 step=64,
@@ -144,38 +172,40 @@ def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
         if use_subset == (proposed.subset is not None):
             _proposed(proposal, "subset")
         input_side_ui(config, proposal)
-        st.slider("Epochs", 1, 30, key=recipe_key("train_epochs"))
-        st.select_slider("Batch size", list(BATCH_SIZES), key=recipe_key("train_batch"))
+        st.slider(_("Epochs"), 1, 30, key=recipe_key("train_epochs"))
+        st.select_slider(_("Batch size"), list(BATCH_SIZES), key=recipe_key("train_batch"))
         _proposed(proposal, "epochs")
     with right:
         st.radio(
-            "Optimizer",
+            _("Optimizer"),
             list(OPTIMIZERS),
-            format_func=lambda o: OPTIMIZER_LABELS[o],
+            format_func=lambda o: _label(OPTIMIZER_LABELS, o),
             horizontal=True,
             key=recipe_key("train_optimizer"),
         )
         st.number_input(
-            "Peak learning rate",
+            _("Peak learning rate"),
             min_value=1e-6,
             max_value=1e6,
             format="%.4g",
             key=recipe_key("train_lr"),
-            help="One-cycle warms up to this rate and anneals from it. Try 1e6 to watch a "
-            "run diverge: it stops at the first non-finite loss and keeps its last checkpoint.",
+            help=_(
+                "One-cycle warms up to this rate and anneals from it. Try 1e6 to watch a "
+                "run diverge: it stops at the first non-finite loss and keeps its last checkpoint."
+            ),
         )
         if "lr" in proposal.reasons and proposal.reasons["lr"] != proposal.reasons.get("epochs"):
             _proposed(proposal, "lr")
         st.selectbox(
-            "Schedule",
+            _("Schedule"),
             list(SCHEDULES),
-            format_func=lambda s: SCHEDULE_LABELS[s],
+            format_func=lambda s: _label(SCHEDULE_LABELS, s),
             key=recipe_key("train_schedule"),
         )
         st.toggle(
-            "Augmentation (small shifts, rotations, scalings)", key=recipe_key("train_augment")
+            _("Augmentation (small shifts, rotations, scalings)"), key=recipe_key("train_augment")
         )
-        st.number_input("Seed", 0, 2**31 - 1, key=recipe_key("train_seed"))
+        st.number_input(_("Seed"), 0, 2**31 - 1, key=recipe_key("train_seed"))
     aux_weights_ui(config)
     return choices_from(st.session_state, config)
 
@@ -186,13 +216,15 @@ def input_side_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> int:
     smallest = minimum_input_size(config) or config.input_size
     side = int(
         st.number_input(
-            "Input side (px)",
+            _("Input side (px)"),
             min_value=min(smallest, proposed),
             max_value=MAX_INPUT_SIZE,
             step=1,
             key=recipe_key("train_side"),
-            help=f"Images are resized to this side; the smallest this network takes is "
-            f"{smallest} px. Compute grows with its square.",
+            help=_(
+                "Images are resized to this side; the smallest this network takes is "
+                "{smallest} px. Compute grows with its square."
+            ).format(smallest=smallest),
         )
     )
     if side == proposed:
@@ -202,24 +234,24 @@ def input_side_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> int:
 
 def aux_weights_ui(config: GoogLeNetConfig) -> None:
     """The two sliders and the formula they make, with what a weight of 0 means."""
-    st.subheader("Auxiliary-loss weights")
+    st.subheader(_("Auxiliary-loss weights"))
     heads = {h.name: h for h in config.active_aux_heads}
     left, right = st.columns(2, gap="large")
     weights = []
     for column, name in ((left, "aux1"), (right, "aux2")):
         head = heads.get(name)
         if head is None:
-            column.caption(f"{name}: not in this network")
+            column.caption(_("{head}: not in this network").format(head=name))
             weights.append(0.0)
             continue
         weights.append(
             column.slider(
-                f"w{name[-1]} — {name}, after {head.after}",
+                _("w{n} — {head}, after {block}").format(n=name[-1], head=name, block=head.after),
                 0.0,
                 1.0,
                 step=0.05,
                 key=recipe_key(f"train_w{name[-1]}"),
-                help="0.3 in the paper (section 5).",
+                help=_("0.3 in the paper (section 5)."),
             )
         )
     w1, w2 = (float(w) for w in weights)
@@ -230,19 +262,28 @@ def aux_weights_ui(config: GoogLeNetConfig) -> None:
     notes = []
     for name, weight in (("aux1", w1), ("aux2", w2)):
         if name not in heads:
-            notes.append(f"{name} is absent from this network, so its term is not computed.")
+            notes.append(
+                _("{head} is absent from this network, so its term is not computed.").format(
+                    head=name
+                )
+            )
         elif weight == 0:
             notes.append(
-                f"{name} has weight 0: its loss is not computed and it gets no gradient, so it "
-                "stays untrained; its accuracy is still measured on the validation set, as a "
-                "chance-level baseline."
+                _(
+                    "{head} has weight 0: its loss is not computed and it gets no gradient, so it "
+                    "stays untrained; its accuracy is still measured on the validation set, as a "
+                    "chance-level baseline."
+                ).format(head=name)
             )
     if notes:
         st.caption(" ".join(notes))
     else:
         st.caption(
-            "Each head's accuracy is measured on the validation set every epoch. Compare a run "
-            "at 0.3/0.3 with one at 0/0 to see what the heads do to the early layers' gradients."
+            _(
+                "Each head's accuracy is measured on the validation set every epoch. Compare a run "
+                "at 0.3/0.3 with one at 0/0 to see what the heads do to the early layers' "
+                "gradients."
+            )
         )
 
 
@@ -255,7 +296,7 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
         proposal = plan_training(config, dataset, data_path=data_path, archive=archive)
     except (ValueError, DatasetError) as exc:
         st.error(
-            f"**Cannot train this network on this data:** {literal(exc)}",
+            _("**Cannot train this network on this data:** {error}").format(error=literal(exc)),
             icon=":material/error:",
         )
         return None, archive
@@ -265,39 +306,61 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
     try:
         plan = plan_training(config, dataset, choices, data_path=data_path, archive=archive)
     except ValueError as exc:
-        st.error(f"**Cannot train with these settings:** {literal(exc)}", icon=":material/error:")
+        st.error(
+            _("**Cannot train with these settings:** {error}").format(error=literal(exc)),
+            icon=":material/error:",
+        )
         return None, archive
     for note in plan.notes:
-        st.caption(f"Note: {note}.")
+        st.caption(_("Note: {note}.").format(note=note))
     return plan, archive
 
 
 def estimate_ui(plan: TrainPlan) -> None:
     """Time before starting: what the run costs over a training rate measured here."""
-    with st.spinner("Measuring this machine's training speed…"):
+    with st.spinner(_("Measuring this machine's training speed…")):
         estimate = server().time_estimate(plan)
     threads = server().job_threads()
     where = (
-        f"Runs train in their own process with {threads.value} CPU thread(s) ({threads.source})."
+        _("Runs train in their own process with {threads} CPU thread(s) ({source}).").format(
+            threads=threads.value, source=threads.source
+        )
         if plan.train_config.device != "cuda"
-        else "Runs train in their own process, on the GPU."
+        else _("Runs train in their own process, on the GPU.")
     )
     if estimate is None:
         return
     rate = f"{estimate.macs_per_s / 1e9:.2f} G MACs/s"
     if estimate.per_images:
         st.caption(
-            f"Estimated time: about {duration(estimate.seconds)} per "
-            f"{estimate.train_images:,} images over {estimate.epochs} epoch(s) ({rate} "
-            f"measured here). {where}"
+            _(
+                "Estimated time: about {duration} per {images:,} images over {epochs} epoch(s) "
+                "({rate} measured here). {where}"
+            ).format(
+                duration=duration(estimate.seconds),
+                images=estimate.train_images,
+                epochs=estimate.epochs,
+                rate=rate,
+                where=where,
+            )
         )
         return
     st.caption(
-        f"Estimated time: **about {duration(estimate.seconds)}** on this machine — "
-        f"{estimate.train_images:,} training and {estimate.val_images:,} validation images × "
-        f"{estimate.epochs} epoch(s), {format_count(analyze(plan.config).total_macs)} MACs per "
-        f"image, {rate} measured once on the mini network (larger networks often run faster "
-        f"per MAC, so this errs long). {where}"
+        _(
+            "Estimated time: **about {duration}** on this machine — "
+            "{train:,} training and {val:,} validation images × "
+            "{epochs} epoch(s), {macs} MACs per "
+            "image, {rate} measured once on the mini network (larger networks often run faster "
+            "per MAC, so this errs long). {where}"
+        ).format(
+            duration=duration(estimate.seconds),
+            train=estimate.train_images,
+            val=estimate.val_images,
+            epochs=estimate.epochs,
+            macs=format_count(analyze(plan.config).total_macs),
+            rate=rate,
+            where=where,
+        )
     )
 
 
@@ -312,19 +375,23 @@ def memory_ui(plan: TrainPlan, archive: bytes | None) -> bool:
     fit = server().fit(plan, archive)
     if fit.fits and fit.estimate is not None:
         st.caption(
-            f"Memory: {fit.estimate.sentence()}; a job may take "
-            f"{fit.budget.value / 1e9:.1f} GB here ({_no_math(fit.budget.source)})."
+            _("Memory: {estimate}; a job may take {gb:.1f} GB here ({source}).").format(
+                estimate=fit.estimate.sentence(),
+                gb=fit.budget.value / 1e9,
+                source=_no_math(fit.budget.source),
+            )
         )
         return True
     left, right = st.columns([4, 1], vertical_alignment="center")
     # Our own sentence (no file or user text in it); "$" would start LaTeX in markdown.
     left.error(
-        f"**Too large for this server:** {_no_math(fit.refusal())}.", icon=":material/memory:"
+        _("**Too large for this server:** {reason}.").format(reason=_no_math(fit.refusal())),
+        icon=":material/memory:",
     )
     batch = fit.smaller_batch
     if batch is not None:
         right.button(
-            f"Use batch {batch}",
+            _("Use batch {batch}").format(batch=batch),
             key="train_fit_batch",
             on_click=set_recipe,
             args=("train_batch", batch),
@@ -346,7 +413,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
     pair = ab_pair(plan) if plan is not None and has_heads else None
     one, two = st.columns([1, 2], vertical_alignment="center")
     start = one.button(
-        "Start training",
+        _("Start training"),
         type="primary",
         icon=":material/play_arrow:",
         key="train_start",
@@ -354,11 +421,11 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
         width="stretch",
     )
     ab_label = (
-        "Compare: w {} vs 0/0 (two fair runs)".format(
-            "/".join(f"{w:g}" for w in pair[0].train_config.aux_weights)
+        _("Compare: w {weights} vs 0/0 (two fair runs)").format(
+            weights="/".join(f"{w:g}" for w in pair[0].train_config.aux_weights)
         )
         if pair is not None
-        else "Compare with aux weights 0/0"
+        else _("Compare with aux weights 0/0")
     )
     ab = two.button(
         ab_label,
@@ -366,9 +433,11 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
         key="train_ab",
         disabled=pair is None or missing_zip or not fits,
         width="stretch",
-        help="Queues two runs identical in everything but the aux-loss weights: the same "
-        "seed, hence the same initial weights, data order and augmentation. Their curves and "
-        "the gradient ratio per stage appear below.",
+        help=_(
+            "Queues two runs identical in everything but the aux-loss weights: the same "
+            "seed, hence the same initial weights, data order and augmentation. Their curves and "
+            "the gradient ratio per stage appear below."
+        ),
     )
     if start or ab:
         assert plan is not None
@@ -376,30 +445,43 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
         try:  # an A/B pair goes in whole or not at all
             jobs = server().submit(plans, viewer(), archive)
         except QueueFull as exc:
-            st.error(f"Not started: {exc}.", icon=":material/hourglass_disabled:")
+            st.error(
+                _("Not started: {reason}.").format(reason=exc), icon=":material/hourglass_disabled:"
+            )
             return
         except (ValueError, OSError) as exc:
-            st.error(f"Could not start: {literal(exc)}")
+            st.error(_("Could not start: {error}").format(error=literal(exc)))
             return
         if ab:  # the pair alone in the overlay: older runs would make it an unfair one
             st.session_state["train_compare"] = [job.id for job in jobs]
         rerun()
     if plan is not None and not has_heads:
-        st.caption("This network has no aux heads: there is no aux-weight A/B to run.")
+        st.caption(_("This network has no aux heads: there is no aux-weight A/B to run."))
     st.caption(
-        f"Runs in the background: you can leave this page or reload it. This server runs "
-        f"{queue.max_running} job(s) at a time ({queue.running} running, {queue.queued} "
-        f"waiting); each browser may have {queue.per_browser} waiting or running, the queue "
-        f"holds {queue.max_queued}, and a run is stopped after {duration(queue.job_seconds)} "
-        "(keeping its last checkpoint)."
+        _(
+            "Runs in the background: you can leave this page or reload it. This server runs "
+            "{max_running} job(s) at a time ({running} running, {queued} "
+            "waiting); each browser may have {per_browser} waiting or running, the queue "
+            "holds {max_queued}, and a run is stopped after {duration} "
+            "(keeping its last checkpoint)."
+        ).format(
+            max_running=queue.max_running,
+            running=queue.running,
+            queued=queue.queued,
+            per_browser=queue.per_browser,
+            max_queued=queue.max_queued,
+            duration=duration(queue.job_seconds),
+        )
     )
 
 
 def main() -> None:
-    st.title("Train")
+    st.title(_("Train"))
     st.caption(
-        "Train the current network with the paper's auxiliary classifiers weighted as you "
-        "choose, watch the curves and the early layers' gradients, then compare runs."
+        _(
+            "Train the current network with the paper's auxiliary classifiers weighted as you "
+            "choose, watch the curves and the early layers' gradients, then compare runs."
+        )
     )
     if OLD_JOBS_PARAM in st.query_params:  # an old link: its tokens give no rights now
         del st.query_params[OLD_JOBS_PARAM]

@@ -43,6 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The tests read the app's English. The command line follows the terminal's locale, so on
+# a machine set to Chinese its messages would be Chinese: the tests of languages set theirs.
+os.environ["LANGUAGE"] = "en"
+
 SCREENSHOT_DIR = ROOT / "test-output" / "screenshots"
 SERVER_START_TIMEOUT_S = 60.0
 CHROMIUM_ARGS = [
@@ -332,8 +336,8 @@ def screenshot(page: Any, name: str) -> Path | None:
     """
     if os.environ.get("SCREENSHOTS") != "1":
         return None  # a few seconds each, for pictures nobody looks at in a routine run
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOT_DIR / f"{name}.png"
+    path = SCREENSHOT_DIR / f"{name}.png"  # a name may hold a folder: "zh/concepts"
+    path.parent.mkdir(parents=True, exist_ok=True)
     viewport = page.viewport_size
     measure = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stSidebarContent"]']
         .map((s) => document.querySelector(s))

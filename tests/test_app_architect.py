@@ -61,7 +61,7 @@ def test_editing_a_block_changes_the_network_and_the_totals() -> None:
     table = at.data_editor[0].value
     assert table.loc[0, "out_channels"] == 256 + 64
     assert table.loc[1, "in_channels"] == 256 + 64
-    assert at.query_params == {TOKEN_PARAM: encode_token(config)}
+    assert at.query_params == {TOKEN_PARAM: encode_token(config), "lang": "en"}
     assert at.session_state["config_error"] is None
 
 
@@ -85,7 +85,7 @@ def test_an_invalid_cell_is_refused_and_the_valid_network_stays(
     assert "last valid network is still active" in at.error[0].value
     assert at.session_state["config"] == get_preset("paper")
     assert message in at.session_state["config_error"]
-    assert at.query_params == {"preset": "paper"}
+    assert at.query_params == {"preset": "paper", "lang": "en"}
 
 
 def test_fixing_the_invalid_cell_applies_it_and_clears_the_error() -> None:
@@ -125,7 +125,7 @@ def test_choosing_a_preset_loads_it() -> None:
     assert not at.exception
     assert at.session_state["config"] == get_preset("mini")
     assert any("Loaded the mini preset" in s.value for s in at.success)
-    assert at.query_params == {"preset": "mini"}
+    assert at.query_params == {"preset": "mini", "lang": "en"}
     assert len(at.data_editor[0].value) == 9
 
 
@@ -226,7 +226,7 @@ def test_undo_and_redo_walk_the_design_history() -> None:
     assert (config.num_classes, config.blocks[0].ch1x1) == (1000, 128)
     at.button(key="arch_undo").click().run()
     assert at.session_state["config"] == get_preset("paper")
-    assert at.query_params == {"preset": "paper"}  # the link follows
+    assert at.query_params == {"preset": "paper", "lang": "en"}  # the link follows
     assert at.button(key="arch_undo").disabled
     at.button(key="arch_redo").click().run()
     assert at.session_state["config"].blocks[0].ch1x1 == 128

@@ -25,7 +25,7 @@ def test_frame_renders_the_default_network_from_an_empty_session() -> None:
         "MACs per image": format_count(analysis.macs_without_aux),
         "Input": "3 × 224 × 224",
     }
-    assert at.query_params == {"preset": "paper"}
+    assert at.query_params == {"preset": "paper", "lang": "en"}
 
 
 def test_a_preset_link_opens_that_preset() -> None:
@@ -44,7 +44,7 @@ def test_a_custom_link_opens_that_design_and_keeps_it_in_the_url() -> None:
     at = app_test("app.py", **{TOKEN_PARAM: token}).run()
     assert "`custom`" in at.sidebar.markdown[0].value
     assert _sidebar_metrics(at)["Parameters"] == format_count(analyze(custom).params_without_aux)
-    assert at.query_params == {TOKEN_PARAM: token}  # a refresh keeps the design
+    assert at.query_params == {TOKEN_PARAM: token, "lang": "en"}  # a refresh keeps the design
     assert not at.warning
 
 
@@ -55,7 +55,7 @@ def test_a_tampered_link_falls_back_to_the_default_with_a_notice() -> None:
     assert "could not be read" in at.warning[0].value
     assert "default network (paper)" in at.warning[0].value
     assert "`paper`" in at.sidebar.markdown[0].value
-    assert at.query_params == {"preset": "paper"}  # the bad link is not kept
+    assert at.query_params == {"preset": "paper", "lang": "en"}  # the bad link is not kept
 
 
 def test_an_unknown_preset_link_says_which_presets_exist() -> None:
@@ -104,7 +104,7 @@ def test_an_edit_on_one_page_is_seen_on_another() -> None:
     assert edited.blocks[0].ch1x1 == 96
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Parameters, all heads"] == f"{analyze(edited).total_params:,}"
-    assert at.query_params == {TOKEN_PARAM: encode_token(edited)}
+    assert at.query_params == {TOKEN_PARAM: encode_token(edited), "lang": "en"}
 
 
 def test_markdown_in_a_link_is_shown_as_text_not_rendered() -> None:

@@ -34,7 +34,7 @@ def test_renders_every_section_from_an_empty_session() -> None:
         "7 · Global average pooling instead of a big classifier",
         "8 · The paper vs arithmetic",
     ]
-    assert at.query_params == {"preset": "paper"}
+    assert at.query_params == {"preset": "paper", "lang": "en"}
 
 
 def test_the_reduction_toggle_switches_between_the_two_blocks() -> None:
@@ -109,7 +109,7 @@ def test_a_tampered_link_shows_a_notice_not_a_traceback() -> None:
     at = app_test(PAGE, preset="../../etc/passwd").run()
     assert not at.exception
     assert "could not be read" in at.warning[0].value
-    assert at.query_params == {"preset": "paper"}
+    assert at.query_params == {"preset": "paper", "lang": "en"}
 
 
 def test_global_average_pooling_vs_a_fully_connected_head_follows_the_design() -> None:

@@ -18,6 +18,7 @@ import pytest
 from conftest import assert_no_exception, screenshot, text_problems, wait_for_app_idle
 from playwright.sync_api import expect
 
+from googlenet_core.i18n import LANGUAGES, _, use_language
 from pages.common.concepts import CONCEPTS
 
 pytestmark = pytest.mark.browser
@@ -62,20 +63,30 @@ _FONT_SIZES = r"""(root) => {
 }"""
 
 
+def _shots(lang: str) -> str:
+    """Where a language's screenshots go: English at the top, Chinese in ``zh/``."""
+    return "" if lang == "en" else f"{lang}/"
+
+
 def _open(page: Any, url: str) -> None:
     page.goto(url)
     wait_for_app_idle(page, timeout_s=90)
     assert_no_exception(page)
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_each_concept_is_on_a_projector_in_one_click(
-    streamlit_server: str, projector_page: Any
+    streamlit_server: str, projector_page: Any, lang: str
 ) -> None:
+    """In each language: Chinese on a projector keeps its text at 18 px and more too."""
     page = projector_page
-    _open(page, streamlit_server)  # a warm server: the lecturer opened it before class
-    for slug, label in ((c.slug, c.title) for c in CONCEPTS):
+    landing = f"{streamlit_server}/?lang={lang}"
+    _open(page, landing)  # a warm server: the lecturer opened it before class
+    with use_language(lang):
+        titles = [(c.slug, _(c.title)) for c in CONCEPTS]
+    for slug, label in titles:
         start = time.monotonic()
-        _open(page, streamlit_server)  # the landing page, every time
+        _open(page, landing)  # the landing page, every time
         picker = page.locator(".st-key-present_pick")
         picker.get_by_role("radio", name=label, exact=True).click()  # the one action
         visual = page.locator(f".st-key-visual_{slug}")
@@ -90,7 +101,7 @@ def test_each_concept_is_on_a_projector_in_one_click(
         small = [(text, size) for text, size in sizes if size < SMALLEST_PX]
         assert not small, f"{slug}: text under {SMALLEST_PX} px on its main visual: {small}"
         assert not text_problems(page), slug
-        screenshot(page, f"present-{slug}")
+        screenshot(page, f"{_shots(lang)}present-{slug}")
 
 
 def test_a_link_reopens_the_exact_view_in_a_fresh_browser(
@@ -176,9 +187,15 @@ def test_a_presentation_screen_shares_its_view_for_a_slide(
     screenshot(page, "present-share")
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize(("size", "viewport", "scale"), SIZES, ids=[s[0] for s in SIZES])
 def test_every_page_draws_its_text_whole(
-    streamlit_server: str, browser: Any, size: str, viewport: dict[str, int], scale: float
+    streamlit_server: str,
+    browser: Any,
+    size: str,
+    viewport: dict[str, int],
+    scale: float,
+    lang: str,
 ) -> None:
     phone = viewport["width"] < 640
     context = browser.new_context(
@@ -193,18 +210,19 @@ def test_every_page_draws_its_text_whole(
         page.set_default_timeout(30_000)
         problems = []
         for path, name in PAGES:
-            _open(page, f"{streamlit_server}/{path}")
+            joined = "&" if "?" in path else "?"
+            _open(page, f"{streamlit_server}/{path}{joined}lang={lang}")
             page.wait_for_timeout(300)  # charts lay themselves out after the script ends
             # On a phone a wide table may scroll sideways; on a projector it must not.
             found = text_problems(page, sideways_tables=viewport["width"] >= 1280)
-            problems += [f"{name} at {size}: {p}" for p in found]
+            problems += [f"{name} at {size} ({lang}): {p}" for p in found]
             if name == "concepts":  # its charts drawn, so the toolbar check below sees them
                 page.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached")
             if phone and page.locator(".modebar").count():  # a tap draws it over the title
                 problems.append(f"{name} at {size}: Plotly's toolbar on a phone")
             if not phone and name == "concepts":  # the check above can see a toolbar
                 page.locator(".modebar").first.wait_for(state="attached")
-            screenshot(page, f"{name}-{size}")
+            screenshot(page, f"{_shots(lang)}{name}-{size}")
         assert not problems, "\n".join(problems)
     finally:
         context.close()

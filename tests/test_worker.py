@@ -18,6 +18,7 @@ from tiny import tiny_config, tiny_train_config
 
 import googlenet_core.training.train as train_module
 from googlenet_core.data.digits import load_digits
+from googlenet_core.i18n import use_language
 from googlenet_core.service.host import Figure, available_cpus
 from googlenet_core.service.jobs import JobRegistry
 from googlenet_core.service.training_jobs import submit_runs
@@ -68,6 +69,25 @@ def test_the_job_trains_in_another_process_with_the_chosen_threads(tmp_path) -> 
     chosen = json.loads((run.path / JOB_FILE).read_text())["threads"]
     assert 1 <= chosen <= max(1, available_cpus().value - 1)  # one CPU left to the server
     assert isinstance(registry.snapshot(job).events[-1], EndEvent)  # relayed to the live view
+
+
+def test_a_run_started_in_chinese_says_everything_in_chinese(tmp_path) -> None:
+    """The submitter's language goes with the job: its thread's notes, the child's end
+    message and the model card. A run started in English beside it stays English."""
+    registry = JobRegistry(max_running=1)
+    plan = TrainPlan(tiny_config(), tiny_train_config())
+    with use_language("zh"):
+        chinese = _submit(registry, plan, owner="me", runs_dir=tmp_path)
+    english = _submit(registry, plan, owner="me", runs_dir=tmp_path)
+    for job in (chinese, english):
+        assert registry.wait(job, WAIT) and job.state == "completed", job.message
+    zh_card = (tmp_path / chinese.id / "MODEL_CARD.md").read_text()
+    en_card = (tmp_path / english.id / "MODEL_CARD.md").read_text()
+    assert zh_card.startswith("# 模型卡片") and "## 数据" in zh_card
+    assert en_card.startswith("# Model card") and "## Data" in en_card
+    assert json.loads((tmp_path / chinese.id / JOB_FILE).read_text())["language"] == "zh"
+    assert any("\u4e00" <= c <= "\u9fff" for c in chinese.message), chinese.message
+    assert not any("\u4e00" <= c <= "\u9fff" for c in english.message), english.message
 
 
 def test_cancel_signals_the_child_and_it_stops_within_a_batch(tmp_path) -> None:

@@ -14,6 +14,10 @@ Anything that goes wrong below (a bad
 flag, file or link: a ``ValueError``; anything else a hostile file might
 provoke) ends the command with one ``error:`` line and exit status 2, never a
 traceback. ``GOOGLENET_DEBUG=1`` shows the traceback instead, for developers.
+
+Messages (errors, a run's model card) are in English or Chinese: ``--lang zh|en``,
+else the environment's ``LANGUAGE``/``LC_ALL``/``LANG`` as gettext reads them
+(``LANG=zh_CN.UTF-8`` gives Chinese), else English.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from .._io import first_line
+from ..i18n import LANGUAGES, language_from_env, use_language
 from ..service.settings import current, problems
 from . import evaluate, export, predict, summary, train
 
@@ -34,15 +39,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m googlenet_core",
         description="GoogLeNet as one table: shapes, parameters, MACs, training, prediction.",
     )
+    lang_help = (
+        "the language of messages and model cards (default: from LANGUAGE/LC_ALL/LANG, else en)"
+    )
+    parser.add_argument("--lang", choices=LANGUAGES, help=lang_help)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
+    for command_parser in sub.choices.values():  # `train --lang zh` as well as `--lang zh train`
+        command_parser.add_argument(
+            "--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help=lang_help
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with use_language(args.lang or language_from_env()):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     for problem in problems():  # a setting's typo: said, and its default used
         print(f"warning: {problem}", file=sys.stderr)
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..i18n import _
 from . import DatasetError
 from .batches import ImageSet
 from .digits import ATTRIBUTION as DIGITS_ATTRIBUTION
@@ -116,7 +117,9 @@ def split_sizes(name: str, subset: int | None, val_fraction: float = 0.2) -> tup
     full = {"digits": None, "fashionmnist": (60_000, 10_000), "mnist": (60_000, 10_000)}
     full["cifar10"] = (50_000, 10_000)
     if name not in full:
-        raise DatasetError(f"the size of {name!r} is known only once its images are read")
+        raise DatasetError(
+            _("the size of {name!r} is known only once its images are read").format(name=name)
+        )
     sizes = full[name]
     if sizes is None:
         total = len(load_digits()[1])
@@ -186,23 +189,26 @@ def load_dataset(
         labels = torch.from_numpy(labels_np.copy())
         train, val = _holdout_tail(images, labels, val_fraction)
         classes: tuple[str, ...] = DIGIT_CLASSES
-        description = f"{len(labels):,} bundled 8x8 digits: {DIGITS_ATTRIBUTION}"
-        val_text = (
-            f"{len(val)} digits held out: the last {val_fraction:.0%} of the file, "
-            "the nearest it has to writers the network never saw"
+        description = _("{n:,} bundled 8x8 digits: {attribution}").format(
+            n=len(labels), attribution=_(DIGITS_ATTRIBUTION)
         )
+        val_text = _(
+            "{n} digits held out: the last {share:.0%} of the file, "
+            "the nearest it has to writers the network never saw"
+        ).format(n=len(val), share=val_fraction)
         hflip = False
     elif name in DOWNLOADABLE:
         root = Path(cache_dir) if cache_dir is not None else default_data_dir()
         train, val, classes = read_downloadable(name, root, progress)
-        description = SOURCES[name].description
-        val_text = f"the official test split ({len(val):,} images)"
+        source_text = SOURCES[name].description
+        description = _(source_text)
+        val_text = _("the official test split ({n:,} images)").format(n=len(val))
         hflip = name == "cifar10"  # a mirrored car is a car; a mirrored digit or shoe is odd
     elif name in ("folder", "upload"):
         if name == "folder" and path is None:
-            raise DatasetError("dataset 'folder' needs a folder of class subfolders")
+            raise DatasetError(_("dataset 'folder' needs a folder of class subfolders"))
         if name == "upload" and archive is None:
-            raise DatasetError("dataset 'upload' needs the zip file's bytes")
+            raise DatasetError(_("dataset 'upload' needs the zip file's bytes"))
         found = read_labelled_images(
             path if name == "folder" else None,
             archive if name == "upload" else None,
@@ -212,20 +218,32 @@ def load_dataset(
             class_names=class_names,
         )
         images, labels, classes, skipped = found.images, found.labels, found.classes, found.skipped
-        where = f"folder {Path(path).name}" if name == "folder" and path else "uploaded zip"
         train, val = _holdout(images, labels, val_fraction)
-        description = f"{len(labels):,} images in {len(classes)} classes from the {where}"
-        val_text = f"{len(val)} images held out ({val_fraction:.0%}, fixed seed)"
+        if name == "folder" and path:
+            description = _("{n:,} images in {classes} classes from the folder {folder}").format(
+                n=len(labels), classes=len(classes), folder=Path(path).name
+            )
+        else:
+            description = _("{n:,} images in {classes} classes from the uploaded zip").format(
+                n=len(labels), classes=len(classes)
+            )
+        val_text = _("{n} images held out ({share:.0%}, fixed seed)").format(
+            n=len(val), share=val_fraction
+        )
         hflip = False  # unknown subject: a mirrored letter or arrow is another class
     else:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise DatasetError(
+            _("unknown dataset {name!r}; choose one of {choices}").format(
+                name=name, choices=", ".join(DATASETS)
+            )
+        )
     if subset is not None:
         # Shuffle before cutting: downloaded sets are not in random order everywhere.
         train = _shuffled(train).take(subset)
         val = _shuffled(val).take(max(64, subset // 4))
-        val_text += f", {len(val)} of them used"
+        val_text = _("{text}, {n} of them used").format(text=val_text, n=len(val))
     if len(train) == 0:
-        raise DatasetError("no training images")
+        raise DatasetError(_("no training images"))
     train = ImageSet(convert_channels(train.images, in_channels), train.labels)
     val = ImageSet(convert_channels(val.images, in_channels), val.labels)
     mean, std = channel_stats(train.images, input_size)

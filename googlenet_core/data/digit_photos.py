@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..i18n import _
+
 #: The bitmap the form reader normalised into, and the blocks counted in it.
 BITMAP, BLOCK = 32, 4
 GRID = BITMAP // BLOCK
@@ -66,7 +68,8 @@ class DigitReading:
     box: tuple[int, int, int, int] | None  # (left, top, right, bottom) of the ink, photo px
     marks: int  # separate marks kept (specks removed)
     slant: float  # the shear removed: x pixels per y pixel (positive leans right)
-    problems: tuple[str, ...]  # sentences: what makes this photo unlike the training data
+    # Sentences, in the language active when read: what makes this photo unlike the data.
+    problems: tuple[str, ...]
     crop: Image.Image | None = None  # the photo around the ink, gray, at most 128 px a side
 
     @property
@@ -76,9 +79,9 @@ class DigitReading:
         return Image.fromarray(pixels, mode="L")
 
     def describe(self) -> str:
-        """One line: which ink was found and where the crop is."""
+        """One line: which ink was found and where the crop is (in the active language)."""
         if self.box is None:
-            return "no ink found"
+            return _("no ink found")
         if (
             self.box == (0, 0, GRID, GRID)
             and self.crop is not None
@@ -88,13 +91,37 @@ class DigitReading:
                 GRID,
             )
         ):
-            return "an 8 x 8 grid of the digits' own kind: read as it is"
+            return _("an 8 x 8 grid of the digits' own kind: read as it is")
         left, top, right, bottom = self.box
-        marks = "one mark" if self.marks == 1 else f"{self.marks} marks"
-        ground = "light paper" if self.ink == "dark" else "a dark ground"
-        return (
-            f"{self.ink} ink on {ground}, {marks}, cropped to x {left}-{right}, y {top}-{bottom}"
-            + (f", slant {self.slant:+.2f} removed" if abs(self.slant) >= 0.05 else "")
+        # "one mark" is a word, not a number: two messages rather than ngettext's forms.
+        marks = _("one mark") if self.marks == 1 else _("{n} marks").format(n=self.marks)
+        slanted = abs(self.slant) >= 0.05
+        if self.ink == "dark":
+            text = (
+                _(
+                    "dark ink on light paper, {marks}, cropped to x {left}-{right}, "
+                    "y {top}-{bottom}, slant {slant:+.2f} removed"
+                )
+                if slanted
+                else _(
+                    "dark ink on light paper, {marks}, cropped to x {left}-{right}, "
+                    "y {top}-{bottom}"
+                )
+            )
+        else:
+            text = (
+                _(
+                    "light ink on a dark ground, {marks}, cropped to x {left}-{right}, "
+                    "y {top}-{bottom}, slant {slant:+.2f} removed"
+                )
+                if slanted
+                else _(
+                    "light ink on a dark ground, {marks}, cropped to x {left}-{right}, "
+                    "y {top}-{bottom}"
+                )
+            )
+        return text.format(
+            marks=marks, left=left, right=right, top=top, bottom=bottom, slant=self.slant
         )
 
 
@@ -109,8 +136,10 @@ def read_digit(image: Image.Image) -> DigitReading:
     problems: list[str] = []
     if is_colourful(image):
         problems.append(
-            "a colour photo: the digits network reads gray levels, so the colour was dropped "
-            "and the ink found by its brightness"
+            _(
+                "a colour photo: the digits network reads gray levels, so the colour was "
+                "dropped and the ink found by its brightness"
+            )
         )
     gray = _working_gray(image)
     scale_x, scale_y = image.width / gray.shape[1], image.height / gray.shape[0]
@@ -123,8 +152,10 @@ def read_digit(image: Image.Image) -> DigitReading:
     noise = float(np.median(steps)) / 0.954 if steps.size else 0.0
     if above.size == 0 or float(above.mean()) < max(FAINTEST_INK, NOISE_TIMES * noise):
         problems.append(
-            "no ink found: the photo looks like a blank page (or the ink is as light as the "
-            "paper), so the answer below means nothing"
+            _(
+                "no ink found: the photo looks like a blank page (or the ink is as light as "
+                "the paper), so the answer below means nothing"
+            )
         )
         return DigitReading(np.zeros((GRID, GRID), np.int64), ink_tone, None, 0, 0.0,
                             tuple(problems))  # fmt: skip
@@ -132,8 +163,10 @@ def read_digit(image: Image.Image) -> DigitReading:
     kept, marks, apart = _marks(mask)
     if apart:
         problems.append(
-            f"{apart} separate marks: the network reads one digit, so it saw them all as one; "
-            "crop the photo to a single digit"
+            _(
+                "{n} separate marks: the network reads one digit, so it saw them all as one; "
+                "crop the photo to a single digit"
+            ).format(n=apart)
         )
     rows, cols = np.nonzero(kept)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1

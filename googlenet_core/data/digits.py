@@ -13,8 +13,10 @@ from importlib import resources
 
 import numpy as np
 
+from ..i18n import N_, _
+
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
-ATTRIBUTION = (
+ATTRIBUTION = N_(
     "UCI Optical Recognition of Handwritten Digits (training set), E. Alpaydin and "
     "C. Kaynak, Bogazici University, 1998; UCI Machine Learning Repository; CC BY 4.0"
 )
@@ -29,7 +31,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     )
     counts, labels = table[:, :64], table[:, 64]
     if counts.min() < 0 or counts.max() > 16 or labels.min() < 0 or labels.max() > 9:
-        raise ValueError("the bundled digits file is corrupt")
+        raise ValueError(_("the bundled digits file is corrupt"))
     images = np.rint(counts * 255.0 / 16.0).astype(np.uint8).reshape(-1, 8, 8)
     images.setflags(write=False)
     labels.setflags(write=False)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .._io import DownloadError, download
+from ..i18n import N_, _
 from . import DatasetError
 from .batches import ImageSet
 
@@ -35,16 +36,18 @@ class Source:
     """One downloadable data set as this project describes it."""
 
     size: str  # what the Train page says about the download
-    description: str  # where the images come from, with attribution
+    description: str  # where the images come from, with attribution (marked: show _(it))
 
 
 SOURCES: dict[str, Source] = {
     "fashionmnist": Source(
         "30 MB",
-        "Fashion-MNIST (Zalando Research, MIT licence): 60,000 + 10,000 28x28 grayscale images",
+        N_("Fashion-MNIST (Zalando Research, MIT licence): 60,000 + 10,000 28x28 grayscale images"),
     ),
-    "mnist": Source("11 MB", "MNIST (LeCun, Cortes, Burges): 60,000 + 10,000 28x28 digits"),
-    "cifar10": Source("170 MB", "CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images"),
+    "mnist": Source("11 MB", N_("MNIST (LeCun, Cortes, Burges): 60,000 + 10,000 28x28 digits")),
+    "cifar10": Source(
+        "170 MB", N_("CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images")
+    ),
 }
 DOWNLOADABLE: tuple[str, ...] = tuple(SOURCES)
 
@@ -65,9 +68,15 @@ def extract_tar(tar: tarfile.TarFile, root: Path) -> None:
     for member in members:
         target = (base / member.name).resolve()
         if not (member.isfile() or member.isdir()):
-            raise DatasetError(f"the archive holds {member.name!r}, which is not a plain file")
+            raise DatasetError(
+                _("the archive holds {name!r}, which is not a plain file").format(name=member.name)
+            )
         if os.path.isabs(member.name) or not target.is_relative_to(base):
-            raise DatasetError(f"the archive's {member.name!r} would be written outside the cache")
+            raise DatasetError(
+                _("the archive's {name!r} would be written outside the cache").format(
+                    name=member.name
+                )
+            )
     for member in members:
         member.mode = 0o755 if member.isdir() else 0o644  # no set-uid or odd permissions
         tar.extract(member, base, set_attrs=False)
@@ -91,7 +100,11 @@ def read_downloadable(
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(f"cannot create the data cache {root}: {exc.strerror}") from None
+        raise DatasetError(
+            _("cannot create the data cache {folder}: {reason}").format(
+                folder=root, reason=exc.strerror
+            )
+        ) from None
     if name == "cifar10":
         cls: Any = datasets.CIFAR10
         if not _cifar_ready(cls, root):
@@ -101,7 +114,9 @@ def read_downloadable(
                 extract_tar(tar, root)
             archive.unlink()
             if not _cifar_ready(cls, root):
-                raise DatasetError("the CIFAR-10 download is incomplete; delete the cache, retry")
+                raise DatasetError(
+                    _("the CIFAR-10 download is incomplete; delete the cache, retry")
+                )
         sets = [cls(str(root), train=flag, download=False) for flag in (True, False)]
         converted = [
             ImageSet(
@@ -135,7 +150,9 @@ def read_downloadable(
         sets = [cls(str(root), train=flag, download=False) for flag in (True, False)]
     except (RuntimeError, ValueError, OSError) as exc:
         raise DatasetError(
-            f"the cached {cls.__name__} files in {raw} are unreadable: {exc}"
+            _("the cached {dataset} files in {folder} are unreadable: {reason}").format(
+                dataset=cls.__name__, folder=raw, reason=exc
+            )
         ) from None
     classes = tuple(c.split(" - ")[-1] if name == "mnist" else c for c in sets[0].classes)
     return (
@@ -157,14 +174,18 @@ def fetch(url: str, dest: Path, md5: str, progress: FileProgress | None, name: s
     except DownloadError as exc:
         if exc.corrupt:
             raise DatasetError(
-                f"the download of {dest.name} is corrupt ({exc.reason}); retry"
+                _("the download of {file} is corrupt ({reason}); retry").format(
+                    file=dest.name, reason=exc.reason
+                )
             ) from None
         raise DatasetError(
-            f"could not download {name} from {exc.host} ({exc.reason}). Without a network "
-            f"connection, train on the built-in dataset '{BUILTIN_DATASET}' (bundled, no download)"
+            _(
+                "could not download {dataset} from {host} ({reason}). Without a network "
+                "connection, train on the built-in dataset '{builtin}' (bundled, no download)"
+            ).format(dataset=name, host=exc.host, reason=exc.reason, builtin=BUILTIN_DATASET)
         ) from None
 
 
 def _cifar_ready(cls: Any, root: Path) -> bool:
     folder = root / cls.base_folder
-    return all((folder / f).is_file() for f, _ in cls.train_list + cls.test_list)
+    return all((folder / f).is_file() for f, _md5 in cls.train_list + cls.test_list)

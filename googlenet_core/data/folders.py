@@ -30,8 +30,9 @@ from PIL import Image
 from torch import Tensor
 
 from .._checks import shown
+from ..i18n import N_, _, pgettext
 from . import DatasetError
-from .images import sanitise_image
+from .images import NOT_AN_IMAGE, sanitise_image
 from .transforms import pil_to_tensor, to_unit
 
 
@@ -59,6 +60,19 @@ class LabelledImages:
     skipped: dict[str, int]  # reason -> files not used
 
 
+#: Why files were skipped: the reasons ``skipped`` counts (stable English keys, also in a
+#: run's events) and how :func:`describe_skipped` says each with its count.
+SKIP_REASONS: dict[str, str] = {
+    "not an image": N_("{n} not an image"),
+    "unreadable image": N_("{n} unreadable image"),
+    "unreadable zip entry": N_("{n} unreadable zip entry"),
+    "unreadable file": N_("{n} unreadable file"),
+    "file too large": N_("{n} file too large"),
+    "outside a class folder": N_("{n} outside a class folder"),
+    "not a plain folder": N_("{n} not a plain folder"),
+    "a link or special file": N_("{n} a link or special file"),
+}
+
 # One file to read: (class name, the file's name for messages, how to reach it).
 _Entry = tuple[str, str, Any]
 # Reads an entry's bytes; raises _Skip with the reason when the file cannot be used.
@@ -79,10 +93,12 @@ def list_classes(
 ) -> tuple[str, ...]:
     """The class subfolders that hold at least one file, sorted; nothing is decoded."""
     with _opened(path, archive, limits or Limits()) as (entries, _skipped, _read):
-        classes = tuple(sorted({label for label, _, _ in entries}))
+        classes = tuple(sorted({entry[0] for entry in entries}))
     if len(classes) > (limits or Limits()).max_classes:
         raise DatasetError(
-            f"{len(classes)} classes; the limit is {(limits or Limits()).max_classes}"
+            _("{n} classes; the limit is {limit}").format(
+                n=len(classes), limit=(limits or Limits()).max_classes
+            )
         )
     return classes
 
@@ -126,9 +142,16 @@ def read_labelled_images(
         if len(entries) * per_image > limits.max_resident_bytes:
             fits = limits.max_resident_bytes // per_image
             raise DatasetError(
-                f"{len(entries):,} images at {input_size} px need "
-                f"{len(entries) * per_image / 2**20:.0f} MB in memory; the limit is "
-                f"{limits.max_resident_bytes // 2**20} MB (about {fits:,} images at this size)"
+                _(
+                    "{n:,} images at {side} px need {mb:.0f} MB in memory; the limit is "
+                    "{limit} MB (about {fits:,} images at this size)"
+                ).format(
+                    n=len(entries),
+                    side=input_size,
+                    mb=len(entries) * per_image / 2**20,
+                    limit=limits.max_resident_bytes // 2**20,
+                    fits=fits,
+                )
             )
         decoded: list[Tensor] = []
         names: list[str] = []
@@ -147,27 +170,37 @@ def read_labelled_images(
             )
             del data  # the file's bytes go before the next is read
             if clean.image is None:
-                reason = "not an image" if "not an image" in (clean.error or "") else None
-                _count(skipped, reason or "unreadable image")
+                # Both in this run's language: the error was translated just now.
+                not_image = clean.error == _(NOT_AN_IMAGE)
+                _count(skipped, "not an image" if not_image else "unreadable image")
                 continue
             image = prepare(clean.image) if prepare is not None else clean.image
             decoded.append(to_unit(pil_to_tensor(image, in_channels), input_size)[0])
             names.append(label)
     found = sorted(set(names))
     if len(found) < 2:
-        what = f"only {found[0]!r}" if found else "none"
-        raise DatasetError(
-            f"need at least two class subfolders with images in them; found {what}"
-            + (f" (skipped: {describe_skipped(skipped)})" if skipped else "")
-        )
+        if found:
+            message = _(
+                "need at least two class subfolders with images in them; found only {name!r}"
+            ).format(name=found[0])
+        else:
+            message = _("need at least two class subfolders with images in them; found none")
+        if skipped:
+            message = _("{message} (skipped: {skipped})").format(
+                message=message, skipped=describe_skipped(skipped)
+            )
+        raise DatasetError(message)
     classes = tuple(class_names) if class_names is not None else tuple(found)
     if len(classes) > limits.max_classes:
-        raise DatasetError(f"{len(classes)} classes; the limit is {limits.max_classes}")
+        raise DatasetError(
+            _("{n} classes; the limit is {limit}").format(n=len(classes), limit=limits.max_classes)
+        )
     unknown = [c for c in found if c not in classes]
     if unknown:
         raise DatasetError(
-            f"class folder(s) {', '.join(unknown)} appeared after the run was planned; "
-            "start the run again"
+            _(
+                "class folder(s) {names} appeared after the run was planned; start the run again"
+            ).format(names=", ".join(unknown))
         )
     index = {c: i for i, c in enumerate(classes)}
     labels = torch.tensor([index[c] for c in names], dtype=torch.int64)
@@ -175,8 +208,19 @@ def read_labelled_images(
 
 
 def describe_skipped(skipped: dict[str, int]) -> str:
-    """For example ``1 file too large, 3 not an image``; empty when every file was used."""
-    return ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+    """For example ``1 file too large, 3 not an image``; empty when every file was used.
+
+    ``skipped`` counts by the reasons of :data:`SKIP_REASONS` (English keys, as a run's
+    events keep them); each is said in the active language.
+    """
+    return pgettext("list separator", ", ").join(
+        _skipped_text(reason, n) for reason, n in sorted(skipped.items())
+    )
+
+
+def _skipped_text(reason: str, n: int) -> str:
+    template = SKIP_REASONS.get(reason)
+    return _(template).format(n=n) if template is not None else f"{n} {reason}"
 
 
 # ---- listing -------------------------------------------------------------------------------
@@ -188,7 +232,7 @@ def _opened(
 ) -> Iterator[tuple[list[_Entry], dict[str, int], _Reader]]:
     """The entries of a folder or a zip, the files already skipped, and a reader."""
     if (path is None) == (archive is None):
-        raise DatasetError("give either a folder or a zip archive")
+        raise DatasetError(_("give either a folder or a zip archive"))
     if path is not None:
         entries, skipped = _folder_entries(Path(path), limits)
         yield entries, skipped, _read_file
@@ -196,13 +240,14 @@ def _opened(
     assert archive is not None
     if len(archive) > limits.max_zip_bytes:
         raise DatasetError(
-            f"the zip is {len(archive) / 2**20:.1f} MB; the limit is "
-            f"{limits.max_zip_bytes // 2**20} MB"
+            _("the zip is {mb:.1f} MB; the limit is {limit} MB").format(
+                mb=len(archive) / 2**20, limit=limits.max_zip_bytes // 2**20
+            )
         )
     try:
         zf = zipfile.ZipFile(io.BytesIO(archive))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DatasetError(f"not a readable zip file: {exc}") from None
+        raise DatasetError(_("not a readable zip file: {reason}").format(reason=exc)) from None
 
     def read(info: zipfile.ZipInfo) -> bytes:
         try:
@@ -237,7 +282,7 @@ def _read_file(file: Path) -> bytes:
 
 def _folder_entries(root: Path, limits: Limits) -> tuple[list[_Entry], dict[str, int]]:
     if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder")
+        raise DatasetError(_("{path} is not a folder").format(path=root))
     skipped: dict[str, int] = {}
     entries: list[_Entry] = []
     class_dirs = sorted(p for p in root.iterdir() if not p.name.startswith("."))
@@ -263,7 +308,9 @@ def _folder_entries(root: Path, limits: Limits) -> tuple[list[_Entry], dict[str,
                 total += info.st_size
                 if total > limits.max_total_bytes:
                     raise DatasetError(
-                        f"the images add up to more than {limits.max_total_bytes // 2**20} MB"
+                        _("the images add up to more than {limit} MB").format(
+                            limit=limits.max_total_bytes // 2**20
+                        )
                     )
                 _check_count(len(entries) + 1, limits)
                 entries.append((entry.name, str(file.relative_to(root)), file))
@@ -274,7 +321,9 @@ def _zip_entries(zf: zipfile.ZipFile, limits: Limits) -> tuple[list[_Entry], dic
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
         raise DatasetError(
-            f"the zip has {len(infos):,} entries; the limit is {limits.max_entries:,}"
+            _("the zip has {n:,} entries; the limit is {limit:,}").format(
+                n=len(infos), limit=limits.max_entries
+            )
         )
     files = []
     for info in infos:
@@ -282,16 +331,19 @@ def _zip_entries(zf: zipfile.ZipFile, limits: Limits) -> tuple[list[_Entry], dic
         if info.is_dir() or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise DatasetError(f"zip entry {shown(info.filename)} is a symbolic link; refused")
+            raise DatasetError(
+                _("zip entry {name} is a symbolic link; refused").format(name=shown(info.filename))
+            )
         files.append((parts, info))
     # A zip of the folder itself ("pets/cat/1.png") or of its contents ("cat/1.png").
-    tops = {parts[0] for parts, _ in files}
-    strip = 1 if len(tops) == 1 and all(len(parts) >= 3 for parts, _ in files) else 0
-    declared = sum(info.file_size for _, info in files)
+    tops = {parts[0] for parts, _info in files}
+    strip = 1 if len(tops) == 1 and all(len(parts) >= 3 for parts, _info in files) else 0
+    declared = sum(info.file_size for _parts, info in files)
     if declared > limits.max_total_bytes:
         raise DatasetError(
-            f"the zip unpacks to {declared / 2**20:.0f} MB; the limit is "
-            f"{limits.max_total_bytes // 2**20} MB"
+            _("the zip unpacks to {mb:.0f} MB; the limit is {limit} MB").format(
+                mb=declared / 2**20, limit=limits.max_total_bytes // 2**20
+            )
         )
     skipped: dict[str, int] = {}
     entries: list[_Entry] = []
@@ -314,8 +366,10 @@ def _safe_parts(name: str) -> tuple[str, ...]:
     parts = tuple(p for p in PurePosixPath(path).parts if p not in ("", "."))
     if path.startswith("/") or (len(path) > 1 and path[1] == ":") or ".." in parts or not parts:
         raise DatasetError(
-            f"zip entry {shown(name)} points outside the archive (absolute path or '..'); "
-            "the zip was refused"
+            _(
+                "zip entry {name} points outside the archive (absolute path or '..'); "
+                "the zip was refused"
+            ).format(name=shown(name))
         )
     return parts
 
@@ -323,7 +377,7 @@ def _safe_parts(name: str) -> tuple[str, ...]:
 def _check_count(count: int, limits: Limits) -> None:
     if count > limits.max_images:
         raise DatasetError(
-            f"more than {limits.max_images:,} files; the limit is {limits.max_images:,}"
+            _("more than {limit:,} files; the limit is {limit:,}").format(limit=limits.max_images)
         )
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._io import first_line, megabytes
+from ..i18n import N_, _
 
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 # Pillow warns at 89.5 M pixels and refuses at twice that; a 40 M pixel cap still takes
@@ -45,6 +46,12 @@ ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 BACKGROUND = (255, 255, 255)  # transparency is composited on white, as a viewer shows it
+#: The error of a file whose content is no accepted image format (translated where it is
+#: set; :mod:`.folders` compares with ``_(NOT_AN_IMAGE)`` to count such files apart).
+NOT_AN_IMAGE = N_(
+    "not an image: the content is not JPEG, PNG, WebP, BMP or GIF "
+    "(the file name's extension is not trusted)"
+)
 
 _EXTENSION_FORMATS = {
     ".jpg": "JPEG",
@@ -98,7 +105,7 @@ def sanitise_image(
         if problem:
             return SanitisedImage(name, error=problem)
     if not data:
-        return SanitisedImage(name, error="the file is empty (0 bytes)")
+        return SanitisedImage(name, error=_("the file is empty (0 bytes)"))
     if len(data) > max_bytes:
         return SanitisedImage(name, error=_too_big(len(data), max_bytes))
     with warnings.catch_warnings():
@@ -107,7 +114,9 @@ def sanitise_image(
         try:
             return _decode(data, name, max_pixels, background, target_side)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            return SanitisedImage(name, error=f"refused as a decompression bomb: {exc}")
+            return SanitisedImage(
+                name, error=_("refused as a decompression bomb: {reason}").format(reason=exc)
+            )
 
 
 def normalise_mode(
@@ -143,11 +152,13 @@ def _read_file(path: str | os.PathLike[str], max_bytes: int) -> tuple[bytes, str
         with open(path, "rb") as fh:
             return fh.read(max_bytes + 1), None
     except OSError as exc:
-        return b"", f"cannot read the file: {exc.strerror or exc}"
+        return b"", _("cannot read the file: {reason}").format(reason=exc.strerror or exc)
 
 
 def _too_big(size: int, max_bytes: int) -> str:
-    return f"the file is {megabytes(size)}; the limit is {megabytes(max_bytes)}"
+    return _("the file is {size}; the limit is {limit}").format(
+        size=megabytes(size), limit=megabytes(max_bytes)
+    )
 
 
 def _decode(
@@ -160,16 +171,15 @@ def _decode(
     try:
         image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
     except UnidentifiedImageError:
-        return SanitisedImage(
-            name,
-            error="not an image: the content is not JPEG, PNG, WebP, BMP or GIF "
-            "(the file name's extension is not trusted)",
-        )
+        return SanitisedImage(name, error=_(NOT_AN_IMAGE))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise  # reported by the caller, with Pillow's numbers
     except Exception as exc:  # noqa: BLE001 - a known signature with a broken header
         return SanitisedImage(
-            name, error=f"the image header is truncated or corrupt: {first_line(exc)}"
+            name,
+            error=_("the image header is truncated or corrupt: {reason}").format(
+                reason=first_line(exc)
+            ),
         )
     fmt = image.format or "unknown"
     width, height = image.size
@@ -183,23 +193,32 @@ def _decode(
     # The header gives the size before a single pixel is decoded.
     if width * height > max_pixels:
         return refuse(
-            f"the image is {width} x {height} = {width * height:,} pixels; "
-            f"the limit is {max_pixels:,}"
+            _("the image is {width} x {height} = {pixels:,} pixels; the limit is {limit:,}").format(
+                width=width, height=height, pixels=width * height, limit=max_pixels
+            )
         )
     notes: list[str] = []
     claimed = _EXTENSION_FORMATS.get(Path(name).suffix.lower())
     if claimed is not None and claimed != fmt:
-        notes.append(f"the content is {fmt} although the name says {claimed}")
+        notes.append(
+            _("the content is {actual} although the name says {claimed}").format(
+                actual=fmt, claimed=claimed
+            )
+        )
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
-        notes.append(f"first of {frames} frames")
+        notes.append(_("first of {n} frames").format(n=frames))
     if target_side is not None and fmt == "JPEG":
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale for free; never below twice the target.
         image.draft(None, (2 * target_side, 2 * target_side))
     try:
         image.load()  # a truncated or corrupt file fails here, not in open() or verify()
     except Exception as exc:  # noqa: BLE001 - plugins raise OSError, SyntaxError, ValueError...
-        return refuse(f"the {fmt} file is truncated or corrupt: {first_line(exc)}")
+        return refuse(
+            _("the {format} file is truncated or corrupt: {reason}").format(
+                format=fmt, reason=first_line(exc)
+            )
+        )
     orientation = _orientation(image)
     decoded: Image.Image = image
     if decoded.mode in _SHRINK_BEFORE_CONVERTING:
@@ -208,16 +227,28 @@ def _decode(
         upright = ImageOps.exif_transpose(decoded)
     except Exception as exc:  # noqa: BLE001 - a malformed EXIF block must not lose the image
         upright = decoded
-        notes.append(f"EXIF orientation unreadable ({first_line(exc)}); shown as stored")
+        notes.append(
+            _("EXIF orientation unreadable ({reason}); shown as stored").format(
+                reason=first_line(exc)
+            )
+        )
     else:
         if orientation not in (None, 1):
-            notes.append(f"rotated upright from EXIF orientation {orientation}")
+            notes.append(
+                _("rotated upright from EXIF orientation {orientation}").format(
+                    orientation=orientation
+                )
+            )
     if upright.mode not in ("L", "RGB"):
         notes.append(_mode_note(upright))
     try:
         clean = _shrink(normalise_mode(upright, background), target_side)
     except Exception as exc:  # noqa: BLE001 - e.g. a palette Pillow cannot convert
-        return refuse(f"cannot convert a {upright.mode} image: {first_line(exc)}")
+        return refuse(
+            _("cannot convert a {mode} image: {reason}").format(
+                mode=upright.mode, reason=first_line(exc)
+            )
+        )
     if clean is image:
         clean = image.copy()  # detach from the file object and its other frames
     return SanitisedImage(
@@ -268,12 +299,12 @@ def _has_transparency(image: Image.Image) -> bool:
 def _mode_note(image: Image.Image) -> str:
     mode = image.mode
     if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and _has_transparency(image)):
-        return f"{mode}: transparency composited on a white background"
+        return _("{mode}: transparency composited on a white background").format(mode=mode)
     if mode.startswith("I") or mode == "F":
-        return f"{mode}: rescaled to 8-bit grayscale"
+        return _("{mode}: rescaled to 8-bit grayscale").format(mode=mode)
     if mode == "1":
-        return "1-bit: black and white as 0 and 255"
-    return f"{mode} converted to RGB"
+        return _("1-bit: black and white as 0 and 255")
+    return _("{mode} converted to RGB").format(mode=mode)
 
 
 def _composite(rgba: Image.Image, background: tuple[int, int, int]) -> Image.Image:

@@ -26,6 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from .._checks import check_float, check_int, refuse_unknown, shown
+from ..i18n import _
 from ..network.config import MAX_IN_CHANNELS, MAX_INPUT_SIZE
 from . import DatasetError
 
@@ -54,8 +55,9 @@ class Preprocessing:
             values = getattr(self, name)
             if not isinstance(values, tuple) or len(values) != self.in_channels:
                 raise ValueError(
-                    f"preprocessing: {name} needs one value per input channel "
-                    f"({self.in_channels}), got {shown(values)}"
+                    _(
+                        "preprocessing: {name} needs one value per input channel ({n}), got {value}"
+                    ).format(name=name, n=self.in_channels, value=shown(values))
                 )
             for value in values:
                 # Images are scaled to [0, 1] first: a mean outside [-1, 2] or a std
@@ -64,25 +66,31 @@ class Preprocessing:
                 check_float("preprocessing", name, value, lo, hi)
         if self.kind not in KINDS:
             raise ValueError(
-                f"preprocessing: kind must be one of {', '.join(KINDS)}, got {shown(self.kind)}"
+                _("preprocessing: kind must be one of {kinds}, got {value}").format(
+                    kinds=", ".join(KINDS), value=shown(self.kind)
+                )
             )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
         """From a checkpoint's dict; every field type-checked before it is used."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"preprocessing must be a mapping, got {shown(data)}")
+            raise ValueError(
+                _("preprocessing must be a mapping, got {value}").format(value=shown(data))
+            )
         refuse_unknown("preprocessing", data, ("input_size", "in_channels", "mean", "std", "kind"))
         values: dict[str, Any] = {}
         for name in ("input_size", "in_channels", "mean", "std"):
             if name not in data:
-                raise ValueError(f"preprocessing lacks {name}")
+                raise ValueError(_("preprocessing lacks {name}").format(name=name))
             value = data[name]
             if name in ("mean", "std"):
                 if not isinstance(value, (list, tuple)) or len(value) > MAX_IN_CHANNELS:
                     raise ValueError(
-                        f"preprocessing: {name} must be a list of at most {MAX_IN_CHANNELS} "
-                        f"numbers, got {shown(value)}"
+                        _(
+                            "preprocessing: {name} must be a list of at most {limit} "
+                            "numbers, got {value}"
+                        ).format(name=name, limit=MAX_IN_CHANNELS, value=shown(value))
                     )
                 value = tuple(value)
             values[name] = value
@@ -97,17 +105,16 @@ class Preprocessing:
         return out
 
     def describe(self) -> str:
-        kind = "grayscale" if self.in_channels == 1 else "RGB"
-        first = (
-            "the digit found on the paper, cropped, set upright and counted into 8 x 8 blocks "
-            "of 0..16 as the training digits were made; then "
-            if self.kind == "digit-blocks"
-            else ""
-        )
-        return (
-            f"{first}{kind}, resized to {self.input_size} x {self.input_size}, "
-            f"normalised with mean {_fmt(self.mean)} and std {_fmt(self.std)}"
-        )
+        kind = _("grayscale") if self.in_channels == 1 else "RGB"
+        text = _(
+            "{kind}, resized to {side} x {side}, normalised with mean {mean} and std {std}"
+        ).format(kind=kind, side=self.input_size, mean=_fmt(self.mean), std=_fmt(self.std))
+        if self.kind == "digit-blocks":
+            text = _(
+                "the digit found on the paper, cropped, set upright and counted into 8 x 8 "
+                "blocks of 0..16 as the training digits were made; then {steps}"
+            ).format(steps=text)
+        return text
 
 
 def pil_to_tensor(image: Image.Image, in_channels: int) -> Tensor:
@@ -117,7 +124,9 @@ def pil_to_tensor(image: Image.Image, in_channels: int) -> Tensor:
     whole data sets.
     """
     if in_channels not in (1, 3):
-        raise ValueError(f"images can feed 1- or 3-channel networks, not {in_channels}")
+        raise ValueError(
+            _("images can feed 1- or 3-channel networks, not {n}").format(n=in_channels)
+        )
     converted = image.convert("L" if in_channels == 1 else "RGB")
     pixels = torch.from_numpy(np.asarray(converted, dtype=np.uint8).copy())
     pixels = pixels.unsqueeze(-1) if pixels.ndim == 2 else pixels  # H x W x C
@@ -162,8 +171,10 @@ def convert_channels(images: Tensor, in_channels: int) -> Tensor:
         return images
     if in_channels not in (1, 3) or have not in (1, 3):
         raise DatasetError(
-            f"images have {have} channel(s) and the network takes {in_channels}; "
-            "only grayscale (1) and RGB (3) networks can train on images"
+            _(
+                "images have {have} channel(s) and the network takes {n}; "
+                "only grayscale (1) and RGB (3) networks can train on images"
+            ).format(have=have, n=in_channels)
         )
     if in_channels == 3:
         return images.expand(-1, 3, -1, -1).contiguous()

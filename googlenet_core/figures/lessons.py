@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import N_, _, pgettext
 from ..network.analysis import Analysis
 from ..network.config import GoogLeNetConfig
 from ..network.lessons import BranchCost, NetworkStep
@@ -23,13 +24,34 @@ from .style import (
     wrap,
 )
 
+#: :func:`branch_frame`'s columns as a visitor reads them (the frame keeps the English).
+BRANCH_COLUMNS = {
+    "branch": N_("branch"),
+    "MACs, naive": N_("MACs, naive"),
+    "MACs, with 1×1": N_("MACs, with 1×1"),
+    "saved": N_("saved"),
+    "params, naive": N_("params, naive"),
+    "params, with 1×1": N_("params, with 1×1"),
+    "depth out, naive": N_("depth out, naive"),
+    "depth out, with 1×1": N_("depth out, with 1×1"),
+}
+
+
+def branch_label(branch: str) -> str:
+    """A branch's name as shown: its windows ("1×1") as they are, the pooling one in words."""
+    return _("pool") if branch == "pool" else branch
+
 
 def branch_frame(branches: Sequence[BranchCost]) -> pd.DataFrame:
-    """One row per branch: MACs and parameters with and without the 1x1 reductions."""
+    """One row per branch: MACs and parameters with and without the 1x1 reductions.
+
+    The columns keep their English names (code reads them; :data:`BRANCH_COLUMNS`
+    heads them on screen); the branch's name is the visitor's (:func:`branch_label`).
+    """
     return pd.DataFrame(
         [
             {
-                "branch": b.branch,
+                "branch": branch_label(b.branch),
                 "MACs, naive": b.naive_macs,
                 "MACs, with 1×1": b.macs,
                 "saved": f"{b.naive_macs / b.macs:.1f}×" if b.macs and b.naive_macs else "—",
@@ -56,9 +78,8 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
         common["legendgroup"] = name
         common["showlegend"] = axis == ""
         if kind == "bar":
-            return go.Bar(
-                **common, marker_color=color, hovertemplate=f"%{{x}}: %{{y:,}} MACs ({name})"
-            )
+            hover = _("%{{x}}: %{{y:,}} MACs ({name})").format(name=name)
+            return go.Bar(**common, marker_color=color, hovertemplate=hover)
         return go.Scatter(
             **common,
             mode="lines+markers+text",
@@ -69,28 +90,34 @@ def naive_network_figure(steps: Sequence[NetworkStep]) -> go.Figure:
             textposition="bottom center" if below else "top center",
             textfont={"size": FONT_SIZE - 1, "color": color},
             cliponaxis=False,
-            hovertemplate=f"%{{x}}: %{{y}} channels out ({name})<extra></extra>",
+            hovertemplate=_("%{{x}}: %{{y}} channels out ({name})<extra></extra>").format(
+                name=name
+            ),
         )
 
+    reduced, naive = _("with 1×1 reductions"), _("naive")
     data = [
-        trace([s.out_channels for s in steps], "with 1×1 reductions", MAIN_COLOR, "", "line", True),
-        trace([s.naive_out_channels for s in steps], "naive", AUX_COLOR, "", "line"),
-        trace([s.macs for s in steps], "with 1×1 reductions", MAIN_COLOR, "2", "bar"),
-        trace([s.naive_macs for s in steps], "naive", AUX_COLOR, "2", "bar"),
+        trace([s.out_channels for s in steps], reduced, MAIN_COLOR, "", "line", True),
+        trace([s.naive_out_channels for s in steps], naive, AUX_COLOR, "", "line"),
+        trace([s.macs for s in steps], reduced, MAIN_COLOR, "2", "bar"),
+        trace([s.naive_macs for s in steps], naive, AUX_COLOR, "2", "bar"),
     ]
     layout = {
         "barmode": "group",
         "xaxis": {"anchor": "y", "matches": "x2", "showticklabels": False},
-        "yaxis": {"domain": [0.56, 1.0], "title": {"text": "depth out"}, "rangemode": "tozero"},
+        "yaxis": {"domain": [0.56, 1.0], "title": {"text": _("depth out")}, "rangemode": "tozero"},
         "xaxis2": {"anchor": "y2", "tickangle": -40},
-        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}, "exponentformat": "SI"},
+        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": _("MACs")}, "exponentformat": "SI"},
     }
     subtitle = wrap(
-        f"all blocks: {format_count(built_total)} MACs with 1×1 reductions, "
-        f"{format_count(naive_total)} naive ({naive_total / max(built_total, 1):.1f}×)"
+        _("all blocks: {built} MACs with 1×1 reductions, {naive} naive ({ratio:.1f}×)").format(
+            built=format_count(built_total),
+            naive=format_count(naive_total),
+            ratio=naive_total / max(built_total, 1),
+        )
     )
-    layout["legend"] = legend_below(["with 1×1 reductions", "naive"])
-    title = "Naive blocks: depth and cost"
+    layout["legend"] = legend_below([reduced, naive])
+    title = _("Naive blocks: depth and cost")
     top = title_height(title, subtitle) + 16
     return figure(data, layout, title, 600, subtitle, top_margin=top)
 
@@ -102,7 +129,7 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
     and the main head after; a head hangs below the block it reads, labelled with its
     loss weight's name. aux1 is the head nearest the input.
     """
-    names = ["stem", *(_short(b.name) for b in config.blocks), "main"]
+    names = [_("stem"), *(_short(b.name) for b in config.blocks), _("main")]
     full = ["stem", *(b.name for b in config.blocks), "avgpool + fc"]
     heads = {h.after: h.name for h in config.active_aux_heads}
     shapes: list[dict[str, object]] = []
@@ -119,10 +146,11 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
             shapes.append(_box(x, head_y, half, AUX_COLOR))
             notes.append(_label(x, head_y, heads[long], "white"))
             weight = "w₁" if heads[long] == "aux1" else "w₂"
-            notes.append(_label(x, head_y - 0.42, f"loss × {weight}", AUX_COLOR, size=FONT_SIZE))
+            loss = _("loss × {weight}").format(weight=weight)
+            notes.append(_label(x, head_y - 0.42, loss, AUX_COLOR, size=FONT_SIZE))
     last = len(names) - 1
     # Right-aligned with the last box: centred, it ran off a phone-wide figure.
-    main_loss = _label(last + half, head_y - 0.42, "loss × 1", MAIN_COLOR, size=FONT_SIZE)
+    main_loss = _label(last + half, head_y - 0.42, _("loss × 1"), MAIN_COLOR, size=FONT_SIZE)
     notes.append(main_loss | {"xanchor": "right"})
     shapes.append(_line(last, trunk_y - 0.22, last, head_y - 0.25))
     layout = {
@@ -133,11 +161,11 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
         "yaxis": {"visible": False, "range": [-0.75, 1.35]},
     }
     subtitle = wrap(
-        "training adds each head's loss with its weight; deployed, the heads are dropped"
+        _("training adds each head's loss with its weight; deployed, the heads are dropped")
         if heads
-        else "this design has no auxiliary heads switched on"
+        else _("this design has no auxiliary heads switched on")
     )
-    title = "Where the aux heads attach"
+    title = _("Where the aux heads attach")
     layout["margin"] = {"l": 10, "r": 10, "t": title_height(title, subtitle) + 12, "b": 10}
     return figure([], layout, title, 330 + 20 * subtitle.count("<br>"), subtitle)
 
@@ -146,9 +174,9 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
     """Per trunk stage (input on the left), the gradient norm each weighted loss sends there."""
     stages = [_short(r.stage) for r in rows]
     series = (
-        ("main loss", [r.main for r in rows], MAIN_COLOR),
-        (f"{w1:g} × aux1 loss", [r.aux1 for r in rows], AUX_COLOR),
-        (f"{w2:g} × aux2 loss", [r.aux2 for r in rows], AUX2_COLOR),
+        (_("main loss"), [r.main for r in rows], MAIN_COLOR),
+        (_("{weight:g} × aux1 loss").format(weight=w1), [r.aux1 for r in rows], AUX_COLOR),
+        (_("{weight:g} × aux2 loss").format(weight=w2), [r.aux2 for r in rows], AUX2_COLOR),
     )
     data = [
         go.Bar(
@@ -163,15 +191,19 @@ def gradient_flow_figure(rows: Sequence[StageFlow], w1: float, w2: float) -> go.
     ]
     layout: dict[str, object] = {
         "barmode": "group",
-        "yaxis": {"title": {"text": "gradient norm"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": _("gradient norm")}, "rangemode": "tozero"},
         "legend": legend_below([trace.name for trace in data]),
     }
     gain = max(r.gain for r in rows)
     subtitle = wrap(
-        "one batch of digits, fresh weights; the input on the left"
-        + (f"; up to {gain:.2f}× with the aux losses" if gain > 1.005 else "")
+        _(
+            "one batch of digits, fresh weights; the input on the left; "
+            "up to {gain:.2f}× with the aux losses"
+        ).format(gain=gain)
+        if gain > 1.005
+        else _("one batch of digits, fresh weights; the input on the left")
     )
-    title = "Gradient sent to each stage"
+    title = _("Gradient sent to each stage")
     top = title_height(title, subtitle) + 16
     return figure(data, layout, title, 470, subtitle, top_margin=top)
 
@@ -188,14 +220,16 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
     aux = [(r.name, r.params, r.macs) for r in analysis.rows if r.is_aux]
     kept = (analysis.params_without_aux, analysis.macs_without_aux)
     totals = (analysis.total_params, analysis.total_macs)
-    columns = ["training", "deployed"]
+    # The two bars' names: "while training" and "once deployed", not a run's status.
+    columns = [pgettext("deployment", "training"), pgettext("deployment", "deployed")]
+    trunk = _("trunk + main head")
     data = []
     for axis, index in (("", 0), ("2", 1)):
         data.append(
             go.Bar(
                 x=columns,
                 y=[kept[index]] * 2,
-                name="trunk + main head",
+                name=trunk,
                 legendgroup="trunk",
                 showlegend=axis == "",
                 marker_color=MAIN_COLOR,
@@ -206,7 +240,7 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
                 constraintext="none",  # turned sideways in a narrow bar, never scaled down
                 xaxis=f"x{axis}",
                 yaxis=f"y{axis}",
-                hovertemplate="%{x}: %{y:,}<extra>trunk + main head</extra>",
+                hovertemplate=f"%{{x}}: %{{y:,}}<extra>{trunk}</extra>",
             )
         )
         for (head, params, macs), color in zip(aux, (AUX_COLOR, AUX2_COLOR), strict=False):
@@ -214,10 +248,9 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
                 go.Bar(
                     x=columns[:1],
                     y=[(params, macs)[index]],
-                    name=(  # three short lines: one long line ran off a phone's screen
-                        f"{head}, training only<br>+{format_count(params)} parameters<br>"
-                        f"+{format_count(macs)} MACs"
-                    ),
+                    name=_(  # three short lines: one long line ran off a phone's screen
+                        "{head}, training only<br>+{params} parameters<br>+{macs} MACs"
+                    ).format(head=head, params=format_count(params), macs=format_count(macs)),
                     legendgroup=head,
                     showlegend=axis == "",
                     marker_color=color,
@@ -228,21 +261,27 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
             )
     layout = {
         "barmode": "stack",
-        "xaxis": {"domain": [0.0, 0.44], "anchor": "y", "title": {"text": "parameters"}},
+        "xaxis": {"domain": [0.0, 0.44], "anchor": "y", "title": {"text": _("parameters")}},
         "yaxis": {"range": [0, totals[0] * 1.04]},
-        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": "MACs per image"}},
+        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": _("MACs per image")}},
         "yaxis2": {"range": [0, totals[1] * 1.04], "anchor": "x2", "exponentformat": "SI"},
     }
     layout["legend"] = legend_below([trace.name for trace in data if trace.showlegend])
     params, macs = totals
     subtitle = wrap(
-        f"parameters {format_count(params)} → {format_count(kept[0])} "
-        f"({1 - kept[0] / params:.0%} fewer); MACs {format_count(macs)} → "
-        f"{format_count(kept[1])}"
+        _(
+            "parameters {params} → {params_kept} ({fewer:.0%} fewer); MACs {macs} → {macs_kept}"
+        ).format(
+            params=format_count(params),
+            params_kept=format_count(kept[0]),
+            fewer=1 - kept[0] / params,
+            macs=format_count(macs),
+            macs_kept=format_count(kept[1]),
+        )
         if aux
-        else "this design has no auxiliary heads: training and deployment are the same network"
+        else _("this design has no auxiliary heads: training and deployment are the same network")
     )
-    title = "Training vs deployed"
+    title = _("Training vs deployed")
     top = title_height(title, subtitle) + 16
     return figure(data, layout, title, 500, subtitle, top_margin=top)
 

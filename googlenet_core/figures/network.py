@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 
+from ..i18n import N_, _
 from ..network.analysis import Analysis, BlockCost
 from ..network.config import InceptionSpec
 from .style import (
@@ -110,32 +111,47 @@ def inception_block_figure(
     variant's entry of :func:`naive_vs_reduced`.
     """
     k = spec.branch3_kernel
+
+    def conv(size: int, channels: int) -> str:
+        return _("{k}×{k} conv<br><b>{n}</b>").format(k=size, n=channels)
+
+    def reduce(channels: int) -> str:
+        return _("1×1 conv<br><b>{n}</b><br>(reduce)").format(n=channels)
+
     # Each branch: its layers from top to bottom, as (label, colour). Three short lines
     # a box: four boxes side by side hold ~75 px each on a phone, where one-line labels
     # ("1×1 conv 96 (reduce)") ran over their boxes and into each other.
     if reduced:
         branches = [
-            [(f"1×1 conv<br><b>{spec.ch1x1}</b>", COLORS["conv1x1"])],
+            [(conv(1, spec.ch1x1), COLORS["conv1x1"])],
             [
-                (f"1×1 conv<br><b>{spec.ch3x3red}</b><br>(reduce)", COLORS["conv1x1"]),
-                (f"3×3 conv<br><b>{spec.ch3x3}</b>", COLORS["conv3x3"]),
+                (reduce(spec.ch3x3red), COLORS["conv1x1"]),
+                (conv(3, spec.ch3x3), COLORS["conv3x3"]),
             ],
             [
-                (f"1×1 conv<br><b>{spec.ch5x5red}</b><br>(reduce)", COLORS["conv1x1"]),
-                (f"{k}×{k} conv<br><b>{spec.ch5x5}</b>", COLORS["conv5x5"]),
+                (reduce(spec.ch5x5red), COLORS["conv1x1"]),
+                (conv(k, spec.ch5x5), COLORS["conv5x5"]),
             ],
             [
-                ("max pool<br>3×3<br>stride 1", COLORS["pool"]),
-                (f"1×1 conv<br><b>{spec.pool_proj}</b><br>(project)", COLORS["conv1x1"]),
+                (_("max pool<br>3×3<br>stride 1"), COLORS["pool"]),
+                (
+                    _("1×1 conv<br><b>{n}</b><br>(project)").format(n=spec.pool_proj),
+                    COLORS["conv1x1"],
+                ),
             ],
         ]
         outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, spec.pool_proj]
     else:
         branches = [
-            [(f"1×1 conv<br><b>{spec.ch1x1}</b>", COLORS["conv1x1"])],
-            [(f"3×3 conv<br><b>{spec.ch3x3}</b>", COLORS["conv3x3"])],
-            [(f"{k}×{k} conv<br><b>{spec.ch5x5}</b>", COLORS["conv5x5"])],
-            [(f"max pool<br>3×3<br>all <b>{in_channels}</b>", COLORS["pool"])],
+            [(conv(1, spec.ch1x1), COLORS["conv1x1"])],
+            [(conv(3, spec.ch3x3), COLORS["conv3x3"])],
+            [(conv(k, spec.ch5x5), COLORS["conv5x5"])],
+            [
+                (
+                    _("max pool<br>3×3<br>all <b>{n}</b>").format(n=in_channels),
+                    COLORS["pool"],
+                )
+            ],
         ]
         outputs = [spec.ch1x1, spec.ch3x3, spec.ch5x5, in_channels]
     # y in pixels of the plot at the default height, from the concatenation (bottom) up.
@@ -144,7 +160,11 @@ def inception_block_figure(
     box = 38.0  # half a branch box's height
     diagram = _Diagram()
     diagram.box(2.0, top, 1.6, 18.0, COLORS["input"])
-    diagram.text(2.0, top, f"<b>Input</b>  {in_channels} × {side} × {side}")
+    diagram.text(
+        2.0,
+        top,
+        _("<b>Input</b>  {depth} × {side} × {side}").format(depth=in_channels, side=side),
+    )
     for column, layers in enumerate(branches):
         x = column * 4 / 3
         # Where the branch leaves the input and meets the concat: close enough above and
@@ -163,12 +183,21 @@ def inception_block_figure(
     diagram.text(
         2.0,
         bottom,
-        f"<b>Filter concatenation</b><br>{concat} = {sum(outputs)} × {side} × {side}",
+        _("<b>Filter concatenation</b><br>{sum} = {total} × {side} × {side}").format(
+            sum=concat, total=sum(outputs), side=side
+        ),
     )
     # One short title line (a phone holds ~32 characters of it), the numbers under it.
-    title = f"{spec.name}, {'with 1×1 reductions' if reduced else 'naive'}"
-    subtitle = f"{format_count(cost.params)} parameters, {format_count(cost.macs)} MACs"
-    subtitle = wrap(subtitle if reduced else f"no 1×1 reductions: {subtitle}")
+    if reduced:
+        title = _("{block}, with 1×1 reductions").format(block=spec.name)
+    else:
+        title = _("{block}, naive").format(block=spec.name)
+    subtitle = _("{params} parameters, {macs} MACs").format(
+        params=format_count(cost.params), macs=format_count(cost.macs)
+    )
+    if not reduced:
+        subtitle = _("no 1×1 reductions: {costs}").format(costs=subtitle)
+    subtitle = wrap(subtitle)
     layout = diagram.layout((-0.66, 4.66), (-4.0, 330.0))
     margin = title_height(title, subtitle) + 12
     return figure([], layout, title, margin + 334 + 20, subtitle=subtitle, top_margin=margin)
@@ -177,17 +206,18 @@ def inception_block_figure(
 def naive_vs_reduced_frame(costs: dict[str, BlockCost]) -> pd.DataFrame:
     """The two variants side by side, with how many times the naive one costs more."""
     naive, reduced = costs["naive"], costs["reduced"]
+    # Shown read-only, so its headers are in the visitor's language (English: as they were).
     return pd.DataFrame(
         {
-            "naive (no 1×1 reductions)": [naive.params, naive.macs, naive.out_channels],
-            "with 1×1 reductions": [reduced.params, reduced.macs, reduced.out_channels],
-            "naive ÷ reduced": [
+            _("naive (no 1×1 reductions)"): [naive.params, naive.macs, naive.out_channels],
+            _("with 1×1 reductions"): [reduced.params, reduced.macs, reduced.out_channels],
+            _("naive ÷ reduced"): [
                 round(naive.params / max(reduced.params, 1), 2),
                 round(naive.macs / max(reduced.macs, 1), 2),
                 round(naive.out_channels / max(reduced.out_channels, 1), 2),
             ],
         },
-        index=["parameters", "MACs", "output depth"],
+        index=[_("parameters"), _("MACs"), _("output depth")],
     )
 
 
@@ -220,16 +250,16 @@ def shapes_figure(analysis: Analysis) -> go.Figure:
     """Spatial side (line, left axis) and depth (bars, right axis) after every trunk stage."""
     trunk = _trunk(analysis)
     config = analysis.config
-    names = ["input", *(row.name for row in trunk)]
+    names = [_("input"), *(row.name for row in trunk)]
     sides = [config.input_size, *(_side(row.out_shape) for row in trunk)]
     depths = [config.in_channels, *(row.out_shape[0] for row in trunk)]
     depth = go.Bar(
-        x=names, y=depths, name="depth", marker_color=DEPTH_COLOR, opacity=0.6, yaxis="y2"
+        x=names, y=depths, name=_("depth"), marker_color=DEPTH_COLOR, opacity=0.6, yaxis="y2"
     )
     side = go.Scatter(
         x=names,
         y=sides,
-        name="side (pixels)",
+        name=_("side (pixels)"),
         mode="lines+markers+text",
         textfont={"color": MAIN_COLOR, "size": FONT_SIZE + 1},
         # Label the side only where it changes, so the numbers do not crowd the line.
@@ -239,10 +269,10 @@ def shapes_figure(analysis: Analysis) -> go.Figure:
         marker={"size": 10},
     )
     layout = {
-        "xaxis": {"tickangle": -50, "title": {"text": "stage (input → output)"}},
-        "yaxis": {"title": {"text": "spatial side (pixels)"}, "rangemode": "tozero"},
+        "xaxis": {"tickangle": -50, "title": {"text": _("stage (input → output)")}},
+        "yaxis": {"title": {"text": _("spatial side (pixels)")}, "rangemode": "tozero"},
         "yaxis2": {
-            "title": {"text": "depth (channels)"},
+            "title": {"text": _("depth (channels)")},
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
@@ -251,7 +281,7 @@ def shapes_figure(analysis: Analysis) -> go.Figure:
             "nticks": 6,
         },
     }
-    return figure([depth, side], layout, "Side shrinks, depth grows", height=600)
+    return figure([depth, side], layout, _("Side shrinks, depth grows"), height=600)
 
 
 def cost_figure(analysis: Analysis) -> go.Figure:
@@ -263,7 +293,7 @@ def cost_figure(analysis: Analysis) -> go.Figure:
         x=names,
         y=[row.params for row in rows],
         marker_color=colors,
-        hovertemplate="%{x}: %{y:,} parameters<extra></extra>",
+        hovertemplate=_("%{x}: %{y:,} parameters<extra></extra>"),
         xaxis="x",
         yaxis="y",
     )
@@ -271,7 +301,7 @@ def cost_figure(analysis: Analysis) -> go.Figure:
         x=names,
         y=[row.macs for row in rows],
         marker_color=colors,
-        hovertemplate="%{x}: %{y:,} MACs<extra></extra>",
+        hovertemplate=_("%{x}: %{y:,} MACs<extra></extra>"),
         xaxis="x2",
         yaxis="y2",
     )
@@ -279,17 +309,17 @@ def cost_figure(analysis: Analysis) -> go.Figure:
     layout = {
         "showlegend": False,
         "xaxis": {"anchor": "y", "matches": "x2", "showticklabels": False},
-        "yaxis": {"domain": [0.54, 1.0], "title": {"text": "parameters"}},
+        "yaxis": {"domain": [0.54, 1.0], "title": {"text": _("parameters")}},
         "xaxis2": {"anchor": "y2", "tickangle": -50},
-        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": "MACs"}},
+        "yaxis2": {"domain": [0.0, 0.46], "title": {"text": _("MACs")}},
         "annotations": [
             {"text": text, "x": 0.5, "y": y, "xref": "paper", "yref": "paper"}
             | {"showarrow": False, "yanchor": "bottom", "font": {"size": FONT_SIZE + 1}}
-            for text, y in (("parameters", 1.0), ("MACs per image", 0.46))
+            for text, y in ((_("parameters"), 1.0), (_("MACs per image"), 0.46))
         ],
     }
-    subtitle = "auxiliary heads in orange" if analysis.aux_params else ""
-    title = "Parameters and MACs per stage"
+    subtitle = _("auxiliary heads in orange") if analysis.aux_params else ""
+    title = _("Parameters and MACs per stage")
     return figure([params, macs], layout, title, height=660, subtitle=subtitle)
 
 
@@ -317,10 +347,10 @@ def network_figure(analysis: Analysis) -> go.Figure:
         ("input", "input", (config.in_channels, config.input_size, config.input_size))
     ]
     rows += [(row.name, row.kind, row.out_shape) for row in trunk]
-    max_depth = max(shape[0] for _, _, shape in rows)
+    max_depth = max(shape[0] for *_unused, shape in rows)
     ys = [-float(index) for index in range(len(rows))]
-    y_of = {name: y for (name, _, _), y in zip(rows, ys, strict=True)}
-    halves = [0.8 + 0.2 * (shape[0] / max_depth) ** 0.5 for _, _, shape in rows]  # fits names
+    y_of = {name: y for (name, *_unused), y in zip(rows, ys, strict=True)}
+    halves = [0.8 + 0.2 * (shape[0] / max_depth) ** 0.5 for *_unused, shape in rows]  # fits
     box_text: dict[str, Any] = {"textposition": "inside", "insidetextanchor": "middle"}
     box_text |= {"constraintext": "none"}
     box_text |= {"textfont": {"color": TEXT, "size": FONT_SIZE}, "width": 0.84}
@@ -330,18 +360,18 @@ def network_figure(analysis: Analysis) -> go.Figure:
         x=[2 * half for half in halves],
         base=[-half for half in halves],
         marker={
-            "color": [COLORS.get(kind, COLORS["input"]) for _, kind, _ in rows],
+            "color": [COLORS.get(kind, COLORS["input"]) for _unused, kind, _shape in rows],
             "line": {"color": "#334155", "width": 1},
         },
-        text=[f"<b>{name}</b><br>{_shape_text(shape)}" for name, _, shape in rows],
-        hovertext=[f"{name}: {_shape_text(shape)}" for name, _, shape in rows],
+        text=[f"<b>{_stage(name)}</b><br>{_shape_text(shape)}" for name, _kind, shape in rows],
+        hovertext=[f"{_stage(name)}: {_shape_text(shape)}" for name, _kind, shape in rows],
         hoverinfo="text",
         showlegend=False,
         **box_text,
     )
     links = go.Scatter(
         mode="lines",
-        x=[x for _ in ys[1:] for x in (0, 0, None)],
+        x=[x for _unused in ys[1:] for x in (0, 0, None)],
         y=[v for y in ys[1:] for v in (y + 0.58, y + 0.42, None)],
         line={"color": "#334155", "width": 1},
         hoverinfo="skip",
@@ -369,7 +399,10 @@ def network_figure(analysis: Analysis) -> go.Figure:
                 x=[1.7] * len(aux_rows),
                 base=[1.2] * len(aux_rows),
                 marker={"color": COLORS["aux"], "line": {"color": AUX_COLOR, "width": 2}},
-                text=[f"<b>{row.name}</b><br>→ {row.out_shape[0]} classes" for row in aux_rows],
+                text=[
+                    _("<b>{head}</b><br>→ {n} classes").format(head=row.name, n=row.out_shape[0])
+                    for row in aux_rows
+                ],
                 hovertext=[f"{row.name}: {row.detail}" for row in aux_rows],
                 hoverinfo="text",
                 showlegend=False,
@@ -379,8 +412,7 @@ def network_figure(analysis: Analysis) -> go.Figure:
     legend_kinds = ["conv", "maxpool", "inception", "avgpool", "classifier"]
     if aux_rows:
         legend_kinds.append("aux")
-    names = {"aux": "auxiliary head", "classifier": "dropout + linear"}
-    legend = [names.get(kind, kind) for kind in legend_kinds]
+    legend = [_(label) for label in (KIND_LABELS[kind] for kind in legend_kinds)]
     traces += [
         go.Scatter(
             x=[None],
@@ -399,11 +431,27 @@ def network_figure(analysis: Analysis) -> go.Figure:
         # Under the diagram, in a strip of its own: above it, it ran into the title.
         "legend": legend_below(legend),
     }
-    title = "The network, input at the top"
+    title = _("The network, input at the top")
     top = title_height(title) + 16
     # Room for the legend as a phone wraps it (one entry a row), so rows keep their pitch.
     height = top + STAGE_ROW * len(rows) + 26 * len(legend)
     return figure(traces, layout, title, height, top_margin=top)
+
+
+#: The network diagram's legend: each kind of stage as a visitor reads it.
+KIND_LABELS = {
+    "conv": N_("conv"),
+    "maxpool": N_("maxpool"),
+    "inception": N_("inception"),
+    "avgpool": N_("avgpool"),
+    "classifier": N_("dropout + linear"),
+    "aux": N_("auxiliary head"),
+}
+
+
+def _stage(name: str) -> str:
+    """A stage's name as shown: the modules' own names, but the input in words."""
+    return _("input") if name == "input" else name
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -413,13 +461,13 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 
 # ---- the paper's Table 1 -------------------------------------------------------------
-#: Table 1 as shown: a column per quantity, with human headers.
+#: Table 1 as shown: a column per quantity, with human headers (translated where shown).
 PAPER_COLUMNS = {
-    "row": "layer (paper)",
-    "stages": "our stages",
-    "output": "output size",
-    "params": "params K",
-    "ops": "ops M",
+    "row": N_("layer (paper)"),
+    "stages": N_("our stages"),
+    "output": N_("output size"),
+    "params": N_("params K"),
+    "ops": N_("ops M"),
 }
 
 
@@ -447,12 +495,13 @@ def paper_table_style(frame: pd.DataFrame) -> Styler:
             for p, c, d in zip(frame[published], frame[computed], frame[differs], strict=True)
         ]
 
-    headed = shown.rename(columns=PAPER_COLUMNS)
+    headers = {column: _(header) for column, header in PAPER_COLUMNS.items()}
+    headed = shown.rename(columns=headers)
 
     def highlight(table: pd.DataFrame) -> pd.DataFrame:
         styles = pd.DataFrame("", index=table.index, columns=table.columns)
         for name, (_published, _computed, differs, _pattern) in quantities.items():
-            styles.loc[frame[differs].astype(bool), PAPER_COLUMNS[name]] = HIGHLIGHT
+            styles.loc[frame[differs].astype(bool), headers[name]] = HIGHLIGHT
         return styles
 
     return headed.style.apply(highlight, axis=None)

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..i18n import _
 from ..inference.explain import BranchMaps, GradCam
 from ..inference.predictor import HeadPrediction, ImageResult
 from ..network.config import GoogLeNetConfig
@@ -39,12 +40,11 @@ BRANCH_COLORS = {
 def head_title(head: HeadPrediction, config: GoogLeNetConfig) -> str:
     """ "main head (after inception5b)", "aux1 (after inception4a)", "... · not trained"."""
     if head.head == "main":
-        where = config.blocks[-1].name
-        text = f"main head (after {where})"
+        text = _("main head (after {block})").format(block=config.blocks[-1].name)
     else:
         after = {h.name: h.after for h in config.active_aux_heads}.get(head.head, "?")
-        text = f"{head.head} (after {after})"
-    return text if head.trained else f"{text} · not trained"
+        text = _("{head} (after {block})").format(head=head.head, block=after)
+    return text if head.trained else _("{title} · not trained").format(title=text)
 
 
 #: Heights in the heads figure, in pixels: one class (its label over its bar), and the
@@ -123,7 +123,7 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
         )
         fig.update_xaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
     # The name cut to fit one title line on a phone (file names are wide: digits, "_").
-    title = f"Top {k} · {_short(result.name, TITLE_CHARS - 12)}"
+    title = _("Top {k} · {name}").format(k=k, name=_short(result.name, TITLE_CHARS - 12))
     top = title_height(title) + HEAD_GAP
     apply_style(fig, title, height=top + plot + 45, top_margin=top)
     return fig
@@ -140,19 +140,31 @@ def grad_cam_figure(image: np.ndarray, cam: GradCam, opacity: float = 0.45) -> g
             zmax=1.0,
             colorscale="Jet",
             opacity=opacity,
-            colorbar={"title": {"text": "evidence"}, "tickvals": [0, 1], "ticktext": ["0", "max"]},
+            colorbar={
+                "title": {"text": _("evidence")},
+                "tickvals": [0, 1],
+                "ticktext": ["0", _("max")],
+            },
             hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
         )
     )
     side = cam.heatmap.shape[0]
+    where = {"stage": cam.stage, "stage_side": cam.stage_side, "side": side}
+    subtitle = (
+        _("at {stage} ({stage_side} × {stage_side}), upsampled to {side} px").format(**where)
+        if cam.heatmap.any()
+        else _(
+            "at {stage} ({stage_side} × {stage_side}), upsampled to {side} px; "
+            "no positive evidence here"
+        ).format(**where)
+    )
     fig.update_xaxes(visible=False, range=[-0.5, side - 0.5])
     fig.update_yaxes(visible=False, range=[side - 0.5, -0.5], scaleanchor="x")
     apply_style(
         fig,
         f"Grad-CAM · {cam.head} · “{_short(cam.label)}”",
         height=520,
-        subtitle=f"at {cam.stage} ({cam.stage_side} × {cam.stage_side}), upsampled to {side} px"
-        + ("; no positive evidence here" if not cam.heatmap.any() else ""),
+        subtitle=subtitle,
         top_margin=120,
     )
     return fig
@@ -165,7 +177,7 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
     cols = max(len(b.maps) for b in branches)
     titles: list[str] = []
     for branch in branches:
-        titles += [f"ch {c}" for c in branch.channel_indices]
+        titles += [_("ch {channel}").format(channel=c) for c in branch.channel_indices]
         titles += [""] * (cols - len(branch.channel_indices))
     fig = make_subplots(
         rows=len(branches),
@@ -176,6 +188,8 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
     )
     fig.update_annotations(font_size=FONT_SIZE - 5)  # the "ch N" titles; branch labels follow
     for row, branch in enumerate(branches, start=1):
+        # Plotly's own %{...} fields, kept through .format as {{...}}.
+        hover = _("{name} ch %{{customdata}}: %{{z:.3f}}<extra></extra>").format(name=branch.branch)
         peak = float(branch.maps.max()) or 1.0  # one scale per branch: compare its channels
         for col, fmap in enumerate(branch.maps, start=1):
             fig.add_trace(
@@ -185,7 +199,7 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
                     zmax=peak,
                     colorscale="Viridis",
                     showscale=False,
-                    hovertemplate=f"{branch.branch} ch %{{customdata}}: %{{z:.3f}}<extra></extra>",
+                    hovertemplate=hover,
                     customdata=np.full(fmap.shape, branch.channel_indices[col - 1]),
                 ),
                 row=row,
@@ -200,9 +214,8 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
                 col=col,
             )
         fig.add_annotation(
-            text=(
-                f"<b>{branch.branch}</b><br>{branch.channels} ch<br>"
-                f"mean {branch.mean_activation:.3g}"
+            text=_("<b>{name}</b><br>{channels} ch<br>mean {mean:.3g}").format(
+                name=branch.branch, channels=branch.channels, mean=branch.mean_activation
             ),
             xref="paper",
             yref=f"y{'' if row == 1 else (row - 1) * cols + 1} domain",
@@ -219,10 +232,12 @@ def branch_maps_figure(branches: Sequence[BranchMaps]) -> go.Figure:
     block = branches[0].block
     side = branches[0].maps.shape[-1]
     subtitle = wrap(
-        f"before concatenation: the {cols} most active channels of each branch, "
-        f"{side} × {side} each"
+        _(
+            "before concatenation: the {cols} most active channels of each branch, "
+            "{side} × {side} each"
+        ).format(cols=cols, side=side)
     )
-    title = f"{block}: its four branches"
+    title = _("{block}: its four branches").format(block=block)
     apply_style(
         fig,
         title,

@@ -11,7 +11,8 @@ the main head in blue and the auxiliary heads in amber.
 
 from __future__ import annotations
 
-import textwrap
+import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +25,8 @@ TITLE_SIZE = 22
 #: plotly never wraps text, and a line wider than the figure is cut at its edge.
 TITLE_CHARS = 30
 TEXT_CHARS = 38
-#: Width of a legend character, generous (a capital is wider than the mean), in pixels.
+#: Width of a legend character, generous (a capital is wider than the mean), in pixels; a
+#: Chinese character counts as two (:func:`text_width`).
 LEGEND_CHAR = 0.58 * FONT_SIZE
 #: Space between the top of the figure and the first line of the title, in pixels.
 TITLE_PAD = 10
@@ -80,9 +82,38 @@ def format_change(before: int, after: int) -> str:
     return f"{before:,} → {after:,} ({after - before:+,})"
 
 
+#: One unit of a line: a run of spaces, a Chinese character or a word of any other script
+#: (never broken), each with the punctuation that may not start a line glued to it.
+_WIDE = "\u2e80-\u9fff\u3000-\u303f\uf900-\ufaff\uff00-\uffef"
+_CLOSING = "，。：；！？、）》」』】”’%"
+_UNITS = re.compile(rf"\s+|[{_WIDE}][{_CLOSING}]*|[^\s{_WIDE}]+[{_CLOSING}]*")
+
+
+def text_width(text: str) -> int:
+    """``text``'s width in Latin characters: a Chinese character (East Asian wide or
+    full-width) takes two, as it does on screen in any of the figures' fonts."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def wrap(text: str, width: int = TEXT_CHARS) -> str:
-    """Plain ``text`` broken at spaces into lines of at most ``width`` characters (``<br>``)."""
-    return "<br>".join(textwrap.wrap(text, width, break_long_words=False)) or text
+    """Plain ``text`` broken into lines of at most ``width`` (:func:`text_width`), joined
+    with ``<br>``: English at its spaces, Chinese between any two characters (it has no
+    spaces), but never before a comma or a closing bracket; a word longer than a line is
+    kept whole."""
+    lines: list[str] = []
+    line, space = "", False
+    for unit in _UNITS.findall(text):
+        if unit.isspace():
+            space = bool(line)
+            continue
+        candidate = f"{line} {unit}" if space else line + unit
+        if line and text_width(candidate) > width:
+            lines.append(line)
+            candidate = unit
+        line, space = candidate, False
+    if line:
+        lines.append(line)
+    return "<br>".join(lines) or text
 
 
 def title_height(title: str, subtitle: str = "") -> int:
@@ -110,7 +141,8 @@ def legend_below(names: Iterable[str] = ()) -> dict[str, Any]:
     legend |= {"yanchor": "bottom", "xref": "container", "yref": "container"}
     lines = [line for name in names for line in name.split("<br>")]
     if lines:
-        legend["entrywidth"] = 45 + round(LEGEND_CHAR * max(len(line) for line in lines))
+        widest = max(text_width(line) for line in lines)
+        legend["entrywidth"] = 45 + round(LEGEND_CHAR * widest)
     return legend
 
 

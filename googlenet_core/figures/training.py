@@ -15,6 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..i18n import _, pgettext
 from ..training.compare import GradientRatio
 from ..training.events import Event, epochs_of, steps_of
 from .style import (
@@ -75,6 +76,15 @@ def _figure(
     return figure(traces, layout, title, total, subtitle=subtitle, top_margin=top)
 
 
+def _head_name(head: str) -> str:
+    """A head (or the total loss) as a legend names it: ``aux1`` and ``aux2`` are names."""
+    if head == "total":
+        return pgettext("loss curve", "total")
+    if head == "main":
+        return pgettext("classifier head", "main")
+    return head
+
+
 def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
@@ -105,7 +115,7 @@ def _head_lines(
                     x=[p[0] for p in found],
                     y=[p[1] for p in found],
                     mode="lines+markers" if markers else "lines",
-                    name=head if single else f"{label} · {head}",
+                    name=_head_name(head) if single else f"{label} · {_head_name(head)}",
                     line=line,
                     marker={"size": 9 if head == main else 6} if markers else None,
                     opacity=1.0 if head == main or single or markers else 0.6,
@@ -125,8 +135,9 @@ def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
         return ("total", "main", "aux1", "aux2") if single else ("total", "main")
 
     traces = _head_lines(runs, heads, points, main="total")
-    subtitle = "loss = main + w1·aux1 + w2·aux2"
-    return _figure(traces, _axes("step", "cross-entropy"), "Training loss", height, subtitle)
+    subtitle = _("loss = main + w1·aux1 + w2·aux2")
+    layout = _axes(_("step"), _("cross-entropy"))
+    return _figure(traces, layout, _("Training loss"), height, subtitle)
 
 
 def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
@@ -135,11 +146,16 @@ def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
     def points(events: Sequence[Event], head: str) -> list[tuple[float, float]]:
         return [(e.epoch, s.acc) for e in epochs_of(events) if (s := e.score(head)) is not None]
 
-    traces = _head_lines(runs, lambda _: ("main", "aux1", "aux2"), points, "main", markers=True)
-    layout = _axes(
-        "epoch", "accuracy", yaxis={"tickformat": ".0%", "rangemode": "tozero"}, xaxis={"dtick": 1}
+    traces = _head_lines(
+        runs, lambda _single: ("main", "aux1", "aux2"), points, "main", markers=True
     )
-    return _figure(traces, layout, "Validation accuracy per head", height)
+    layout = _axes(
+        _("epoch"),
+        _("accuracy"),
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+        xaxis={"dtick": 1},
+    )
+    return _figure(traces, layout, _("Validation accuracy per head"), height)
 
 
 def grad_norm_figure(runs: Runs, height: int = 380) -> go.Figure:
@@ -163,7 +179,7 @@ def grad_norm_figure(runs: Runs, height: int = 380) -> go.Figure:
             go.Bar(
                 x=list(norms),
                 y=[max(v, 1e-12) for v in norms.values()],
-                name=f"{label} (epoch {epochs[-1].epoch})",
+                name=_("{label} (epoch {epoch})").format(label=label, epoch=epochs[-1].epoch),
                 marker={"color": _color(i)},
                 hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>",
             )
@@ -172,13 +188,13 @@ def grad_norm_figure(runs: Runs, height: int = 380) -> go.Figure:
     # screen it places the title for the slanted names, on top of the upright ones.
     layout = _axes(
         "",
-        "‖∇‖ (log scale)",
+        _("‖∇‖ (log scale)"),
         yaxis={"type": "log"} | _log_ticks([v for trace in traces for v in trace.y]),
         xaxis={"categoryorder": "array", "categoryarray": order, "autotickangles": [40, 90]},
     )
     layout |= {"barmode": "group", "hovermode": "closest"}
-    subtitle = "mean over the latest epoch's steps; input on the left, then the heads"
-    return _figure(traces, layout, "Gradient norm per stage", height, subtitle)
+    subtitle = _("mean over the latest epoch's steps; input on the left, then the heads")
+    return _figure(traces, layout, _("Gradient norm per stage"), height, subtitle)
 
 
 def _log_ticks(values: Sequence[float]) -> dict[str, Any]:
@@ -216,8 +232,9 @@ def early_gradient_figure(runs: Runs, stage: str, height: int = 290) -> go.Figur
                     line={"color": _color(i), "width": 3},
                 )
             )
-    layout = _axes("epoch", "‖∇‖", xaxis={"dtick": 1})
-    return _figure(traces, layout, f"Gradient norm at {stage}", height, "per epoch")
+    layout = _axes(_("epoch"), "‖∇‖", xaxis={"dtick": 1})
+    title = _("Gradient norm at {stage}").format(stage=stage)
+    return _figure(traces, layout, title, height, _("per epoch"))
 
 
 def throughput_figure(runs: Runs, height: int = 260) -> go.Figure:
@@ -235,8 +252,8 @@ def throughput_figure(runs: Runs, height: int = 260) -> go.Figure:
                     line={"color": _color(i), "width": 2},
                 )
             )
-    layout = _axes("step", "images / s", yaxis={"rangemode": "tozero"})
-    return _figure(traces, layout, "Throughput", height)
+    layout = _axes(_("step"), _("images / s"), yaxis={"rangemode": "tozero"})
+    return _figure(traces, layout, _("Throughput"), height)
 
 
 def gradient_ratio_figure(
@@ -254,20 +271,21 @@ def gradient_ratio_figure(
     traces: list[go.Scatter] = []
     for n, epoch in enumerate(epochs):
         mine = {r.stage: r.ratio for r in rows if r.epoch == epoch}
+        name = _("epoch {epoch}").format(epoch=epoch)
         shade = 0.35 + 0.65 * (n + 1) / len(epochs)
         traces.append(
             go.Scatter(
                 x=stages,
                 y=[mine.get(s) for s in stages],
                 mode="lines+markers",
-                name=f"epoch {epoch}",
+                name=name,
                 # Dashes as well as shades: the last epoch solid, earlier ones dotted/dashed.
                 line={"color": MAIN_COLOR, "width": 3, "dash": EPOCH_DASHES[-len(epochs) + n]}
                 if len(epochs) <= len(EPOCH_DASHES)
                 else {"color": MAIN_COLOR, "width": 3},
                 marker={"size": 9},
                 opacity=shade,
-                hovertemplate="%{x}: %{y:.2f}x<extra>epoch " + str(epoch) + "</extra>",
+                hovertemplate="%{x}: %{y:.2f}x<extra>" + name + "</extra>",
             )
         )
     shapes: list[dict[str, Any]] = [
@@ -277,7 +295,7 @@ def gradient_ratio_figure(
     annotations: list[dict[str, Any]] = []
     joins = [(name, block) for name, block in aux_after.items() if block in stages]
     if joins:
-        first = min(stages.index(block) for _, block in joins)
+        first = min(stages.index(block) for _name, block in joins)
         shapes.append(
             {"type": "rect", "xref": "x", "yref": "paper", "x0": -0.5, "x1": first + 0.5}
             | {"y0": 0, "y1": 1, "fillcolor": AUX_COLOR, "opacity": 0.08, "line": {"width": 0}}
@@ -295,13 +313,13 @@ def gradient_ratio_figure(
         )
     layout = _axes(
         "",
-        "with ÷ without aux heads",
+        _("with ÷ without aux heads"),
         xaxis={"categoryorder": "array", "categoryarray": stages, "autotickangles": [40, 90]},
         yaxis={"rangemode": "tozero"},
     )
     layout |= {"shapes": shapes, "annotations": annotations, "hovermode": "closest"}
-    subtitle = (
+    subtitle = _(
         "gradient norm with ÷ without the aux heads per stage, input on the left; "
         "dotted: where each head joins"
     )
-    return _figure(traces, layout, "Aux heads: gradient ratio", height, subtitle)
+    return _figure(traces, layout, _("Aux heads: gradient ratio"), height, subtitle)

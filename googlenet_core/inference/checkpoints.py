@@ -42,6 +42,7 @@ from torch import nn
 from .._checks import shown
 from .._io import atomic_torch_save, first_line
 from ..data.transforms import Preprocessing
+from ..i18n import N_, _
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.costs import forward_bytes
@@ -163,16 +164,20 @@ def load_checkpoint(
     if isinstance(payload, Mapping) and "format" in payload:
         if config is not None:
             raise CheckpointError(
-                "this file is a googlenet_core checkpoint and carries its own network config; "
-                "load it without choosing one"
+                _(
+                    "this file is a googlenet_core checkpoint and carries its own network "
+                    "config; load it without choosing one"
+                )
             )
         return _load_project_checkpoint(payload, drop_aux)
     if isinstance(payload, Mapping) and payload and all(isinstance(k, str) for k in payload):
         config = config or fallback_config
         if config is None:
             raise MissingConfigError(
-                "this file is a plain state_dict with no network config; choose the network "
-                "it was saved from (e.g. the torchvision preset for torchvision's googlenet)"
+                _(
+                    "this file is a plain state_dict with no network config; choose the network "
+                    "it was saved from (e.g. the torchvision preset for torchvision's googlenet)"
+                )
             )
         state = _strip_prefix(payload, "module.")  # saved from a DataParallel wrapper
         loaded = model_from_state_dict(
@@ -184,8 +189,10 @@ def load_checkpoint(
         )
         return dataclasses.replace(loaded, plain_state_dict=True)
     raise CheckpointError(
-        f"not a checkpoint: the file holds {shown(payload)}, not a googlenet_core "
-        "checkpoint or a state_dict"
+        _(
+            "not a checkpoint: the file holds {what}, not a googlenet_core "
+            "checkpoint or a state_dict"
+        ).format(what=shown(payload))
     )
 
 
@@ -212,13 +219,16 @@ def model_from_state_dict(
     names = _check_class_names(class_names, config.num_classes)
     if preprocessing.in_channels != config.in_channels:
         raise CheckpointError(
-            f"preprocessing gives {preprocessing.in_channels}-channel images to a network "
-            f"that takes {config.in_channels}"
+            _(
+                "preprocessing gives {given}-channel images to a network that takes {expected}"
+            ).format(given=preprocessing.in_channels, expected=config.in_channels)
         )
     if preprocessing.input_size != config.input_size:
         raise CheckpointError(
-            f"preprocessing resizes images to {preprocessing.input_size} px for a network "
-            f"built for {config.input_size} px; a checkpoint records the side it was trained at"
+            _(
+                "preprocessing resizes images to {given} px for a network built for "
+                "{expected} px; a checkpoint records the side it was trained at"
+            ).format(given=preprocessing.input_size, expected=config.input_size)
         )
     # Built on the meta device: no time spent on a random init that the weights replace.
     with torch.device("meta"):
@@ -232,7 +242,9 @@ def model_from_state_dict(
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:  # _check_fit should have caught it; never a traceback
-        raise CheckpointError(f"the weights do not load: {first_line(exc, 300)}") from None
+        raise CheckpointError(
+            _("the weights do not load: {reason}").format(reason=first_line(exc, 300))
+        ) from None
     model.eval()
     _dry_run(model, preprocessing.input_size)
     return LoadedCheckpoint(model, config, names, preprocessing, dict(metrics or {}), dropped)
@@ -258,23 +270,29 @@ def default_preprocessing(config: GoogLeNetConfig) -> Preprocessing:
 def _load_project_checkpoint(payload: Mapping[str, Any], drop_aux: bool) -> LoadedCheckpoint:
     if payload.get("format") != FORMAT:
         raise CheckpointError(
-            f"not a googlenet_core checkpoint: format is {shown(payload.get('format'))}"
+            _("not a googlenet_core checkpoint: format is {format}").format(
+                format=shown(payload.get("format"))
+            )
         )
     missing = [k for k in (*_REQUIRED_FIELDS, "state_dict") if k not in payload]
     if missing:
-        raise CheckpointError(f"the checkpoint lacks {', '.join(missing)}")
+        raise CheckpointError(_("the checkpoint lacks {fields}").format(fields=", ".join(missing)))
     version = payload["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"format_version must be a positive integer, got {shown(version)}")
+        raise CheckpointError(
+            _("format_version must be a positive integer, got {value}").format(value=shown(version))
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"the checkpoint has format_version {version}; this version of googlenet_core "
-            f"reads up to {FORMAT_VERSION} (update it)"
+            _(
+                "the checkpoint has format_version {version}; this version of googlenet_core "
+                "reads up to {supported} (update it)"
+            ).format(version=version, supported=FORMAT_VERSION)
         )
     raw_config = payload["config"]
     config = _validated(lambda: GoogLeNetConfig.from_dict(raw_config))
     if not isinstance(payload["preprocessing"], Mapping):
-        raise CheckpointError("preprocessing must be a mapping")
+        raise CheckpointError(_("preprocessing must be a mapping"))
     try:
         preprocessing = Preprocessing.from_dict(payload["preprocessing"])
     except ValueError as exc:
@@ -294,7 +312,9 @@ def _validated(make: Any) -> GoogLeNetConfig:
     try:
         config: GoogLeNetConfig = make()
     except ValueError as exc:
-        raise CheckpointError(f"the network config is invalid: {exc}") from None
+        raise CheckpointError(
+            _("the network config is invalid: {reason}").format(reason=exc)
+        ) from None
     return config
 
 
@@ -303,33 +323,47 @@ def _check_size(config: GoogLeNetConfig) -> None:
     analysis = analyze(config)
     if analysis.total_params > MAX_PARAMS:
         raise CheckpointError(
-            f"the network has {analysis.total_params:,} parameters; a checkpoint may hold at "
-            f"most {MAX_PARAMS:,} (the largest file accepted, in float32)"
+            _(
+                "the network has {n:,} parameters; a checkpoint may hold at most {limit:,} "
+                "(the largest file accepted, in float32)"
+            ).format(n=analysis.total_params, limit=MAX_PARAMS)
         )
     needed = forward_bytes(config)
     if needed > MAX_ACTIVATION_BYTES:
         raise CheckpointError(
-            f"one {config.input_size} px image needs about {needed / 2**20:,.0f} MB to pass "
-            f"through this network; the limit is {MAX_ACTIVATION_BYTES // 2**20} MB"
+            _(
+                "one {side} px image needs about {mb:,.0f} MB to pass through this network; "
+                "the limit is {limit} MB"
+            ).format(side=config.input_size, mb=needed / 2**20, limit=MAX_ACTIVATION_BYTES // 2**20)
         )
 
 
 def _check_metrics(metrics: Any) -> dict[str, Any]:
     """A flat mapping of short names to numbers or short text, nothing that could grow."""
     if not isinstance(metrics, Mapping):
-        raise CheckpointError(f"metrics must be a mapping, got {shown(metrics)}")
+        raise CheckpointError(
+            _("metrics must be a mapping, got {value}").format(value=shown(metrics))
+        )
     if len(metrics) > MAX_METRICS:
-        raise CheckpointError(f"metrics has {len(metrics):,} entries; at most {MAX_METRICS}")
+        raise CheckpointError(
+            _("metrics has {n:,} entries; at most {limit}").format(
+                n=len(metrics), limit=MAX_METRICS
+            )
+        )
     out: dict[str, Any] = {}
     for key, value in metrics.items():
         if not isinstance(key, str) or len(key) > 64:
-            raise CheckpointError(f"metrics names must be short text, got {shown(key)}")
+            raise CheckpointError(
+                _("metrics names must be short text, got {value}").format(value=shown(key))
+            )
         ok = value is None or isinstance(value, (bool, int)) and not _huge(value)
         ok = ok or isinstance(value, float) and math.isfinite(value)
         ok = ok or isinstance(value, str) and len(value) <= MAX_TEXT
         if not ok:
             raise CheckpointError(
-                f"metrics[{shown(key)}] must be a finite number or short text, got {shown(value)}"
+                _("metrics[{key}] must be a finite number or short text, got {value}").format(
+                    key=shown(key), value=shown(value)
+                )
             )
         out[key] = value
     return out
@@ -341,15 +375,21 @@ def _huge(value: int) -> bool:
 
 def _check_class_names(class_names: Any, num_classes: int) -> list[str]:
     if not isinstance(class_names, (list, tuple)):
-        raise CheckpointError(f"class_names must be a list of text, got {shown(class_names)}")
+        raise CheckpointError(
+            _("class_names must be a list of text, got {value}").format(value=shown(class_names))
+        )
     if len(class_names) != num_classes:
         raise CheckpointError(
-            f"{len(class_names):,} class names for a network with {num_classes:,} outputs"
+            _("{n:,} class names for a network with {outputs:,} outputs").format(
+                n=len(class_names), outputs=num_classes
+            )
         )
     for name in class_names:
         if not isinstance(name, str) or len(name) > MAX_TEXT:
             raise CheckpointError(
-                f"class names must be text of at most {MAX_TEXT} characters, got {shown(name)}"
+                _("class names must be text of at most {limit} characters, got {value}").format(
+                    limit=MAX_TEXT, value=shown(name)
+                )
             )
     return list(class_names)
 
@@ -360,44 +400,58 @@ def _check_fit(
     """Every key present, none extra, every shape and kind equal; all problems at once."""
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
+    in_file = _("{key} is {given} in the file, {expected} in the network")
     wrong_shape = [
-        f"{k} is {_shape(given[k])} in the file, {_shape(v)} in the network"
+        in_file.format(key=k, given=_shape(given[k]), expected=_shape(v))
         for k, v in expected.items()
         if k in given and given[k].shape != v.shape
     ]
     wrong_kind = [
-        f"{k} is {given[k].dtype} in the file, {v.dtype} in the network"
+        in_file.format(key=k, given=given[k].dtype, expected=v.dtype)
         for k, v in expected.items()
         if k in given and not _same_kind(given[k].dtype, v.dtype)
     ]
     if not (missing or unexpected or wrong_shape or wrong_kind):
         return
-    lines = ["the weights do not fit the network:"]
-    for label, keys in (
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("wrong shape", wrong_shape),
-        ("wrong type", wrong_kind),
+    lines = [_("the weights do not fit the network:")]
+    for line, keys in (
+        (_MISSING_KEYS, missing),
+        (_UNEXPECTED_KEYS, unexpected),
+        (_WRONG_SHAPE, wrong_shape),
+        (_WRONG_TYPE, wrong_kind),
     ):
         if keys:
-            lines.append(f"- {label} ({len(keys)}): {_listed(keys, '; ')}")
+            lines.append(_(line).format(n=len(keys), keys=_listed(keys, "; ")))
     if unexpected and all(_is_aux(k) for k in unexpected) and not drop_aux:
         lines.append(
-            "The file has aux-head weights the network lacks: load with drop_aux to remove "
-            "exactly those keys."
+            _(
+                "The file has aux-head weights the network lacks: load with drop_aux to remove "
+                "exactly those keys."
+            )
         )
     if missing and all(_is_aux(k) for k in missing):
         lines.append(
-            "The file has no aux-head weights: choose a network without aux heads "
-            "(aux_logits off) or load with drop_aux."
+            _(
+                "The file has no aux-head weights: choose a network without aux heads "
+                "(aux_logits off) or load with drop_aux."
+            )
         )
     raise CheckpointError("\n".join(lines))
+
+
+# One line of _check_fit's list per kind of mismatch.
+_MISSING_KEYS = N_("- missing ({n}): {keys}")
+_UNEXPECTED_KEYS = N_("- unexpected ({n}): {keys}")
+_WRONG_SHAPE = N_("- wrong shape ({n}): {keys}")
+_WRONG_TYPE = N_("- wrong type ({n}): {keys}")
 
 
 def _check_finite(state: Mapping[str, torch.Tensor]) -> None:
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"non-finite values (NaN or infinity) in {_listed(bad)}")
+        raise CheckpointError(
+            _("non-finite values (NaN or infinity) in {keys}").format(keys=_listed(bad))
+        )
 
 
 def _dry_run(model: GoogLeNet, input_size: int) -> None:
@@ -410,14 +464,22 @@ def _dry_run(model: GoogLeNet, input_size: int) -> None:
             heads = model.forward_heads(x)
     except Exception as exc:  # noqa: BLE001 - whatever the weights do, one sentence
         raise CheckpointError(
-            f"the network fails on a {input_size} px input: {first_line(exc, 300)}"
+            _("the network fails on a {side} px input: {reason}").format(
+                side=input_size, reason=first_line(exc, 300)
+            )
         ) from None
     for name, out in heads.named():
         if tuple(out.shape) != (1, config.num_classes):
-            raise CheckpointError(f"{name} gives shape {_shape(out)}, not 1x{config.num_classes}")
+            raise CheckpointError(
+                _("{head} gives shape {shape}, not 1x{classes}").format(
+                    head=name, shape=_shape(out), classes=config.num_classes
+                )
+            )
         if not torch.isfinite(out).all():
             raise CheckpointError(
-                f"{name} gives non-finite scores on a test input (the weights overflow)"
+                _("{head} gives non-finite scores on a test input (the weights overflow)").format(
+                    head=name
+                )
             )
 
 
@@ -440,4 +502,4 @@ def _is_aux(key: str) -> bool:
 
 
 def _shape(t: torch.Tensor) -> str:
-    return "x".join(str(d) for d in t.shape) or "a scalar"
+    return "x".join(str(d) for d in t.shape) or _("a scalar")

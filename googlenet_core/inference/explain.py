@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..i18n import _
 from ..network.config import GoogLeNetConfig, InceptionSpec, spatial_sides
 from .predictor import Predictor
 
@@ -76,9 +77,15 @@ def grad_cam(
     """Grad-CAM of ``head``'s top class (or ``class_index``) at ``stage`` for one image."""
     model = predictor.model
     if stage not in cam_stages(predictor.config):
-        raise ValueError(f"{stage!r} is not a conv or Inception stage of this network")
+        raise ValueError(
+            _("{stage!r} is not a conv or Inception stage of this network").format(stage=stage)
+        )
     if head not in predictor.heads:
-        raise ValueError(f"this network has no {head} head (it has {', '.join(predictor.heads)})")
+        raise ValueError(
+            _("this network has no {head} head (it has {heads})").format(
+                head=head, heads=", ".join(predictor.heads)
+            )
+        )
     captured: dict[str, Tensor] = {}
 
     def keep(_module: torch.nn.Module, _inputs: Any, output: Tensor) -> None:
@@ -93,13 +100,21 @@ def grad_cam(
                 logits = predictor.head_logits(outputs, head)
                 target = int(logits[0].argmax()) if class_index is None else int(class_index)
                 if not 0 <= target < logits.shape[1]:
-                    raise ValueError(f"class index {target} is outside 0..{logits.shape[1] - 1}")
+                    raise ValueError(
+                        _("class index {index} is outside 0..{last}").format(
+                            index=target, last=logits.shape[1] - 1
+                        )
+                    )
                 activation = captured["activation"]
                 (gradient,) = torch.autograd.grad(logits[0, target], activation, allow_unused=True)
         finally:
             handle.remove()
     if gradient is None:
-        raise ValueError(f"the {head} head does not see {stage}: it branches off before it")
+        raise ValueError(
+            _("the {head} head does not see {stage}: it branches off before it").format(
+                head=head, stage=stage
+            )
+        )
     weights = gradient.mean(dim=(2, 3), keepdim=True)  # one weight per channel
     cam = F.relu((weights * activation).sum(dim=1, keepdim=True)).detach()
     side = model_input.shape[-1]
@@ -125,7 +140,7 @@ class BranchMaps:
 
     block: str
     branch: str  # the paper's names: "1x1", "3x3", "5x5", "pool"
-    description: str  # e.g. "1x1 reduce to 96, then 3x3 to 128"
+    description: str  # e.g. "1x1 reduce to 96, then 3x3 to 128" (English: no page shows it)
     channels: int  # the branch's output channels
     channel_indices: tuple[int, ...]  # the channels shown, most active first
     maps: np.ndarray  # k x h x w float32, each channel's ReLU output
@@ -143,7 +158,9 @@ def branch_feature_maps(
     model = predictor.model
     specs = {b.name: b for b in predictor.config.blocks}
     if block not in specs:
-        raise ValueError(f"{block!r} is not an Inception block of this network")
+        raise ValueError(
+            _("{block!r} is not an Inception block of this network").format(block=block)
+        )
     trunk = list(model.trunk_names)
     previous = trunk[trunk.index(block) - 1]  # a block is never first: the stem comes before
     x = model_input.detach().unsqueeze(0)

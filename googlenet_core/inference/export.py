@@ -28,6 +28,7 @@ import torch
 
 from .._io import atomic_write_bytes
 from ..data.transforms import Preprocessing
+from ..i18n import _, ngettext
 from ..network.codegen import pytorch_source
 from ..network.config import GoogLeNetConfig
 from ..network.model import GoogLeNet, build_model
@@ -97,11 +98,17 @@ def load_safetensors(path: str | os.PathLike[str]) -> LoadedCheckpoint:
             metadata = handle.metadata() or {}
         tensors = load_file(str(path))
     except Exception as exc:  # the library's own errors for a file that is not safetensors
-        raise ValueError(f"{Path(path).name} is not a readable safetensors file: {exc}") from None
+        raise ValueError(
+            _("{name} is not a readable safetensors file: {reason}").format(
+                name=Path(path).name, reason=exc
+            )
+        ) from None
     if metadata.get("format") != SAFETENSORS_FORMAT:
         raise ValueError(
-            f"{Path(path).name} has no googlenet_core metadata (network, classes, "
-            "preprocessing): it was not exported by this project"
+            _(
+                "{name} has no googlenet_core metadata (network, classes, "
+                "preprocessing): it was not exported by this project"
+            ).format(name=Path(path).name)
         )
     config = GoogLeNetConfig.from_dict(json.loads(metadata["network"]))
     model = build_model(config)
@@ -119,11 +126,17 @@ def onnx_missing() -> str | None:
     missing = [p for p in ONNX_PACKAGES if importlib.util.find_spec(p) is None]
     if not missing:
         return None
-    return (
-        f"ONNX export needs the optional package{'s' if len(missing) > 1 else ''} "
-        f'{" and ".join(missing)}: pip install "googlenet-core[onnx]" '
-        "(or pip install onnx onnxscript)"
-    )
+    if len(missing) == 1:
+        packages = missing[0]
+    else:
+        packages = _("{first} and {last}").format(first=", ".join(missing[:-1]), last=missing[-1])
+    return ngettext(
+        'ONNX export needs the optional package {packages}: pip install "googlenet-core[onnx]" '
+        "(or pip install onnx onnxscript)",
+        'ONNX export needs the optional packages {packages}: pip install "googlenet-core[onnx]" '
+        "(or pip install onnx onnxscript)",
+        len(missing),
+    ).format(packages=packages)
 
 
 def save_onnx(path: str | os.PathLike[str], model: GoogLeNet) -> None:

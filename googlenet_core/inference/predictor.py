@@ -29,14 +29,16 @@ from .._io import first_line
 from ..data.digit_photos import WORK_SIDE, DigitReading, is_colourful, read_digit
 from ..data.images import SanitisedImage, sanitise_image
 from ..data.transforms import Preprocessing, pil_to_tensor, to_model_input
+from ..i18n import N_, _
 from ..network.config import GoogLeNetConfig
 from ..network.costs import prediction_batch
 from ..network.model import GoogLeNet, HeadName, Heads
 from .checkpoints import LoadedCheckpoint
 
 ImageSource = bytes | str | os.PathLike[str]
-#: Said beside the answer when a grayscale network is given a colour photo.
-GRAY_NOTE = (
+#: Said beside the answer when a grayscale network is given a colour photo (translated
+#: when said: ``_(GRAY_NOTE)``).
+GRAY_NOTE = N_(
     "a colour photo to a grayscale network: it saw only the photo's gray levels, so "
     "anything told apart by colour alone is lost"
 )
@@ -71,8 +73,9 @@ class ResizeNormalize:
     def __init__(self, preprocessing: Preprocessing) -> None:
         if preprocessing.in_channels not in (1, 3):
             raise ValueError(
-                f"images can feed 1- or 3-channel networks; this one takes "
-                f"{preprocessing.in_channels} channels"
+                _("images can feed 1- or 3-channel networks; this one takes {n} channels").format(
+                    n=preprocessing.in_channels
+                )
             )
         self.preprocessing = preprocessing
         self.in_channels = preprocessing.in_channels
@@ -133,10 +136,11 @@ class WeightsTransforms:
         return out
 
     def describe(self) -> str:
-        return (
-            f"RGB, shorter side resized to {self.resize_size}, centre crop "
-            f"{self.input_size} x {self.input_size}, normalised with ImageNet's mean "
-            f"{_fmt(self.mean)} and std {_fmt(self.std)} (torchvision's transforms for the weights)"
+        return _(
+            "RGB, shorter side resized to {resize}, centre crop {crop} x {crop}, normalised "
+            "with ImageNet's mean {mean} and std {std} (torchvision's transforms for the weights)"
+        ).format(
+            resize=self.resize_size, crop=self.input_size, mean=_fmt(self.mean), std=_fmt(self.std)
         )
 
 
@@ -180,8 +184,11 @@ class Predictor:
     model: GoogLeNet
     class_names: list[str]
     preprocess: ImagePreprocessor
-    source: str  # one line for the user: where the weights came from
+    # One line: where the weights came from, in the language they were loaded in (a model
+    # is shared by every session: the page says it from its own choice, in the visitor's).
+    source: str
     aux_trained: bool = True  # False for torchvision's ImageNet weights (aux heads untrained)
+    plain_state_dict: bool = False  # loaded from a plain state_dict into a chosen network
     dropped_keys: tuple[str, ...] = ()  # aux-head keys removed by drop_aux
     metrics: dict[str, Any] = field(default_factory=dict)
     # Grad-CAM registers a hook on the shared model; one user at a time touches it.
@@ -194,6 +201,7 @@ class Predictor:
             class_names=list(loaded.class_names),
             preprocess=preprocessor_for(loaded.preprocessing),
             source=source,
+            plain_state_dict=loaded.plain_state_dict,
             dropped_keys=tuple(loaded.dropped_keys),
             metrics=dict(loaded.metrics),
         )
@@ -212,7 +220,11 @@ class Predictor:
         for name, logits in outputs.named():
             if name == head:
                 return logits
-        raise ValueError(f"this network has no {head} head (it has {', '.join(self.heads)})")
+        raise ValueError(
+            _("this network has no {head} head (it has {heads})").format(
+                head=head, heads=", ".join(self.heads)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -307,9 +319,10 @@ def predict_images(
                 else:
                     tensor = predictor.preprocess(clean.image)
                     if predictor.preprocess.in_channels == 1 and is_colourful(clean.image):
-                        clean = dataclasses.replace(clean, notes=(*clean.notes, GRAY_NOTE))
+                        note = _(GRAY_NOTE)
+                        clean = dataclasses.replace(clean, notes=(*clean.notes, note))
             except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-                problem = f"preprocessing failed: {first_line(exc)}"
+                problem = _("preprocessing failed: {error}").format(error=first_line(exc))
         elapsed = (time.perf_counter() - started) * 1e3
         prepared.append(_Prepared(clean.name, clean.notes, tensor, problem, elapsed, reading))
         del clean  # the decoded picture goes now; only the model input stays
@@ -356,7 +369,7 @@ def _sanitised(
         name, source = item
         return sanitise_image(source, name, target_side=side)
     if isinstance(item, bytes):
-        return sanitise_image(item, f"image {index + 1}", target_side=side)
+        return sanitise_image(item, _("image {n}").format(n=index + 1), target_side=side)
     return sanitise_image(item, target_side=side)
 
 

@@ -33,6 +33,7 @@ from torchvision.models import GoogLeNet_Weights
 
 from .._io import DownloadError, ProgressFn, download, first_line
 from ..data.transforms import Preprocessing
+from ..i18n import _
 from ..network.config import GoogLeNetConfig
 from ..network.presets import get_preset
 from .checkpoints import CheckpointError, model_from_state_dict
@@ -95,12 +96,16 @@ def download_weights(
     except DownloadError as exc:
         if exc.corrupt:
             raise PretrainedUnavailable(
-                f"the downloaded weights are corrupt ({exc.reason}); try again"
+                _("the downloaded weights are corrupt ({reason}); try again").format(
+                    reason=exc.reason
+                )
             ) from None
         raise PretrainedUnavailable(
-            f"could not download the ImageNet weights (about 50 MB) from {exc.host}: "
-            f"{exc.reason}. They are needed once and then kept in {target.parent}. Without a "
-            "connection, use a training run or upload a checkpoint instead."
+            _(
+                "could not download the ImageNet weights (about 50 MB) from {host}: "
+                "{reason}. They are needed once and then kept in {folder}. Without a "
+                "connection, use a training run or upload a checkpoint instead."
+            ).format(host=exc.host, reason=exc.reason, folder=target.parent)
         ) from None
 
 
@@ -120,8 +125,10 @@ def load_pretrained(
         )
     except Exception as exc:  # noqa: BLE001 - a damaged cache file must not break the page
         raise PretrainedUnavailable(
-            f"the cached weights file {path} cannot be read ({first_line(exc)}); "
-            "delete it to download it again"
+            _(
+                "the cached weights file {path} cannot be read ({reason}); "
+                "delete it to download it again"
+            ).format(path=path, reason=first_line(exc))
         ) from None
     transforms = WeightsTransforms(WEIGHTS.transforms())
     config = imagenet_network()
@@ -134,7 +141,9 @@ def load_pretrained(
         )
     except CheckpointError as exc:
         raise PretrainedUnavailable(
-            f"the cached weights file {path} does not load: {exc}"
+            _("the cached weights file {path} does not load: {reason}").format(
+                path=path, reason=exc
+            )
         ) from None
     return Predictor(
         model=loaded.model,

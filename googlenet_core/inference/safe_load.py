@@ -32,6 +32,7 @@ import torch
 
 from .._checks import shown
 from .._io import first_line, megabytes
+from ..i18n import _
 
 MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024  # the torchvision preset with aux heads is ~52 MB
 MAX_RECORDS = 10_000  # records in the archive (a GoogLeNet checkpoint has a few hundred)
@@ -52,19 +53,27 @@ def read_checkpoint_bytes(
         try:
             size = os.path.getsize(source)
         except OSError as exc:
-            raise CheckpointError(f"cannot read {os.fspath(source)}: {exc.strerror}") from None
+            raise CheckpointError(
+                _("cannot read {path}: {reason}").format(
+                    path=os.fspath(source), reason=exc.strerror
+                )
+            ) from None
         if size > max_bytes:
             raise CheckpointError(
-                f"the file is {megabytes(size)}; the limit is {megabytes(max_bytes)}"
+                _("the file is {size}; the limit is {limit}").format(
+                    size=megabytes(size), limit=megabytes(max_bytes)
+                )
             )
         with open(source, "rb") as fh:
             data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise CheckpointError(
-            f"the file is {megabytes(len(data))}; the limit is {megabytes(max_bytes)}"
+            _("the file is {size}; the limit is {limit}").format(
+                size=megabytes(len(data)), limit=megabytes(max_bytes)
+            )
         )
     if not data:
-        raise CheckpointError("the file is empty")
+        raise CheckpointError(_("the file is empty"))
     return data
 
 
@@ -74,26 +83,33 @@ def inspect_archive(data: bytes, max_bytes: int = MAX_CHECKPOINT_BYTES) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise CheckpointError(
-            "not a readable PyTorch file (truncated, corrupt, or another kind of file): "
-            "it is not the zip archive torch.save writes"
+            _(
+                "not a readable PyTorch file (truncated, corrupt, or another kind of file): "
+                "it is not the zip archive torch.save writes"
+            )
         ) from None
     with archive:
         records = archive.infolist()
     if len(records) > MAX_RECORDS:
         raise CheckpointError(
-            f"the archive has {len(records):,} records; a checkpoint has at most {MAX_RECORDS:,}"
+            _("the archive has {n:,} records; a checkpoint has at most {limit:,}").format(
+                n=len(records), limit=MAX_RECORDS
+            )
         )
     compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
     if compressed:
         raise CheckpointError(
-            f"the archive has compressed records ({_listed(compressed)}); torch.save never "
-            "compresses, and a compressed record can inflate far past the file's size: refused"
+            _(
+                "the archive has compressed records ({names}); torch.save never "
+                "compresses, and a compressed record can inflate far past the file's size: refused"
+            ).format(names=_listed(compressed))
         )
     declared = sum(r.file_size for r in records)
     if declared > max_bytes:
         raise CheckpointError(
-            f"the archive's records declare {megabytes(declared)}; the limit is "
-            f"{megabytes(max_bytes)}"
+            _("the archive's records declare {size}; the limit is {limit}").format(
+                size=megabytes(declared), limit=megabytes(max_bytes)
+            )
         )
 
 
@@ -107,39 +123,60 @@ def safe_torch_load(data: bytes, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Any:
         code = re.search(r"GLOBAL ([\w.]{1,80})", text) or re.search(
             r"unrecognized function `?<?([^`>\n]{1,60})", text
         )
-        if code or "GLOBAL" in text or "REDUCE" in text.upper():
-            what = f" ({code.group(1).strip()})" if code else ""
+        if code:
             raise CheckpointError(
-                f"the file tries to run code{what} when it is opened: refused without running "
-                "anything (only tensors and plain data are accepted)"
+                _(
+                    "the file tries to run code ({code}) when it is opened: refused without "
+                    "running anything (only tensors and plain data are accepted)"
+                ).format(code=code.group(1).strip())
+            ) from None
+        if "GLOBAL" in text or "REDUCE" in text.upper():
+            raise CheckpointError(
+                _(
+                    "the file tries to run code when it is opened: refused without running "
+                    "anything (only tensors and plain data are accepted)"
+                )
             ) from None
         detail = re.search(r"WeightsUnpickler error: \s*(.+)", text)
         reason = detail.group(1)[:200] if detail else first_line(exc)
         raise CheckpointError(
-            f"not a readable PyTorch file (truncated, corrupt, or another kind of file): {reason}"
+            _(
+                "not a readable PyTorch file (truncated, corrupt, or another kind of file): "
+                "{reason}"
+            ).format(reason=reason)
         ) from None
 
 
 def check_tensors(state_dict: Any) -> dict[str, torch.Tensor]:
     """The state dict as ``{str: tensor}``, every tensor dense and owning exactly its storage."""
     if not isinstance(state_dict, Mapping):
-        raise CheckpointError(f"state_dict must be a mapping, got {shown(state_dict)}")
+        raise CheckpointError(
+            _("state_dict must be a mapping, got {value}").format(value=shown(state_dict))
+        )
     if not state_dict:
-        raise CheckpointError("state_dict is empty")
+        raise CheckpointError(_("state_dict is empty"))
     bad = [shown(k) for k in state_dict if not isinstance(k, str)]
     if bad:
-        raise CheckpointError(f"state_dict keys must be strings: {_listed(bad)}")
+        raise CheckpointError(
+            _("state_dict keys must be strings: {keys}").format(keys=_listed(bad))
+        )
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise CheckpointError(f"state_dict values must be tensors: {_listed(not_tensors)}")
+        raise CheckpointError(
+            _("state_dict values must be tensors: {keys}").format(keys=_listed(not_tensors))
+        )
     odd = [k for k, v in state_dict.items() if v.layout != torch.strided]
     if odd:
-        raise CheckpointError(f"sparse or other non-dense tensors: {_listed(odd)}")
+        raise CheckpointError(
+            _("sparse or other non-dense tensors: {keys}").format(keys=_listed(odd))
+        )
     views = [k for k, v in state_dict.items() if not _within_storage(v)]
     if views:
         raise CheckpointError(
-            f"tensors that are views of other or smaller storage ({_listed(views)}): they "
-            "stand for more numbers than the file holds, and were refused before being read"
+            _(
+                "tensors that are views of other or smaller storage ({keys}): they "
+                "stand for more numbers than the file holds, and were refused before being read"
+            ).format(keys=_listed(views))
         )
     return dict(state_dict)
 
@@ -166,4 +203,4 @@ def _listed(items: Sequence[str], sep: str = ", ") -> str:
     shown_items = [item if len(item) <= 80 else item[:79] + "…" for item in items[:_LISTED]]
     more = len(items) - _LISTED
     text = sep.join(shown_items)
-    return f"{text} ... and {more} more" if more > 0 else text
+    return _("{items} ... and {more} more").format(items=text, more=more) if more > 0 else text

@@ -16,12 +16,13 @@ pool uses ``ceil_mode``), and each count from the layer's arithmetic:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
+from ..i18n import N_, _
 from .config import (
     AuxSpec,
     ConvSpec,
@@ -63,7 +64,21 @@ class StageRow:
     params: int
     macs: int
     is_aux: bool  # an auxiliary head: counted in totals only when built
-    detail: str  # "7x7/2", "#1x1 64 | 96->128 | 16->32 | pool 32", ...
+    # What the stage does, as a message and its values; :attr:`detail` says it in the active
+    # language when it is read, so the cached analysis holds no language of its own.
+    what: tuple[str, tuple[tuple[str, Any], ...]] = field(repr=False)
+
+    @property
+    def detail(self) -> str:
+        """What the stage does: "7x7/2", "1x1 64 | 96->128 3x3 | 16->32 5x5 | pool->32", ..."""
+        message, values = self.what
+        return _(message).format(**dict(values)) if values else _(message)
+
+    def record(self) -> dict[str, Any]:
+        """The row as a table's record: its fields, ``detail`` (in the active language) last."""
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "what"}
+        record["detail"] = self.detail
+        return record
 
 
 @dataclass(frozen=True)
@@ -113,7 +128,7 @@ class Analysis:
         raise KeyError(name)
 
     def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame([asdict(r) for r in self.rows])
+        frame = pd.DataFrame([r.record() for r in self.rows])
         for col in ("in_shape", "out_shape"):
             frame[col] = frame[col].map(format_shape)
         return frame
@@ -248,45 +263,72 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
             shape = b.conv(
                 name, name, shape, spec.out_channels, spec.kernel_size, spec.stride, spec.padding
             )
-            detail = f"{spec.kernel_size}x{spec.kernel_size}/{spec.stride}"
+            what = _what("{k}x{k}/{s}", k=spec.kernel_size, s=spec.stride)
         elif isinstance(spec, PoolSpec):
             shape = b.pool(
                 name, name, shape, spec.kernel_size, spec.stride, spec.padding, spec.ceil_mode
             )
-            detail = f"{spec.kernel_size}x{spec.kernel_size}/{spec.stride}" + (
-                " ceil" if spec.ceil_mode else ""
-            )
+            window = N_("{k}x{k}/{s} ceil") if spec.ceil_mode else "{k}x{k}/{s}"
+            what = _what(window, k=spec.kernel_size, s=spec.stride)
         elif isinstance(spec, InceptionSpec):
             shape = inception_layers(b, name, spec, shape)
-            detail = (
-                f"1x1 {spec.ch1x1} | {spec.ch3x3red}->{spec.ch3x3} 3x3 | "
-                f"{spec.ch5x5red}->{spec.ch5x5} {spec.branch3_kernel}x{spec.branch3_kernel} | "
-                f"pool->{spec.pool_proj}"
+            what = _what(
+                N_(
+                    "1x1 {ch1x1} | {ch3x3red}->{ch3x3} 3x3 | "
+                    "{ch5x5red}->{ch5x5} {k}x{k} | pool->{pool_proj}"
+                ),
+                ch1x1=spec.ch1x1,
+                ch3x3red=spec.ch3x3red,
+                ch3x3=spec.ch3x3,
+                ch5x5red=spec.ch5x5red,
+                ch5x5=spec.ch5x5,
+                k=spec.branch3_kernel,
+                pool_proj=spec.pool_proj,
             )
         elif isinstance(spec, AuxSpec):
             out, side = aux_layers(b, spec, shape, config.num_classes)
             params, macs = b.totals(name)
-            pool = (
-                f"avg {spec.pool_size}x{spec.pool_size}/{spec.pool_stride}"
-                if spec.pool == "avg"
-                else f"adaptive avg -> {side}x{side}"
-            )
-            detail = (
-                f"after {spec.after}: {pool}, 1x1 conv {spec.conv_channels}, "
-                f"FC {spec.fc_channels}, dropout {spec.dropout}"
-            )
-            rows.append(StageRow(name, "aux", shape, out, params, macs, True, detail))
+            head = {
+                "block": spec.after,
+                "conv": spec.conv_channels,
+                "fc": spec.fc_channels,
+                "dropout": spec.dropout,
+            }
+            if spec.pool == "avg":
+                what = _what(
+                    N_(
+                        "after {block}: avg {size}x{size}/{step}, 1x1 conv {conv}, "
+                        "FC {fc}, dropout {dropout}"
+                    ),
+                    size=spec.pool_size,
+                    step=spec.pool_stride,
+                    **head,
+                )
+            else:
+                what = _what(
+                    N_(
+                        "after {block}: adaptive avg -> {side}x{side}, 1x1 conv {conv}, "
+                        "FC {fc}, dropout {dropout}"
+                    ),
+                    side=side,
+                    **head,
+                )
+            rows.append(StageRow(name, "aux", shape, out, params, macs, True, what))
             continue  # the trunk's shape is unchanged
         else:  # global average pool, dropout, linear classifier
             pooled: Shape = (shape[0], 1, 1)
             b.layers.append(
                 LayerRow("avgpool", "avgpool", "avgpool", "", "global", shape, pooled, 0, 0, False)
             )
-            rows.append(
-                StageRow("avgpool", "avgpool", shape, pooled, 0, 0, False, "global average pool")
-            )
+            average = _what(N_("global average pool"))
+            rows.append(StageRow("avgpool", "avgpool", shape, pooled, 0, 0, False, average))
             out = b.linear("fc", "fc", shape[0], config.num_classes)
-            classifier_detail = f"dropout {config.dropout}, linear {shape[0]}->{config.num_classes}"
+            classifier = _what(
+                N_("dropout {dropout}, linear {features}->{classes}"),
+                dropout=config.dropout,
+                features=shape[0],
+                classes=config.num_classes,
+            )
             params, macs = b.totals("fc")
             rows.append(
                 StageRow(
@@ -297,13 +339,19 @@ def analyze(config: GoogLeNetConfig) -> Analysis:
                     params,
                     macs,
                     False,
-                    classifier_detail,
+                    classifier,
                 )
             )
             continue
         params, macs = b.totals(name)
-        rows.append(StageRow(name, stage.kind, in_shape, shape, params, macs, False, detail))
+        rows.append(StageRow(name, stage.kind, in_shape, shape, params, macs, False, what))
     return Analysis(config, tuple(rows), tuple(b.layers))
+
+
+def _what(message: str, **values: Any) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """A stage's :attr:`StageRow.what`: an English message (marked with ``N_`` where it has
+    words) and the values it is formatted with when read."""
+    return message, tuple(values.items())
 
 
 @dataclass(frozen=True)

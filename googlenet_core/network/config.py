@@ -32,6 +32,7 @@ from .._checks import (
     refuse_unknown,
     shown,
 )
+from ..i18n import N_, _
 
 #: Caps that keep a typed number from building a network that cannot fit in memory.
 MAX_CHANNELS = 2048  # any single conv / branch width
@@ -80,22 +81,32 @@ def _check_name(owner: str, value: object) -> None:
         or len(value) > MAX_NAME
     ):
         raise ValueError(
-            f"{owner}: name must be a Python identifier of at most {MAX_NAME} characters "
-            f"such as 'inception3a', got {shown(value)}"
+            _(
+                "{owner}: name must be a Python identifier of at most {limit} characters "
+                "such as 'inception3a', got {value}"
+            ).format(owner=owner, limit=MAX_NAME, value=shown(value))
         )
     if keyword.iskeyword(value):
-        raise ValueError(f"{owner}: name {shown(value)} is a Python keyword; choose another")
+        raise ValueError(
+            _("{owner}: name {value} is a Python keyword; choose another").format(
+                owner=owner, value=shown(value)
+            )
+        )
     normal = unicodedata.normalize("NFKC", value)
     if normal != value:
         # Python reads identifiers in NFKC form: "ｆｃ" in a generated file is "fc".
         raise ValueError(
-            f"{owner}: name {shown(value)} has letters that Python reads as {shown(normal)}; "
-            "write it with those letters"
+            _(
+                "{owner}: name {value} has letters that Python reads as {normal}; "
+                "write it with those letters"
+            ).format(owner=owner, value=shown(value), normal=shown(normal))
         )
     if value in reserved_names():
         raise ValueError(
-            f"{owner}: name {shown(value)} is taken by the model itself (a method or "
-            "attribute of every PyTorch module, or of this network); choose another"
+            _(
+                "{owner}: name {value} is taken by the model itself (a method or "
+                "attribute of every PyTorch module, or of this network); choose another"
+            ).format(owner=owner, value=shown(value))
         )
 
 
@@ -110,7 +121,7 @@ class ConvSpec:
     padding: int = 0
 
     def __post_init__(self) -> None:
-        _check_name("stem conv", self.name)
+        _check_name(_("stem conv"), self.name)
         check_int(self.name, "out_channels", self.out_channels, 1, MAX_CHANNELS)
         check_int(self.name, "kernel_size", self.kernel_size, 1, MAX_KERNEL)
         check_int(self.name, "stride", self.stride, 1, 4)
@@ -129,7 +140,7 @@ class PoolSpec:
     ceil_mode: bool = True  # Caffe's rounding, used by the paper's model and torchvision
 
     def __post_init__(self) -> None:
-        _check_name("max-pool", self.name)
+        _check_name(_("max-pool"), self.name)
         _check_name(self.name, self.after)
         check_int(self.name, "kernel_size", self.kernel_size, 1, MAX_KERNEL)
         check_int(self.name, "stride", self.stride, 1, MAX_KERNEL)
@@ -151,17 +162,21 @@ class InceptionSpec:
     branch3_kernel: int = 5  # 5 in the paper; torchvision builds 3 (its issue #906)
 
     def __post_init__(self) -> None:
-        _check_name("Inception block", self.name)
+        _check_name(_("Inception block"), self.name)
         for f in CHANNEL_FIELDS:
             check_int(self.name, f, getattr(self, f), 1, MAX_CHANNELS)
         if self.branch3_kernel not in (3, 5):
             raise ValueError(
-                f"{self.name}: branch3_kernel must be 3 or 5, got {shown(self.branch3_kernel)}"
+                _("{block}: branch3_kernel must be 3 or 5, got {value}").format(
+                    block=self.name, value=shown(self.branch3_kernel)
+                )
             )
         if self.out_channels > MAX_BLOCK_OUT:
             raise ValueError(
-                f"{self.name}: the four branches add up to {self.out_channels} channels; "
-                f"the cap is {MAX_BLOCK_OUT} (ch1x1 + ch3x3 + ch5x5 + pool_proj)"
+                _(
+                    "{block}: the four branches add up to {total} channels; "
+                    "the cap is {cap} (ch1x1 + ch3x3 + ch5x5 + pool_proj)"
+                ).format(block=self.name, total=self.out_channels, cap=MAX_BLOCK_OUT)
             )
 
     @property
@@ -192,12 +207,16 @@ class AuxSpec:
     def __post_init__(self) -> None:
         if self.name not in ("aux1", "aux2"):
             raise ValueError(
-                f"auxiliary head: name must be 'aux1' or 'aux2', got {shown(self.name)}"
+                _("auxiliary head: name must be 'aux1' or 'aux2', got {value}").format(
+                    value=shown(self.name)
+                )
             )
         _check_name(self.name, self.after)
         if self.pool not in ("avg", "adaptive"):
             raise ValueError(
-                f"{self.name}: pool must be 'avg' or 'adaptive', got {shown(self.pool)}"
+                _("{head}: pool must be 'avg' or 'adaptive', got {value}").format(
+                    head=self.name, value=shown(self.pool)
+                )
             )
         check_int(self.name, "pool_size", self.pool_size, 1, MAX_KERNEL)
         check_int(self.name, "pool_stride", self.pool_stride, 1, MAX_KERNEL)
@@ -224,7 +243,7 @@ class GoogLeNetConfig(JsonRecord):
     Make variations with ``dataclasses.replace``; every instance is validated.
     """
 
-    OWNER = "network"
+    OWNER = N_("network")
 
     stem: tuple[ConvSpec, ...]  # plain convolutions before the first block
     blocks: tuple[InceptionSpec, ...]  # the Inception table, in forward order
@@ -248,15 +267,16 @@ class GoogLeNetConfig(JsonRecord):
                 if not isinstance(value, Sequence) or isinstance(value, str):
                     raise ValueError(f"{name} must be a list, got {type(value).__name__}")
                 object.__setattr__(self, name, tuple(value))
-        check_int("network", "in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
-        check_int("network", "input_size", self.input_size, 1, MAX_INPUT_SIZE)
-        check_int("network", "num_classes", self.num_classes, 1, MAX_CLASSES)
+        owner = self.owner_label()
+        check_int(owner, "in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
+        check_int(owner, "input_size", self.input_size, 1, MAX_INPUT_SIZE)
+        check_int(owner, "num_classes", self.num_classes, 1, MAX_CLASSES)
         for flag in ("aux_logits", "batch_norm", "transform_input"):
-            check_bool("network", flag, getattr(self, flag))
-        check_float("network", "bn_eps", self.bn_eps, 1e-8, 0.1)
-        check_float("network", "dropout", self.dropout, 0.0, 0.95)
+            check_bool(owner, flag, getattr(self, flag))
+        check_float(owner, "bn_eps", self.bn_eps, 1e-8, 0.1)
+        check_float(owner, "dropout", self.dropout, 0.0, 0.95)
         if self.transform_input and self.in_channels != 3:
-            raise ValueError("network: transform_input needs in_channels = 3 (RGB)")
+            raise ValueError(_("network: transform_input needs in_channels = 3 (RGB)"))
         self._check_structure()
         object.__setattr__(self, "_derived", _walk(self))
         _check_spatial(self)
@@ -273,40 +293,60 @@ class GoogLeNetConfig(JsonRecord):
                 if not isinstance(item, cls):
                     raise ValueError(f"{label}: every entry must be a {cls.__name__}")
         if not 1 <= len(self.stem) <= MAX_STEM:
-            raise ValueError(f"stem: needs between 1 and {MAX_STEM} convolutions")
+            raise ValueError(
+                _("stem: needs between 1 and {limit} convolutions").format(limit=MAX_STEM)
+            )
         if not 1 <= len(self.blocks) <= MAX_BLOCKS:
-            raise ValueError(f"blocks: needs between 1 and {MAX_BLOCKS} Inception blocks")
+            raise ValueError(
+                _("blocks: needs between 1 and {limit} Inception blocks").format(limit=MAX_BLOCKS)
+            )
         names = [s.name for s in self.stem] + [b.name for b in self.blocks]
         names += [p.name for p in self.pools] + [a.name for a in self.aux_heads]
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise ValueError(f"name {shown(name)} is used twice: stage names must differ")
+                raise ValueError(
+                    _("name {name} is used twice: stage names must differ").format(name=shown(name))
+                )
             seen.add(name)
         anchors = [s.name for s in self.stem] + [b.name for b in self.blocks]
         pooled: set[str] = set()
         for pool in self.pools:
             if pool.after not in anchors:
-                raise ValueError(f"{pool.name}: after={pool.after!r} is not a stem conv or block")
+                raise ValueError(
+                    _("{stage}: after={after!r} is not a stem conv or block").format(
+                        stage=pool.name, after=pool.after
+                    )
+                )
             if pool.after in pooled:
-                raise ValueError(f"{pool.name}: {pool.after} already has a max-pool after it")
+                raise ValueError(
+                    _("{stage}: {after} already has a max-pool after it").format(
+                        stage=pool.name, after=pool.after
+                    )
+                )
             pooled.add(pool.after)
         if pool_after_last := [p for p in self.pools if p.after == self.blocks[-1].name]:
             raise ValueError(
-                f"{pool_after_last[0].name}: no max-pool after the last block "
-                "(the classifier's global average pool follows it)"
+                _(
+                    "{stage}: no max-pool after the last block "
+                    "(the classifier's global average pool follows it)"
+                ).format(stage=pool_after_last[0].name)
             )
         block_names = [b.name for b in self.blocks]
         positions = []
         for head in self.aux_heads:
             if head.after not in block_names:
-                raise ValueError(f"{head.name}: after={head.after!r} is not an Inception block")
+                raise ValueError(
+                    _("{head}: after={after!r} is not an Inception block").format(
+                        head=head.name, after=head.after
+                    )
+                )
             positions.append(block_names.index(head.after))
         if [h.name for h in self.aux_heads] != ["aux1", "aux2"][: len(self.aux_heads)]:
-            raise ValueError("aux_heads: name them 'aux1' then 'aux2', nearest the input first")
+            raise ValueError(_("aux_heads: name them 'aux1' then 'aux2', nearest the input first"))
         if positions != sorted(positions) or len(set(positions)) != len(positions):
             raise ValueError(
-                "aux_heads: aux1 must attach before aux2 (heads are named by position)"
+                _("aux_heads: aux1 must attach before aux2 (heads are named by position)")
             )
 
     # ---- derived -------------------------------------------------------------
@@ -342,8 +382,12 @@ class GoogLeNetConfig(JsonRecord):
     def from_dict(cls, data: Mapping[str, Any]) -> GoogLeNetConfig:
         """Rebuild a config; unknown or missing keys are a ValueError, never ignored."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"a network config must be a JSON object, got {type(data).__name__}")
-        refuse_unknown("network", data, [f.name for f in fields(cls) if f.init])
+            raise ValueError(
+                _("a network config must be a JSON object, got {type_name}").format(
+                    type_name=type(data).__name__
+                )
+            )
+        refuse_unknown(cls.owner_label(), data, [f.name for f in fields(cls) if f.init])
         kwargs: dict[str, Any] = {}
         item_types: dict[str, type] = {
             "stem": ConvSpec,
@@ -354,25 +398,25 @@ class GoogLeNetConfig(JsonRecord):
         for key, value in data.items():
             if key in item_types:
                 if not isinstance(value, list):
-                    raise ValueError(f"{key} must be a list")
+                    raise ValueError(_("{key} must be a list").format(key=key))
                 kwargs[key] = tuple(_item_from_dict(item_types[key], key, v) for v in value)
             else:
                 kwargs[key] = value
         try:
             return cls(**kwargs)
         except TypeError as exc:  # a required key is missing
-            raise ValueError(f"network config: {exc}") from None
+            raise ValueError(_("network config: {error}").format(error=exc)) from None
 
 
 def _item_from_dict(cls: type, label: str, data: object) -> Any:
     if not isinstance(data, Mapping):
-        raise ValueError(f"{label}: every entry must be a JSON object")
-    owner = f"{label} entry {shown(data.get('name', '?'))}"
+        raise ValueError(_("{key}: every entry must be a JSON object").format(key=label))
+    owner = _("{key} entry {name}").format(key=label, name=shown(data.get("name", "?")))
     refuse_unknown(owner, data, [f.name for f in fields(cls)])
     try:
         return cls(**data)
     except TypeError as exc:
-        raise ValueError(f"{owner}: {exc}") from None
+        raise ValueError(_("{owner}: {error}").format(owner=owner, error=exc)) from None
 
 
 # ---- the walk ----------------------------------------------------------------
@@ -450,22 +494,34 @@ def _spatial_problem(config: GoogLeNetConfig, input_size: int) -> str | None:
     side = input_size  # the side entering the current stage
     for stage in config.stages():
         if stage.name not in sides:
-            return f"{stage.name} would produce an empty (0x0) feature map"
+            return _empty_map(stage.name)
         if isinstance(stage.spec, AuxSpec):
             head = stage.spec
             if side < head.pool_size:
-                what = "average pool" if head.pool == "avg" else "adaptive pool"
-                return (
-                    f"{head.name} after {head.after} needs a feature map of at least "
-                    f"{head.pool_size}x{head.pool_size} for its {what}, but gets {side}x{side}"
+                if head.pool == "avg":
+                    problem = _(
+                        "{head} after {block} needs a feature map of at least {size}x{size} "
+                        "for its average pool, but gets {side}x{side}"
+                    )
+                else:
+                    problem = _(
+                        "{head} after {block} needs a feature map of at least {size}x{size} "
+                        "for its adaptive pool, but gets {side}x{side}"
+                    )
+                return problem.format(
+                    head=head.name, block=head.after, size=head.pool_size, side=side
                 )
             continue
         if stage.kind == "classifier":
             continue
         side = sides[stage.name]
         if side <= 0:
-            return f"{stage.name} would produce an empty (0x0) feature map"
+            return _empty_map(stage.name)
     return None
+
+
+def _empty_map(stage: str) -> str:
+    return _("{stage} would produce an empty (0x0) feature map").format(stage=stage)
 
 
 def minimum_input_size(config: GoogLeNetConfig) -> int | None:
@@ -482,8 +538,12 @@ def _check_spatial(config: GoogLeNetConfig) -> None:
         return
     smallest = minimum_input_size(config)
     hint = (
-        f"the smallest input this network accepts is {smallest}x{smallest}"
+        _("the smallest input this network accepts is {side}x{side}").format(side=smallest)
         if smallest
-        else "no input size up to the cap works: remove a pool or stride"
+        else _("no input size up to the cap works: remove a pool or stride")
     )
-    raise ValueError(f"input_size {config.input_size} is too small: {problem}; {hint}")
+    raise ValueError(
+        _("input_size {size} is too small: {problem}; {hint}").format(
+            size=config.input_size, problem=problem, hint=hint
+        )
+    )

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ..i18n import _
 from .analysis import Analysis, analyze
 from .config import GoogLeNetConfig
 
@@ -120,17 +121,28 @@ class MemoryEstimate:
 
     def sentence(self) -> str:
         """'about 1.4 GB: 0.3 GB PyTorch, 0.1 GB weights + gradients + AdamW state, ...'."""
-        state = {"adamw": "AdamW state", "sgd": "SGD momentum"}[self.optimizer_name]
+        state = {"adamw": _("AdamW state"), "sgd": _("SGD momentum")}[self.optimizer_name]
         weights = self.parameters + self.gradients + self.optimizer
-        text = (
-            f"about {size_words(self.total)}: {size_words(self.process)} PyTorch, "
-            f"{size_words(weights)} weights + gradients + {state}, "
-            f"{size_words(self.activations)} activations for a batch of {self.batch_size} "
-            f"at {self.input_size} px"
-        )
         if self.data >= 0.05 * GB:
-            text += f", {size_words(self.data)} images"
-        return text
+            message = _(
+                "about {total}: {process} PyTorch, {weights} weights + gradients + {state}, "
+                "{activations} activations for a batch of {batch} at {side} px, {data} images"
+            )
+        else:
+            message = _(
+                "about {total}: {process} PyTorch, {weights} weights + gradients + {state}, "
+                "{activations} activations for a batch of {batch} at {side} px"
+            )
+        return message.format(
+            total=size_words(self.total),
+            process=size_words(self.process),
+            weights=size_words(weights),
+            state=state,
+            activations=size_words(self.activations),
+            batch=self.batch_size,
+            side=self.input_size,
+            data=size_words(self.data),
+        )
 
 
 def size_words(value: float) -> str:
@@ -289,7 +301,9 @@ def flow_batch(config: GoogLeNetConfig, budget: int) -> int:
             return batch
     need = flow_bytes(config, FLOW_BATCHES[-1])
     raise ValueError(
-        f"measuring this design would take {need / 2**20:,.0f} MB on the server even with "
-        f"{FLOW_BATCHES[-1]} images, over the {budget / 2**20:,.0f} MB it allows; the Train "
-        "page measures the same gradients during a real run, in a process of its own"
+        _(
+            "measuring this design would take {need:,.0f} MB on the server even with "
+            "{images} images, over the {budget:,.0f} MB it allows; the Train page measures "
+            "the same gradients during a real run, in a process of its own"
+        ).format(need=need / 2**20, images=FLOW_BATCHES[-1], budget=budget / 2**20)
     )

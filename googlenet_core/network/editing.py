@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from .._checks import shown
+from ..i18n import _
 from .analysis import Analysis, analyze
 from .config import CHANNEL_FIELDS, MAX_CHANNELS, GoogLeNetConfig, InceptionSpec, spatial_sides
 from .presets import get_preset, matching_preset, with_blocks
@@ -106,19 +107,25 @@ def _blocks_from_frame(config: GoogLeNetConfig, frame: pd.DataFrame) -> tuple[In
     by_name = {block.name: block for block in config.blocks}
     missing = [f for f in ("name", *CHANNEL_FIELDS) if f not in frame.columns]
     if missing:
-        raise ValueError(f"the blocks table lacks the column(s) {', '.join(missing)}")
+        raise ValueError(
+            _("the blocks table lacks the column(s) {columns}").format(columns=", ".join(missing))
+        )
     blocks: list[InceptionSpec] = []
     for record in frame.to_dict("records"):
         name = record["name"]
         if name not in by_name:
-            raise ValueError(f"the blocks table has a row {shown(name)} that is not a block")
+            raise ValueError(
+                _("the blocks table has a row {name} that is not a block").format(name=shown(name))
+            )
         # Any: the values are whatever was typed; InceptionSpec's validation sorts them out.
         channels: dict[str, Any] = {f: _whole_number(record[f]) for f in CHANNEL_FIELDS}
         for field_name, value in channels.items():
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 raise ValueError(
-                    f"{name}: {field_name} is empty or not a number; "
-                    f"type a whole number between 1 and {MAX_CHANNELS}"
+                    _(
+                        "{block}: {field} is empty or not a number; "
+                        "type a whole number between 1 and {limit}"
+                    ).format(block=name, field=field_name, limit=MAX_CHANNELS)
                 )
         blocks.append(dataclasses.replace(by_name[name], **channels))
     return tuple(blocks)
@@ -176,7 +183,7 @@ def add_block(config: GoogLeNetConfig, after: str) -> GoogLeNetConfig:
     """
     names = [b.name for b in config.blocks]
     if after not in names:
-        raise ValueError(f"there is no block named {after!r}")
+        raise ValueError(_("there is no block named {name!r}").format(name=after))
     index = names.index(after)
     copy = dataclasses.replace(config.blocks[index], name=_new_block_name(config, after))
     blocks = (*config.blocks[: index + 1], copy, *config.blocks[index + 1 :])
@@ -189,9 +196,11 @@ def add_block(config: GoogLeNetConfig, after: str) -> GoogLeNetConfig:
 def remove_block(config: GoogLeNetConfig, name: str) -> GoogLeNetConfig:
     """Drop block ``name``; pools and aux heads on it move to the block before it."""
     if name not in [b.name for b in config.blocks]:
-        raise ValueError(f"there is no block named {name!r}")
+        raise ValueError(_("there is no block named {name!r}").format(name=name))
     if len(config.blocks) == 1:
-        raise ValueError(f"{name} is the only Inception block; a network needs at least one")
+        raise ValueError(
+            _("{name} is the only Inception block; a network needs at least one").format(name=name)
+        )
     return with_blocks(config, tuple(b for b in config.blocks if b.name != name))
 
 
@@ -210,19 +219,22 @@ def export_json(config: GoogLeNetConfig) -> str:
     return config.to_json(indent=2) + "\n"
 
 
-def _config_from_json_bytes(data: bytes, what: str) -> GoogLeNetConfig:
+def _config_from_json_bytes(data: bytes, from_file: bool) -> GoogLeNetConfig:
     if len(data) > MAX_CONFIG_JSON_BYTES:
-        raise ValueError(
-            f"{what} is {len(data):,} bytes; a network config is at most "
-            f"{MAX_CONFIG_JSON_BYTES:,} bytes"
-        )
+        if from_file:
+            message = _("the file is {size:,} bytes; a network config is at most {limit:,} bytes")
+        else:
+            message = _(
+                "the network code is {size:,} bytes; a network config is at most {limit:,} bytes"
+            )
+        raise ValueError(message.format(size=len(data), limit=MAX_CONFIG_JSON_BYTES))
     return GoogLeNetConfig.from_json(data)
 
 
 def import_json(data: bytes | str) -> GoogLeNetConfig:
     """A config from an uploaded JSON file; ValueError says what is wrong with it."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    return _config_from_json_bytes(raw, "the file")
+    return _config_from_json_bytes(raw, from_file=True)
 
 
 # ---- the URL ----------------------------------------------------------------------------
@@ -240,29 +252,35 @@ def decode_token(token: str) -> GoogLeNetConfig:
     """
     if len(token) > MAX_TOKEN_CHARS:
         raise ValueError(
-            f"the network code is {len(token):,} characters; the limit is {MAX_TOKEN_CHARS:,}"
+            _("the network code is {size:,} characters; the limit is {limit:,}").format(
+                size=len(token), limit=MAX_TOKEN_CHARS
+            )
         )
     if not token.startswith(TOKEN_PREFIX):
-        raise ValueError(f"the network code does not start with {TOKEN_PREFIX!r}")
+        raise ValueError(
+            _("the network code does not start with {prefix!r}").format(prefix=TOKEN_PREFIX)
+        )
     body = token[len(TOKEN_PREFIX) :]
     if not re.fullmatch(r"[A-Za-z0-9_-]+", body):
-        raise ValueError("the network code has characters that base64url does not use")
+        raise ValueError(_("the network code has characters that base64url does not use"))
     try:
         packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError("the network code is damaged (not valid base64url)") from None
+        raise ValueError(_("the network code is damaged (not valid base64url)")) from None
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(packed, MAX_CONFIG_JSON_BYTES + 1)
     except zlib.error:
-        raise ValueError("the network code is damaged (not zlib data)") from None
+        raise ValueError(_("the network code is damaged (not zlib data)")) from None
     if len(raw) > MAX_CONFIG_JSON_BYTES or inflater.unconsumed_tail:
         raise ValueError(
-            f"the network code expands to more than {MAX_CONFIG_JSON_BYTES:,} bytes of JSON"
+            _("the network code expands to more than {limit:,} bytes of JSON").format(
+                limit=MAX_CONFIG_JSON_BYTES
+            )
         )
     if not inflater.eof:
-        raise ValueError("the network code is cut short")
-    return _config_from_json_bytes(raw, "the network code")
+        raise ValueError(_("the network code is cut short"))
+    return _config_from_json_bytes(raw, from_file=False)
 
 
 def query_for(config: GoogLeNetConfig) -> dict[str, str]:

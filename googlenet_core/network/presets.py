@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from ..i18n import N_, _
 from .config import AuxSpec, ConvSpec, GoogLeNetConfig, InceptionSpec, PoolSpec
 
 # name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj   (paper, Table 1)
@@ -138,29 +139,39 @@ class PresetRegistry:
         self._factories: dict[str, tuple[Callable[[], GoogLeNetConfig], str]] = {}
 
     def register(self, name: str, factory: Callable[[], GoogLeNetConfig], description: str) -> None:
+        """Add preset ``name``; ``description`` is English marked with ``N_`` (it is said in
+        the visitor's language by :meth:`description`)."""
         if name in self._factories:
             raise ValueError(f"a preset named {name!r} is already registered")
         self._factories[name] = (factory, description)
 
     def get(self, name: str) -> GoogLeNetConfig:
         if name not in self._factories:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(self.names())}")
+            raise ValueError(
+                _("unknown preset {name!r}; choose one of {names}").format(
+                    name=name, names=", ".join(self.names())
+                )
+            )
         return self._factories[name][0]()
 
     def names(self) -> list[str]:
         return list(self._factories)
 
     def description(self, name: str) -> str:
+        """The preset's one-line description, in the active language."""
         self.get(name)
-        return self._factories[name][1]
+        description = self._factories[name][1]
+        return _(description)
 
 
 REGISTRY = PresetRegistry()
-REGISTRY.register("paper", paper, "The 2014 paper: true 5x5 branch, no BatchNorm, dropout 0.4")
+REGISTRY.register("paper", paper, N_("The 2014 paper: true 5x5 branch, no BatchNorm, dropout 0.4"))
 REGISTRY.register(
-    "torchvision", torchvision, "torchvision.models.googlenet exactly (loads its ImageNet weights)"
+    "torchvision",
+    torchvision,
+    N_("torchvision.models.googlenet exactly (loads its ImageNet weights)"),
 )
-REGISTRY.register("mini", mini, "Quarter width for 32 px images; trains in seconds on a CPU")
+REGISTRY.register("mini", mini, N_("Quarter width for 32 px images; trains in seconds on a CPU"))
 
 
 def get_preset(name: str) -> GoogLeNetConfig:

@@ -32,6 +32,7 @@ from typing import Literal, get_args
 
 from .._checks import parse_json
 from .._io import atomic_write_text
+from ..i18n import _
 from ..training.runs import Run, RunSummary
 
 ACCESS_FILE = "access.json"
@@ -67,7 +68,7 @@ def class_id(code: str) -> str | None:
     if not normal:
         return None
     if len(normal) > MAX_CLASS_CODE:
-        raise ValueError(f"a class code has at most {MAX_CLASS_CODE} characters")
+        raise ValueError(_("a class code has at most {n} characters").format(n=MAX_CLASS_CODE))
     return hashlib.sha256(f"class:{normal}".encode()).hexdigest()[:32]
 
 
@@ -153,9 +154,9 @@ def set_sharing(run_path: Path, viewer: Viewer, shared: Shared) -> Access:
     """Change who sees a run; only its owner may. Sharing with a class needs a class code."""
     access = read_access(run_path)
     if not viewer.owns(access):
-        raise PermissionError("only the browser that started this run can change who sees it")
+        raise PermissionError(_("only the browser that started this run can change who sees it"))
     if shared == "class" and not viewer.class_id:
-        raise ValueError("enter a class code first: the run is shared with that class")
+        raise ValueError(_("enter a class code first: the run is shared with that class"))
     updated = Access(access.owner, shared, viewer.class_id if shared == "class" else None)
     write_access(run_path, updated)
     return updated
@@ -164,20 +165,26 @@ def set_sharing(run_path: Path, viewer: Viewer, shared: Shared) -> Access:
 def delete_run(run_path: Path, viewer: Viewer) -> None:
     """Remove a finished run the viewer owns, with its checkpoints."""
     if not viewer.owns(read_access(run_path)):
-        raise PermissionError("only the browser that started this run can delete it")
+        raise PermissionError(_("only the browser that started this run can delete it"))
     if not Run(run_path).status().finished:
-        raise ValueError("this run is still queued or running: cancel it first")
+        raise ValueError(_("this run is still queued or running: cancel it first"))
     shutil.rmtree(run_path)
 
 
 def who_sees(access: Access, viewer: Viewer) -> str:
     """Who sees a run, from ``viewer``'s side, in a few words (the runs list's "seen by")."""
     if access.owner is None:
-        return "everyone (host's run)"
+        return _("everyone (host's run)")
     if not viewer.owns(access):
-        return {"private": "only another browser", "class": "your class", "public": "everyone"}[
-            access.shared
-        ]
-    return {"private": "only you", "class": "your class", "public": "everyone"}[
-        access.shared
-    ] + " (you)"
+        others = {
+            "private": _("only another browser"),
+            "class": _("your class"),
+            "public": _("everyone"),
+        }
+        return others[access.shared]
+    mine = {
+        "private": _("only you (you)"),
+        "class": _("your class (you)"),
+        "public": _("everyone (you)"),
+    }
+    return mine[access.shared]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, resident_bytes, split_sizes
 from ..data.folders import count_images
+from ..i18n import _
 from ..network.config import GoogLeNetConfig
 from ..network.costs import GB, MemoryEstimate, largest_batch, size_words, training_memory
 from ..training.config import TrainConfig
@@ -42,10 +43,16 @@ def job_budget(max_running: int = 1) -> Figure:
     limit = memory_limit()
     server = process_resident_bytes()
     budget = (limit.value - server - HEADROOM_BYTES) // max(1, max_running)
-    source = (
-        f"{limit.value / GB:.1f} GB ({limit.source}) less {server / GB:.1f} GB for the server"
-        + (f", shared by {max_running} jobs at once" if max_running > 1 else "")
-    )
+    figures = {"limit": limit.value / GB, "source": limit.source, "server": server / GB}
+    if max_running > 1:
+        source = _(
+            "{limit:.1f} GB ({source}) less {server:.1f} GB for the server, shared by {jobs} "
+            "jobs at once"
+        ).format(jobs=max_running, **figures)
+    else:
+        source = _("{limit:.1f} GB ({source}) less {server:.1f} GB for the server").format(
+            **figures
+        )
     return Figure(max(0, budget), source)
 
 
@@ -123,23 +130,30 @@ class Fit:
 
     def refusal(self) -> str:
         """Why it does not fit, and what would."""
-        allowed = f"{self.budget.value / GB:.1f} GB ({self.budget.source})"
         if self.estimate is None and self.problem:
-            return (
+            return _(
                 "the memory a training process needs could not be measured on this server "
-                f"({self.problem}); try again in a few minutes"
-            )
+                "({problem}); try again in a few minutes"
+            ).format(problem=self.problem)
         if self.estimate is None:
-            return (
-                f"a training process alone needs more than the {size_words(self.budget.value)} "
-                f"a job may take on this server (measured here; {self.budget.source}). Train "
-                "on the command line or a larger host"
-            )
-        sentence = f"this run needs {self.estimate.sentence()}; a job on this server may take "
-        sentence += allowed
+            return _(
+                "a training process alone needs more than the {size} a job may take on this "
+                "server (measured here; {source}). Train on the command line or a larger host"
+            ).format(size=size_words(self.budget.value), source=self.budget.source)
+        figures = {
+            "needs": self.estimate.sentence(),
+            "allowed": self.budget.value / GB,
+            "source": self.budget.source,
+        }
         if self.smaller_batch is not None:
-            return sentence + f". A batch of {self.smaller_batch} fits"
-        return sentence + ". No batch size fits: choose a smaller input side or network (mini)"
+            return _(
+                "this run needs {needs}; a job on this server may take {allowed:.1f} GB "
+                "({source}). A batch of {batch} fits"
+            ).format(batch=self.smaller_batch, **figures)
+        return _(
+            "this run needs {needs}; a job on this server may take {allowed:.1f} GB ({source}). "
+            "No batch size fits: choose a smaller input side or network (mini)"
+        ).format(**figures)
 
 
 def check_fit(

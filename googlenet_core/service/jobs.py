@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..i18n import _
 from ..training.events import Event
 from ..training.status import FINISHED, OUTCOMES, Outcome, State
 from .settings import current
@@ -260,7 +261,7 @@ class JobRegistry:
             if job is None:
                 raise KeyError(f"no job {job_id!r}")
             if not secrets.compare_digest(job.owner, owner or ""):
-                raise PermissionError("only the browser that started this job can cancel it")
+                raise PermissionError(_("only the browser that started this job can cancel it"))
             if job.done:
                 return False
             job.stop.set()
@@ -269,7 +270,7 @@ class JobRegistry:
             self._queue.remove(job)
             job.state, job.message, job.finished = (
                 "cancelled",
-                "cancelled before it started",
+                _("cancelled before it started"),
                 time.time(),
             )
             job.work = None
@@ -299,13 +300,17 @@ class JobRegistry:
         mine = sum(1 for j in self._jobs.values() if j.owner == owner and not j.done)
         if mine + wanted > self.per_owner:
             raise QueueFull(
-                f"you have {mine} run(s) waiting or running and this server takes at most "
-                f"{self.per_owner} per browser: wait for one to finish or cancel one"
+                _(
+                    "you have {mine} run(s) waiting or running and this server takes at most "
+                    "{limit} per browser: wait for one to finish or cancel one"
+                ).format(mine=mine, limit=self.per_owner)
             )
         if len(self._queue) + wanted > self.max_queued:
             raise QueueFull(
-                f"the queue is full ({len(self._queue)} runs waiting, at most "
-                f"{self.max_queued}): try again when some have finished"
+                _(
+                    "the queue is full ({waiting} runs waiting, at most {limit}): try again when "
+                    "some have finished"
+                ).format(waiting=len(self._queue), limit=self.max_queued)
             )
 
     def _snapshot(self, job: Job) -> JobSnapshot:  # lock held

@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._io import atomic_write_text
+from ..i18n import N_, _
 from ..network.editing import MAX_TOKEN_CHARS, PRESET_PARAM, TOKEN_PARAM
 from .settings import current
 
@@ -56,6 +57,7 @@ VIEW_PARAMS: tuple[str, ...] = (
     "layer",
     "calc",
     "compare",
+    "lang",  # the sender's language: a link opens in it (pages/common/language.py)
 )
 #: The query parameter holding a short link's code.
 SHORT_PARAM = "s"
@@ -111,7 +113,9 @@ class LinkStore:
         query = view_query(params)
         if len(query) > MAX_QUERY_CHARS:
             raise ValueError(
-                f"this view's link is {len(query):,} characters, over {MAX_QUERY_CHARS:,}"
+                _("this view's link is {n:,} characters, over {limit:,}").format(
+                    n=len(query), limit=MAX_QUERY_CHARS
+                )
             )
         code = code_for(query)
         path = self.folder / f"{code}.txt"
@@ -119,18 +123,20 @@ class LinkStore:
             if path.is_file():
                 if path.read_text("utf-8") != query:  # another view with the same code: keep it
                     raise ValueError(
-                        "this view's code is taken by another view; share the full link"
+                        _("this view's code is taken by another view; share the full link")
                     )
                 self._note_visitor(visitor, code)
                 return code
             self._check_visitor(visitor, code)
             self.folder.mkdir(parents=True, exist_ok=True)
             links = self._links()
-            recent = sum(1 for made, _ in links.values() if made > time.time() - WINDOW_S)
+            recent = sum(1 for made, _opened in links.values() if made > time.time() - WINDOW_S)
             if recent >= NEW_PER_WINDOW:
                 raise ValueError(
-                    f"this server has made {recent} short links in the last "
-                    f"{WINDOW_S / 60:.0f} minutes; share the full link, or try again later"
+                    _(
+                        "this server has made {n} short links in the last {minutes:.0f} "
+                        "minutes; share the full link, or try again later"
+                    ).format(n=recent, minutes=WINDOW_S / 60)
                 )
             self._make_room(links)
             atomic_write_text(path, query)
@@ -143,18 +149,22 @@ class LinkStore:
         Opening a link marks it as in use: a link opened lately is never pruned.
         """
         if not CODE_PATTERN.fullmatch(code):
-            raise ValueError(f"a short link's code is {CODE_LENGTH} letters a-z and digits 2-7")
+            raise ValueError(
+                _("a short link's code is {n} letters a-z and digits 2-7").format(n=CODE_LENGTH)
+            )
         path = self.folder / f"{code}.txt"
         try:
             with path.open("r", encoding="utf-8") as file:
                 query = file.read(MAX_QUERY_CHARS + 1)
         except (FileNotFoundError, UnicodeDecodeError):
             raise ValueError(
-                "this server does not know that short link (it may have been restarted since "
-                "the link was made; the full link always works)"
+                _(
+                    "this server does not know that short link (it may have been restarted "
+                    "since the link was made; the full link always works)"
+                )
             ) from None
         if len(query) > MAX_QUERY_CHARS or code_for(query) != code:
-            raise ValueError("the stored short link is damaged")
+            raise ValueError(_("the stored short link is damaged"))
         with contextlib.suppress(OSError):  # a read-only store still opens its links
             path.with_suffix(_OPENED).touch()
         return {key: value for key, value in parse_qsl(query) if key in VIEW_PARAMS}
@@ -184,10 +194,12 @@ class LinkStore:
         )  # fmt: skip
         if len(prunable) < over:
             raise ValueError(
-                f"this server keeps {MAX_LINKS:,} short links and all of them were opened "
-                "lately; share the full link"
+                _(
+                    "this server keeps {n:,} short links and all of them were opened "
+                    "lately; share the full link"
+                ).format(n=MAX_LINKS)
             )
-        for _, code in prunable[:over]:
+        for _made, code in prunable[:over]:
             for suffix in (".txt", _OPENED):
                 (self.folder / f"{code}{suffix}").unlink(missing_ok=True)
 
@@ -200,8 +212,10 @@ class LinkStore:
         made = path.read_text().split() if path.is_file() else []
         if code not in made and len(made) >= PER_VISITOR:
             raise ValueError(
-                f"this browser has made {PER_VISITOR} short links; the full link in the "
-                "address bar works as well"
+                _(
+                    "this browser has made {n} short links; the full link in the "
+                    "address bar works as well"
+                ).format(n=PER_VISITOR)
             )
 
     def _note_visitor(self, visitor: str, code: str) -> None:
@@ -282,6 +296,6 @@ def room_address(
         source = "browser.serverAddress"
     else:
         root = urlunsplit((seen.scheme, seen.netloc, prefix, "", ""))
-        source = "this browser's address"
+        source = N_("this browser's address")  # shown translated: _(room.source)
     url = f"{root}/{page}"  # the Concepts page: the root, with its slash
     return RoomAddress(url, source, is_local(urlsplit(url).hostname))

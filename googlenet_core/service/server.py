@@ -62,7 +62,8 @@ class Server:
 
     def __init__(self, settings: Settings | None = None, *, measure_now: bool = True) -> None:
         # A value not allowed keeps its default; the pages show why (``problems``).
-        self.settings, self.problems = (settings, ()) if settings else Settings.read()
+        self._settings_given = settings is not None
+        self.settings = settings or Settings.read()[0]
         self.runs_dir = self.settings.runs_dir
         sweep_temporary(self.runs_dir)
         self.registry = JobRegistry(
@@ -82,7 +83,14 @@ class Server:
         if measure_now:
             start_process_baseline(lambda: self.budget().value, self.threads)
 
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """A sentence for each setting the environment holds that is not allowed, in the
+        visitor's language (the values themselves were read once, above)."""
+        return () if self._settings_given else Settings.read()[1]
+
     # -- where links point -------------------------------------------------------------
+
     def room_address(
         self,
         page_url: str,

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from ..i18n import N_, _
+
 Kind = Literal["folder", "count", "flag", "url"]
 
 
@@ -37,7 +39,7 @@ class Variable:
     default: str  # the default, in words, as the README's table shows it
     bounds: str  # what it bounds or chooses, in words
     minimum: int = 1  # counts only
-    unit: str = "a whole number"  # counts only, for the error: "whole megabytes"
+    unit: str = N_("a whole number")  # counts only, for the error: "whole megabytes"
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -55,7 +57,7 @@ VARIABLES: tuple[Variable, ...] = (
              "runs waiting on the whole server"),
     Variable("GOOGLENET_JOB_MINUTES", "job_minutes", "count", "30",
              "a run's time; then it stops as if cancelled, keeping its last checkpoint, "
-             "and says why", unit="whole minutes"),
+             "and says why", unit=N_("whole minutes")),
     Variable("GOOGLENET_KEEP_RUNS", "keep_runs", "count", "200",
              "dashboard runs kept (the oldest finished ones are pruned, with temporary "
              "files of killed saves)"),
@@ -63,7 +65,8 @@ VARIABLES: tuple[Variable, ...] = (
              "days a dashboard run is kept"),
     Variable("GOOGLENET_MEMORY_MB", "memory_mb", "count",
              "the cgroup's `memory.max` / `memory.limit_in_bytes`, else RAM",
-             "what the server and its jobs may use together", minimum=64, unit="whole megabytes"),
+             "what the server and its jobs may use together", minimum=64,
+             unit=N_("whole megabytes")),
     Variable("GOOGLENET_THREADS", "threads", "count",
              "the CPUs the process may use that other processes leave idle",
              "torch's threads in a training process (the CLI's `--threads` too)"),
@@ -108,7 +111,10 @@ class Settings:
         """The settings, with a variable's default where its value is not allowed, and a
         sentence for each such variable."""
         values, refused = _values(environ)
-        found = tuple(f"{why}: the default ({v.default}) is used" for v, why in refused)
+        found = tuple(
+            _("{reason}: the default ({default}) is used").format(reason=why, default=v.default)
+            for v, why in refused
+        )
         return cls(**values), found  # type: ignore[arg-type]
 
     @property
@@ -144,9 +150,17 @@ def _parse(variable: Variable, text: str) -> object:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{variable.name} must be {variable.unit}, got {text!r}") from None
+        raise ValueError(
+            _("{name} must be {unit}, got {text!r}").format(
+                name=variable.name, unit=_(variable.unit), text=text
+            )
+        ) from None
     if value < variable.minimum:
-        raise ValueError(f"{variable.name} must be at least {variable.minimum}, got {value}")
+        raise ValueError(
+            _("{name} must be at least {minimum}, got {value}").format(
+                name=variable.name, minimum=variable.minimum, value=value
+            )
+        )
     return value
 
 
@@ -158,15 +172,24 @@ def _public_url(variable: Variable, text: str) -> str:
         parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{variable.name} must be the app's address, such as http://192.168.1.20:8501, "
-            f"got {text!r}"
+            _(
+                "{name} must be the app's address, such as http://192.168.1.20:8501, got {text!r}"
+            ).format(name=variable.name, text=text)
         )
     if parts.query or parts.fragment:
-        raise ValueError(f"{variable.name} must be an address without ? or #, got {text!r}")
+        raise ValueError(
+            _("{name} must be an address without ? or #, got {text!r}").format(
+                name=variable.name, text=text
+            )
+        )
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        raise ValueError(f"{variable.name} has a port that is not a number: {text!r}") from None
+        raise ValueError(
+            _("{name} has a port that is not a number: {text!r}").format(
+                name=variable.name, text=text
+            )
+        ) from None
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 
 from .._io import duration
+from ..i18n import _, active_language, use_language
 from ..training.events import EndEvent
 from ..training.plan import TrainPlan
 from ..training.runs import Run
@@ -100,11 +101,13 @@ def submit_runs(
                 plan.train_config,
                 runs_dir,
                 status="queued",
-                message="waiting",
+                message=_("waiting"),
                 files={ACCESS_FILE: access.to_json()},
             )
             runs.append(run)
-            submissions.append(_training(run, plan, archive, cache_dir, threads, limit))
+            submissions.append(
+                _training(run, plan, archive, cache_dir, threads, limit, active_language())
+            )
         return registry.submit_all(submissions, owner=owner)
     except (ValueError, OSError):  # refused (a cap reached meanwhile): leave no run behind
         for run in runs:
@@ -119,12 +122,18 @@ def _training(
     cache_dir: str | os.PathLike[str] | None,
     threads: int | None,
     limit: float,
+    language: str,
 ) -> Submission:
     """The job that trains ``run`` in a child process, and what to do if it is cancelled
-    while it waits."""
+    while it waits. Everything it says, it says in ``language``, the submitter's: the
+    job's thread is the registry's, and the child a process of its own."""
     upload = [archive]
 
     def work(ctx: JobContext) -> tuple[Outcome, str]:
+        with use_language(language):
+            return supervise(ctx)
+
+    def supervise(ctx: JobContext) -> tuple[Outcome, str]:
         data, upload[0] = upload[0], None
         try:
             child = spawn(
@@ -133,9 +142,11 @@ def _training(
                 class_names=plan.class_names,
                 cache_dir=cache_dir,
                 threads=threads,
+                language=language,
             )
         except OSError as exc:
-            return _ended_without_outcome(run, ctx, f"could not start the training process: {exc}")
+            message = _("could not start the training process: {error}").format(error=exc)
+            return _ended_without_outcome(run, ctx, message)
         del data
         timed_out = threading.Event()
         watcher = threading.Thread(
@@ -149,11 +160,12 @@ def _training(
         code = child.wait()
         for leftover in run.path.glob(".*.tmp"):  # a save the child was killed in
             leftover.unlink(missing_ok=True)
-        at_limit = f"stopped at this server's limit of {duration(limit)} per job"
         if end is not None:
             status, message = end.status, end.message
             if timed_out.is_set() and status == "cancelled":
-                message = f"{at_limit} ({message})"
+                message = _(
+                    "stopped at this server's limit of {duration} per job ({message})"
+                ).format(duration=duration(limit), message=message)
                 _record(run, status, message)
             elif not run.status().finished:  # the child could not write it (a full disk)
                 _record(run, status, message)
@@ -161,14 +173,19 @@ def _training(
         if (ctx.stop.is_set() or timed_out.is_set()) and code in (0, -signal.SIGTERM):
             # Stopped while it was still starting (importing torch, reading the data: seconds
             # on a busy host), before its handler for SIGTERM could report an outcome.
-            before = "before training began"
-            message = f"{at_limit} ({before})" if timed_out.is_set() else f"cancelled {before}"
+            if timed_out.is_set():
+                message = _(
+                    "stopped at this server's limit of {duration} per job (before training began)"
+                ).format(duration=duration(limit))
+            else:
+                message = _("cancelled before training began")
             return _ended_without_outcome(run, ctx, message, "cancelled")
         return _ended_without_outcome(run, ctx, child.why_it_ended(code))
 
     def cancelled_while_queued() -> None:
         upload[0] = None
-        run.set_status("cancelled", "cancelled before it started")
+        with use_language(language):
+            run.set_status("cancelled", _("cancelled before it started"))
 
     return Submission(work, run.id, run.id, cancelled_while_queued)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from ..i18n import DEFAULT_LANGUAGE, _, normalise_language, set_language
 from ..training.events import EndEvent, Event, event_from_dict, event_to_dict
 from .host import threads_env, training_threads
 
@@ -84,16 +85,18 @@ class Child:
         if returncode < 0:
             number = -returncode
             name = signal.Signals(number).name if number in signal.valid_signals() else number
-            hint = (
-                " (most likely the host ran out of memory: try a smaller batch size, input "
-                "size or subset)"
-                if number == signal.SIGKILL
-                else ""
-            )
-            return f"the training process was killed by {name}{hint}"
+            if number == signal.SIGKILL:
+                return _(
+                    "the training process was killed by {signal} (most likely the host ran out "
+                    "of memory: try a smaller batch size, input size or subset)"
+                ).format(signal=name)
+            return _("the training process was killed by {signal}").format(signal=name)
         tail = _last_line(self.run_path / LOG_FILE)
-        detail = f": {tail}" if tail else ""
-        return f"the training process stopped with exit code {returncode}{detail}"
+        if tail:
+            return _("the training process stopped with exit code {code}: {detail}").format(
+                code=returncode, detail=tail
+            )
+        return _("the training process stopped with exit code {code}").format(code=returncode)
 
 
 def _last_line(path: Path, limit: int = 300) -> str:
@@ -114,9 +117,11 @@ def spawn(
     class_names: tuple[str, ...] | None,
     cache_dir: str | os.PathLike[str] | None,
     threads: int | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Child:
-    """Start the worker for ``run_path``; the archive goes through its stdin."""
-    env = _prepare(run_path, archive is not None, class_names, cache_dir, threads)
+    """Start the worker for ``run_path``; the archive goes through its stdin. The run's
+    notes and model card are written in ``language`` (the visitor's who started it)."""
+    env = _prepare(run_path, archive is not None, class_names, cache_dir, threads, language)
     with open(run_path / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", MODULE, str(run_path)],
@@ -139,6 +144,7 @@ def _prepare(
     class_names: tuple[str, ...] | None,
     cache_dir: str | os.PathLike[str] | None,
     threads: int | None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> dict[str, str]:
     """Write the run's ``job.json``; the environment a worker for it starts with."""
     chosen = threads or training_threads(leave_one_for_server=True).value
@@ -147,6 +153,7 @@ def _prepare(
         "cache_dir": os.fspath(cache_dir) if cache_dir is not None else None,
         "threads": chosen,
         "archive": archive,
+        "language": language,
     }
     (run_path / JOB_FILE).write_text(json.dumps(job))
     env = {**os.environ, **threads_env(chosen)}
@@ -180,6 +187,7 @@ def _main(run_dir: str) -> int:
     path = Path(run_dir)
     job = json.loads((path / JOB_FILE).read_text())
     torch.set_num_threads(int(job["threads"]))
+    set_language(normalise_language(job.get("language")) or DEFAULT_LANGUAGE)
     archive = sys.stdin.buffer.read() if job["archive"] else None
     sys.stdin.close()
     stop = StopRequest()
@@ -189,7 +197,8 @@ def _main(run_dir: str) -> int:
         if (path / CANCEL_FILE).exists():  # the owner's Cancel, or the server's time limit
             stop.set()
         else:  # the server (or the terminal it runs in) is stopping
-            stop.interrupt(f"the server stopped ({signal.Signals(signum).name}) at {_now()}")
+            why = _("the server stopped ({signal}) at {time}")
+            stop.interrupt(why.format(signal=signal.Signals(signum).name, time=_now()))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -198,14 +207,15 @@ def _main(run_dir: str) -> int:
 
     def report(event: Event) -> None:
         if os.getppid() != parent:  # the server is gone: nobody watches, stop cleanly
-            stop.interrupt(f"the server's process ended (noticed at {_now()})")
+            stop.interrupt(_("the server's process ended (noticed at {time})").format(time=_now()))
         line = PREFIX + json.dumps(event_to_dict(event), separators=(",", ":")) + "\n"
         with lock:
             try:
                 out.write(line)
                 out.flush()
             except (BrokenPipeError, OSError):
-                stop.interrupt(f"the server stopped reading this run (at {_now()})")
+                why = _("the server stopped reading this run (at {time})")
+                stop.interrupt(why.format(time=_now()))
 
     run = Run(path)
     classes = job.get("class_names")

@@ -9,6 +9,7 @@ is (and is not) for. Rewritten each time the best checkpoint is.
 from __future__ import annotations
 
 from ..data.transforms import Preprocessing
+from ..i18n import _, pgettext
 from ..network.presets import network_name
 from .events import EpochEvent, StartEvent
 
@@ -16,63 +17,99 @@ CARD = "MODEL_CARD.md"
 
 
 def model_card(run_id: str, start: StartEvent, best: EpochEvent, pre: Preprocessing) -> str:
+    """The card's markdown, in the active language (the training process's: its job's)."""
     config, recipe = start.model_config, start.train_config
     heads = {h.name: h for h in start.aux_heads}
     rows = []
     for score in best.val:
         if score.head == "main":
-            role = "the classifier (global average pooling, FC): use this one"
+            role = _("the classifier (global average pooling, FC): use this one")
         else:
             head = heads.get(score.head)
             after = head.after if head else "?"
-            weight = f"loss weight {head.weight:g}" if head and head.in_loss else "not in the loss"
-            role = f"auxiliary head after {after}, {weight}; for training, drop it to deploy"
+            if head and head.in_loss:
+                role = _(
+                    "auxiliary head after {after}, loss weight {weight:g}; for training, drop it "
+                    "to deploy"
+                ).format(after=after, weight=head.weight)
+            else:
+                role = _(
+                    "auxiliary head after {after}, not in the loss; for training, drop it to deploy"
+                ).format(after=after)
         rows.append(f"| {score.head} | {score.acc:.2%} | {score.loss:.4f} | {role} |")
     classes = ", ".join(start.classes)
     mean = ", ".join(f"{m:.4f}" for m in pre.mean)
     std = ", ".join(f"{s:.4f}" for s in pre.std)
+    augmentation = (
+        pgettext("augmentation", "on") if recipe.augment else pgettext("augmentation", "off")
+    )
     return "\n".join(
         [
-            f"# Model card: {run_id}",
+            _("# Model card: {run}").format(run=run_id),
             "",
-            f"A GoogLeNet ({network_name(config)}: {start.params:,} parameters with its aux "
-            f"heads, {start.macs:,} MACs per image) trained by googlenet_core for teaching "
-            "and demonstration.",
+            _(
+                "A GoogLeNet ({network}: {params:,} parameters with its aux heads, {macs:,} MACs "
+                "per image) trained by googlenet_core for teaching and demonstration."
+            ).format(network=network_name(config), params=start.params, macs=start.macs),
             "",
-            "## Data",
+            _("## Data"),
             "",
             f"- {start.dataset_description}",
-            f"- {start.train_images:,} training images; validation: {start.val_description} "
-            f"({start.val_images:,} images).",
-            f"- {len(start.classes)} classes: {classes}",
+            _("- {train:,} training images; validation: {validation} ({val:,} images).").format(
+                train=start.train_images, validation=start.val_description, val=start.val_images
+            ),
+            _("- {n} classes: {classes}").format(n=len(start.classes), classes=classes),
             "",
-            "## Recipe",
+            _("## Recipe"),
             "",
-            f"- {best.epoch} of {recipe.epochs} epochs at the best checkpoint, batch "
-            f"{recipe.batch_size}, {recipe.optimizer} (peak rate {recipe.lr:g}, "
-            f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, augmentation "
-            f"{'on' if recipe.augment else 'off'}, seed {recipe.seed}.",
-            f"- Aux-loss weights {recipe.aux_weight1:g} / {recipe.aux_weight2:g}; "
-            f"{start.device}, {start.precision}; {best.train_seconds:.1f} s of training.",
+            _(
+                "- {epoch} of {epochs} epochs at the best checkpoint, batch {batch}, {optimizer} "
+                "(peak rate {lr:g}, {schedule}), weight decay {weight_decay:g}, augmentation "
+                "{augmentation}, seed {seed}."
+            ).format(
+                epoch=best.epoch,
+                epochs=recipe.epochs,
+                batch=recipe.batch_size,
+                optimizer=recipe.optimizer,
+                lr=recipe.lr,
+                schedule=recipe.schedule,
+                weight_decay=recipe.weight_decay,
+                augmentation=augmentation,
+                seed=recipe.seed,
+            ),
+            _(
+                "- Aux-loss weights {w1:g} / {w2:g}; {device}, {precision}; {seconds:.1f} s of "
+                "training."
+            ).format(
+                w1=recipe.aux_weight1,
+                w2=recipe.aux_weight2,
+                device=start.device,
+                precision=start.precision,
+                seconds=best.train_seconds,
+            ),
             "",
-            "## Validation, at the best epoch",
+            _("## Validation, at the best epoch"),
             "",
-            "| head | accuracy | loss | role |",
+            _("| head | accuracy | loss | role |"),
             "|---|---|---|---|",
             *rows,
             "",
-            "## Preprocessing (prediction must repeat it)",
+            _("## Preprocessing (prediction must repeat it)"),
             "",
-            f"Resize to {pre.input_size} x {pre.input_size}, {pre.in_channels} channel(s), "
-            f"scale to [0, 1], subtract mean ({mean}), divide by std ({std}). The checkpoint "
-            "records this; `python -m googlenet_core predict --checkpoint best.pt` applies it.",
+            _(
+                "Resize to {side} x {side}, {channels} channel(s), scale to [0, 1], subtract mean "
+                "({mean}), divide by std ({std}). The checkpoint records this; "
+                "`python -m googlenet_core predict --checkpoint best.pt` applies it."
+            ).format(side=pre.input_size, channels=pre.in_channels, mean=mean, std=std),
             "",
-            "## Intended use",
+            _("## Intended use"),
             "",
-            "Teaching and demonstrating GoogLeNet: its Inception blocks and auxiliary "
-            "classifiers, on small data sets. Not for decisions about people, and not "
-            "evaluated beyond the validation split above: images unlike the training data "
-            "(other writers, other cameras) score lower.",
+            _(
+                "Teaching and demonstrating GoogLeNet: its Inception blocks and auxiliary "
+                "classifiers, on small data sets. Not for decisions about people, and not "
+                "evaluated beyond the validation split above: images unlike the training data "
+                "(other writers, other cameras) score lower."
+            ),
             "",
         ]
     )

@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..i18n import N_, _, pgettext
 from ..network.presets import network_name
 from .events import Event, StartEvent, epochs_of, start_of
 from .plan import TrainPlan
@@ -52,28 +53,38 @@ def ab_pair(plan: TrainPlan) -> tuple[TrainPlan, TrainPlan]:
 class Difference:
     """One setting that is not the same in every run of a comparison."""
 
-    setting: str  # "training images", "epochs", "aux weights", ...
+    setting: str  # "training images", "epochs", "aux weights", ...: English, a stable key
     values: tuple[str, ...]  # one per run, in the runs' order
     expected: bool = False  # the difference the comparison is about (the aux weights)
 
+    @property
+    def label(self) -> str:
+        """The setting's name as a person reads it, in the active language."""
+        setting = self.setting
+        return _(setting)
+
 
 def _settings(start: StartEvent) -> dict[str, str]:
+    # The keys are the settings' English names (marked for the catalog; shown through
+    # Difference.label); the values are shown as they are.
     c = start.train_config
     return {
-        "network": network_name(start.model_config),
-        "data set": start.dataset,
-        "training images": f"{start.train_images:,}",
-        "validation images": f"{start.val_images:,}",
-        "input side": f"{start.model_config.input_size} px",
-        "epochs": str(c.epochs),
-        "batch size": str(c.batch_size),
-        "optimiser": f"{c.optimizer} {c.lr:g}, {c.schedule}",
-        "weight decay": f"{c.weight_decay:g}",
-        "augmentation": "on" if c.augment else "off",
-        "seed": str(c.seed),
-        "initial weights": start.init_fingerprint or "?",
-        "device": f"{start.device} {start.precision}",
-        "aux weights": f"{c.aux_weight1:g}/{c.aux_weight2:g}",
+        N_("network"): network_name(start.model_config),
+        N_("data set"): start.dataset,
+        N_("training images"): f"{start.train_images:,}",
+        N_("validation images"): f"{start.val_images:,}",
+        N_("input side"): f"{start.model_config.input_size} px",
+        N_("epochs"): str(c.epochs),
+        N_("batch size"): str(c.batch_size),
+        N_("optimiser"): f"{c.optimizer} {c.lr:g}, {c.schedule}",
+        N_("weight decay"): f"{c.weight_decay:g}",
+        N_("augmentation"): (
+            pgettext("augmentation", "on") if c.augment else pgettext("augmentation", "off")
+        ),
+        N_("seed"): str(c.seed),
+        N_("initial weights"): start.init_fingerprint or "?",
+        N_("device"): f"{start.device} {start.precision}",
+        N_("aux weights"): f"{c.aux_weight1:g}/{c.aux_weight2:g}",
     }
 
 
@@ -148,22 +159,43 @@ def ratio_sentence(rows: Sequence[GradientRatio], epoch: int | None = None) -> s
     with_aux = sum(r.with_aux for r in mine) / len(mine)
     without = sum(r.without for r in mine) / len(mine)
     change = with_aux / without - 1 if without > 0 else float("inf")
-    if abs(change) < 0.005:
-        how = "the same gradient"
-    elif change > 0:
-        how = f"{change:.0%} more gradient"
-    else:
-        how = f"{-change:.0%} less gradient"
+    figures = {"stage": stage, "change": abs(change), "with_aux": with_aux, "without": without}
     if len(mine) == 1:
-        return (
-            f"{stage} receives {how} with the aux heads in the loss in epoch {mine[0].epoch} "
-            f"({with_aux:.3g} vs {without:.3g})"
-        )
-    each = ", ".join(f"epoch {r.epoch} {r.ratio - 1:+.0%}" for r in mine)
-    return (
-        f"{stage} receives {how} with the aux heads in the loss over {len(mine)} epochs "
-        f"({with_aux:.3g} vs {without:.3g} on average; {each})"
+        if abs(change) < 0.005:
+            sentence = _(
+                "{stage} receives the same gradient with the aux heads in the loss in epoch "
+                "{epoch} ({with_aux:.3g} vs {without:.3g})"
+            )
+        elif change > 0:
+            sentence = _(
+                "{stage} receives {change:.0%} more gradient with the aux heads in the loss in "
+                "epoch {epoch} ({with_aux:.3g} vs {without:.3g})"
+            )
+        else:
+            sentence = _(
+                "{stage} receives {change:.0%} less gradient with the aux heads in the loss in "
+                "epoch {epoch} ({with_aux:.3g} vs {without:.3g})"
+            )
+        return sentence.format(epoch=mine[0].epoch, **figures)
+    each = pgettext("list separator", ", ").join(
+        _("epoch {epoch} {change:+.0%}").format(epoch=r.epoch, change=r.ratio - 1) for r in mine
     )
+    if abs(change) < 0.005:
+        sentence = _(
+            "{stage} receives the same gradient with the aux heads in the loss over {n} epochs "
+            "({with_aux:.3g} vs {without:.3g} on average; {each})"
+        )
+    elif change > 0:
+        sentence = _(
+            "{stage} receives {change:.0%} more gradient with the aux heads in the loss over {n} "
+            "epochs ({with_aux:.3g} vs {without:.3g} on average; {each})"
+        )
+    else:
+        sentence = _(
+            "{stage} receives {change:.0%} less gradient with the aux heads in the loss over {n} "
+            "epochs ({with_aux:.3g} vs {without:.3g} on average; {each})"
+        )
+    return sentence.format(n=len(mine), each=each, **figures)
 
 
 def fair_pair(runs: Mapping[str, Sequence[Event]]) -> tuple[str, str] | None:

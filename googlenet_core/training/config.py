@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .._checks import JsonRecord, check_bool, check_choice, check_float, check_int
 from ..data.datasets import DATASETS
+from ..i18n import N_, _
 from ..network.config import GoogLeNetConfig
 from ..network.costs import Step
 
@@ -32,7 +33,7 @@ class TrainConfig(JsonRecord):
     Make variations with ``dataclasses.replace``; every instance is validated.
     """
 
-    OWNER = "training"
+    OWNER = N_("training")
 
     dataset: str = "digits"  # one of data.datasets.DATASETS
     data_path: str | None = None  # the folder ('folder') or the zip's file name ('upload')
@@ -54,12 +55,14 @@ class TrainConfig(JsonRecord):
     log_every: int | None = None  # steps between step events (None: about 20 per epoch)
 
     def __post_init__(self) -> None:
-        owner = self.OWNER
+        owner = self.owner_label()
         check_choice(owner, "dataset", self.dataset, DATASETS)
         if self.dataset == "folder" and not self.data_path:
-            raise ValueError("training: dataset 'folder' needs data_path, the folder of classes")
+            raise ValueError(_("training: dataset 'folder' needs data_path, the folder of classes"))
         if self.data_path is not None and not isinstance(self.data_path, str):
-            raise ValueError(f"training: data_path must be text, got {self.data_path!r}")
+            raise ValueError(
+                _("training: data_path must be text, got {value!r}").format(value=self.data_path)
+            )
         if self.subset is not None:
             check_int(owner, "subset", self.subset, 8, 10_000_000)
         check_int(owner, "batch_size", self.batch_size, 1, MAX_BATCH)
@@ -109,11 +112,15 @@ def check_compatible(config: GoogLeNetConfig, train_config: TrainConfig) -> None
     """Refuse, up front, a pairing that cannot train (a ValueError with the reason)."""
     if config.batch_norm and train_config.batch_size < 2:
         raise ValueError(
-            "batch size 1 cannot train a network with BatchNorm: the statistics of a single "
-            "image normalise every activation to zero. Use a batch of 2 or more"
+            _(
+                "batch size 1 cannot train a network with BatchNorm: the statistics of a single "
+                "image normalise every activation to zero. Use a batch of 2 or more"
+            )
         )
     if config.in_channels not in (1, 3):
         raise ValueError(
-            f"the network takes {config.in_channels} input channels; images give 1 or 3"
+            _("the network takes {channels} input channels; images give 1 or 3").format(
+                channels=config.in_channels
+            )
         )
     # The input size was already validated against the network by GoogLeNetConfig.

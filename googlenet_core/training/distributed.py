@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..network.model import GoogLeNet, Heads
 
 
@@ -25,9 +26,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but this machine has no usable CUDA GPU")
+        raise ValueError(_("device 'cuda' was asked for, but this machine has no usable CUDA GPU"))
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for, but Apple's MPS backend is not available")
+        raise ValueError(_("device 'mps' was asked for, but Apple's MPS backend is not available"))
     return torch.device(name)
 
 
@@ -103,7 +104,7 @@ def distributed_from_env() -> Distributed:
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
     except ValueError:
-        raise ValueError("RANK, LOCAL_RANK and WORLD_SIZE must be whole numbers") from None
+        raise ValueError(_("RANK, LOCAL_RANK and WORLD_SIZE must be whole numbers")) from None
     return Distributed(rank, local, world)
 
 

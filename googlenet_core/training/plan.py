@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ..data import DatasetError
 from ..data.datasets import NATIVE_SIDES, class_count, class_names_of, split_sizes
+from ..i18n import N_, _
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig, minimum_input_size
 from ..network.costs import training_seconds
@@ -145,14 +146,19 @@ def recipe_for(config: GoogLeNetConfig, dataset: str) -> tuple[dict[str, Any], s
     preset = base_preset(config)
     overrides = DATASET_OVERRIDES.get(data, {})
     if not config.batch_norm:
-        return {**NO_BN_RECIPE, **overrides}, "the recipe for a network without batch norm"
+        return {**NO_BN_RECIPE, **overrides}, _("the recipe for a network without batch norm")
     factor = heaviness(config)
     if (preset == "mini" or factor <= MINI_LIKE_FACTOR) and ("mini", data) in QUICK_RECIPES:
-        where = f"the quick recipe for mini on {_dataset_words(dataset)}"
-        if preset != "mini":
-            where += f" (a variant of mini: batch norm, {factor:.2g}x its compute)"
+        words = _dataset_words(dataset)
+        if preset == "mini":
+            where = _("the quick recipe for mini on {data}").format(data=words)
+        else:
+            where = _(
+                "the quick recipe for mini on {data} (a variant of mini: batch norm, "
+                "{factor:.2g}x its compute)"
+            ).format(data=words, factor=factor)
         return {**QUICK_RECIPES[("mini", data)], **overrides}, where
-    return {**GENERIC_RECIPE, **overrides}, "the recipe for a short run"
+    return {**GENERIC_RECIPE, **overrides}, _("the recipe for a short run")
 
 
 def quick_recipe(preset: str | None, dataset: str) -> dict[str, Any]:
@@ -178,17 +184,24 @@ def proposed_side(config: GoogLeNetConfig, dataset: str) -> tuple[int, str | Non
     side = min(design, max(2 * native, smallest))
     if side == design:
         return design, None
-    saving = (
-        f"{(design / side) ** 2:.0f}x less compute per image than its design side of {design} px"
-    )
-    words = _dataset_words(dataset)
+    figures = {
+        "side": side,
+        "data": _dataset_words(dataset),
+        "native": native,
+        "ratio": (design / side) ** 2,
+        "design": design,
+    }
     if side == 2 * native:
-        why = (
-            f"{side} px: {words} are {native}x{native} images, twice their side keeps every detail"
+        why = _(
+            "{side} px: {data} are {native}x{native} images, twice their side keeps every "
+            "detail; {ratio:.0f}x less compute per image than its design side of {design} px"
         )
     else:
-        why = f"{side} px: the smallest side this network accepts ({words} are {native}x{native})"
-    return side, f"{why}; {saving}"
+        why = _(
+            "{side} px: the smallest side this network accepts ({data} are {native}x{native}); "
+            "{ratio:.0f}x less compute per image than its design side of {design} px"
+        )
+    return side, why.format(**figures)
 
 
 def recipe_input_size(preset: str | None, dataset: str) -> int | None:
@@ -236,13 +249,13 @@ def plan_training(
             fields_[f.name] = recipe[f.name]
             reasons[f.name] = where
         else:
-            reasons[f.name] = _DEFAULT_REASONS.get(f.name, "the default")
+            reason = _DEFAULT_REASONS.get(f.name, N_("the default"))
+            reasons[f.name] = _(reason)
             fields_[f.name] = getattr(defaults, f.name)
     if "lr" in reasons and not config.batch_norm:
-        reasons["lr"] = (
-            f"{where}: {recipe['lr']:g}, as 0.003 (the rate for batch-norm networks) leaves "
-            "it at chance"
-        )
+        reasons["lr"] = _(
+            "{recipe}: {lr:g}, as 0.003 (the rate for batch-norm networks) leaves it at chance"
+        ).format(recipe=where, lr=recipe["lr"])
 
     # The network at its training side, with one output per class of the data.
     network, notes = config, []
@@ -257,8 +270,9 @@ def plan_training(
     classes = class_count(dataset, data_path, archive)
     if classes is not None and classes != network.num_classes:
         notes.append(
-            f"the network's {network.num_classes:,} outputs are set to the "
-            f"{classes} classes of {_dataset_words(dataset)}"
+            _(
+                "the network's {outputs:,} outputs are set to the {classes} classes of {data}"
+            ).format(outputs=network.num_classes, classes=classes, data=_dataset_words(dataset))
         )
         network = dataclasses.replace(network, num_classes=classes)
 
@@ -272,7 +286,7 @@ def plan_training(
         fields_["subset"], reasons["subset"] = _cpu_subset(network, dataset, fields_["epochs"])
     else:
         fields_["subset"] = None
-        reasons["subset"] = "every image of the data set"
+        reasons["subset"] = _("every image of the data set")
     train_config = TrainConfig(**fields_)
     return TrainPlan(network, train_config, reasons, tuple(notes), heavy, class_names)
 
@@ -286,27 +300,30 @@ def _cpu_subset(network: GoogLeNetConfig, dataset: str, epochs: int) -> tuple[in
     except DatasetError:  # a folder or a zip: its size is known once it is read
         total = None
     if total is not None and total <= fits * 1.5:
-        return None, "every image: a short run even on a CPU"
+        return None, _("every image: a short run even on a CPU")
     subset = max(SUBSET_STEP, round(fits / SUBSET_STEP) * SUBSET_STEP)
     if total is not None and subset >= total:
-        return None, "every image: a short run even on a CPU"
+        return None, _("every image: a short run even on a CPU")
     # No time is promised here: the proposal is the same on every host (the CLI and the
     # page agree), and how long it takes on this one is the estimate's, measured here.
     heavier = heaviness(network)
     if total is None:
-        return subset, f"{subset:,} images: a short run on a CPU, with no GPU here"
-    return subset, (
-        f"{subset:,} of {total:,} images: all {total:,} would make a run {total / subset:.0f}x "
-        f"as long, on a CPU, for a network with {heavier:.0f}x the compute of mini"
-    )
+        return subset, _("{subset:,} images: a short run on a CPU, with no GPU here").format(
+            subset=subset
+        )
+    return subset, _(
+        "{subset:,} of {total:,} images: all {total:,} would make a run {ratio:.0f}x as long, "
+        "on a CPU, for a network with {heavier:.0f}x the compute of mini"
+    ).format(subset=subset, total=total, ratio=total / subset, heavier=heavier)
 
 
+#: Why a value the recipe does not set has its default (translated where it is used).
 _DEFAULT_REASONS = {
-    "aux_weight1": "0.3, as in the paper (section 5)",
-    "aux_weight2": "0.3, as in the paper (section 5)",
-    "seed": "seed 0: runs repeat exactly",
-    "device": "the fastest device here (CUDA, then Apple MPS, then the CPU)",
-    "precision": "bf16 on a CUDA GPU, fp32 elsewhere",
+    "aux_weight1": N_("0.3, as in the paper (section 5)"),
+    "aux_weight2": N_("0.3, as in the paper (section 5)"),
+    "seed": N_("seed 0: runs repeat exactly"),
+    "device": N_("the fastest device here (CUDA, then Apple MPS, then the CPU)"),
+    "precision": N_("bf16 on a CUDA GPU, fp32 elsewhere"),
 }
 
 
@@ -317,10 +334,10 @@ def _recipe_dataset(dataset: str) -> str:
 
 def _dataset_words(dataset: str) -> str:
     return {
-        "digits": "the digits",
+        "digits": _("the digits"),
         "fashionmnist": "Fashion-MNIST",
         "mnist": "MNIST",
         "cifar10": "CIFAR-10",
-        "folder": "the folder",
-        "upload": "the uploaded zip",
+        "folder": _("the folder"),
+        "upload": _("the uploaded zip"),
     }.get(dataset, dataset)

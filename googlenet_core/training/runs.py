@@ -50,6 +50,7 @@ from torch import nn
 from .._checks import parse_json
 from .._io import atomic_write_text
 from ..data.transforms import Preprocessing
+from ..i18n import _
 from ..inference.checkpoints import load_checkpoint, save_checkpoint
 from ..inference.export import plain_pytorch_zip, safetensors_bytes
 from ..network.config import GoogLeNetConfig
@@ -69,7 +70,7 @@ from .events import (
     event_to_dict,
     readable_version,
 )
-from .status import FINISHED, STATES, State
+from .status import FINISHED, STATES, State, state_label
 from .tensorboard import TensorBoardLog
 
 #: States a run's process writes ("interrupted" too, when it was stopped by a server
@@ -186,7 +187,7 @@ class Run:
         w1, w2 = train_config.aux_weights
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         label = f"{network_name(config, classes=False)}-{train_config.dataset}-w{w1:g}-{w2:g}"
-        for _ in range(100):
+        for _attempt in range(100):
             path = base / f"{stamp}-{label}-{secrets.token_hex(2)}"
             try:
                 path.mkdir()
@@ -272,16 +273,22 @@ class Run:
         data = self._read_json("status.json") or {}
         status: State | None = next((s for s in WRITTEN_STATES if s == data.get("status")), None)
         if status is None:
-            return RunStatus("failed", "the status file is missing or unreadable")
+            return RunStatus("failed", _("the status file is missing or unreadable"))
         acc = data.get("best_val_acc")
         message = str(data.get("message", ""))
         if status not in FINISHED and not _writer_alive(data, self.path):
-            where = f"{status} ({message})" if message else status
+            if message:
+                stopped = _(
+                    "stopped while {status} ({message}): the process running it ended without "
+                    "finishing (a server restart or a kill); its last checkpoint, if any, is kept"
+                )
+            else:
+                stopped = _(
+                    "stopped while {status}: the process running it ended without finishing "
+                    "(a server restart or a kill); its last checkpoint, if any, is kept"
+                )
+            message = stopped.format(status=state_label(status), message=message)
             status = "interrupted"
-            message = (
-                f"stopped while {where}: the process running it ended without finishing "
-                "(a server restart or a kill); its last checkpoint, if any, is kept"
-            )
         return RunStatus(
             status=status,
             message=message,
@@ -316,9 +323,10 @@ class Run:
                 continue  # a line torn by a kill mid-append
             if isinstance(data, dict) and not readable_version(data):
                 raise RunFormatError(
-                    f"{self.id}: metrics.jsonl has events of schema version "
-                    f"{data.get(VERSION_KEY)!r}, "
-                    "written by a newer googlenet_core; update it to read this run"
+                    _(
+                        "{run}: metrics.jsonl has events of schema version {version!r}, written "
+                        "by a newer googlenet_core; update it to read this run"
+                    ).format(run=self.id, version=data.get(VERSION_KEY))
                 )
             try:
                 events.append(event_from_dict(data))
@@ -335,7 +343,9 @@ class Run:
         or "safetensors" (weights, with network, classes and preprocessing as metadata)."""
         checkpoint = self.checkpoint(which)
         if checkpoint is None:
-            raise ValueError(f"{self.id} has no {which} checkpoint yet")
+            raise ValueError(
+                _("{run} has no {which} checkpoint yet").format(run=self.id, which=which)
+            )
         loaded = load_checkpoint(checkpoint)
         if kind == "safetensors":
             return safetensors_bytes(loaded.model, loaded.class_names, loaded.preprocessing)
@@ -430,8 +440,12 @@ class RunSummary:
     @property
     def description(self) -> str:
         """The label with how the run stands, for a list to choose from."""
-        best = f" · best accuracy {self.best_val_acc:.1%}" if self.best_val_acc is not None else ""
-        return f"{self.label} · {self.status}{best}"
+        status = state_label(self.status)
+        if self.best_val_acc is None:
+            return f"{self.label} · {status}"
+        return _("{label} · {status} · best accuracy {accuracy:.1%}").format(
+            label=self.label, status=status, accuracy=self.best_val_acc
+        )
 
 
 def run_label(
@@ -455,10 +469,12 @@ def run_label(
 def open_run(run_id: str, root: str | os.PathLike[str] | None = None) -> Run:
     """The run named ``run_id`` in the store; the name cannot reach outside it."""
     if not isinstance(run_id, str) or not _ID.match(run_id) or ".." in run_id:
-        raise ValueError(f"{run_id!r} is not a run name")
+        raise ValueError(_("{name!r} is not a run name").format(name=run_id))
     path = (Path(root) if root is not None else default_runs_dir()) / run_id
     if not (path / "status.json").is_file():
-        raise ValueError(f"no run named {run_id!r} in {path.parent}")
+        raise ValueError(
+            _("no run named {name!r} in {folder}").format(name=run_id, folder=path.parent)
+        )
     return Run(path)
 
 
@@ -476,10 +492,11 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
 
 
 def runs_frame(summaries: Sequence[RunSummary]) -> pd.DataFrame:
-    """The runs list as a table for display."""
+    """The runs list as a table for display (each status in the active language)."""
     columns = ["id", "status", "network", "dataset", "aux_weight1", "aux_weight2", "epochs_done"]
     columns += ["epochs", "best_val_acc", "message"]
     frame = pd.DataFrame([{c: getattr(s, c) for c in columns} for s in summaries], columns=columns)
+    frame["status"] = [state_label(s.status) for s in summaries]
     # None (no epoch finished yet) as NaN, so a table shows a blank, not the word "None".
     frame["best_val_acc"] = frame["best_val_acc"].astype("float64")
     return frame

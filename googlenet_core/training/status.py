@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from ..i18n import pgettext
+
 Outcome = Literal["completed", "cancelled", "diverged", "failed", "interrupted"]
 State = Literal["queued", "running", "completed", "cancelled", "diverged", "failed", "interrupted"]
 
@@ -21,3 +23,19 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 STATES: tuple[State, ...] = get_args(State)
 #: States a run never leaves.
 FINISHED: frozenset[str] = frozenset(OUTCOMES)
+
+
+def state_label(state: str) -> str:
+    """A run's state as a person reads it, in the active language; the stored value (in
+    ``status.json``, the job registry) stays the English word. Unknown values are shown as
+    they are."""
+    labels = {
+        "queued": pgettext("run status", "queued"),
+        "running": pgettext("run status", "running"),
+        "completed": pgettext("run status", "completed"),
+        "cancelled": pgettext("run status", "cancelled"),
+        "diverged": pgettext("run status", "diverged"),
+        "failed": pgettext("run status", "failed"),
+        "interrupted": pgettext("run status", "interrupted"),
+    }
+    return labels.get(state, state)

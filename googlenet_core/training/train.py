@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from .._io import first_line
 from ..data.datasets import TrainingData, load_dataset
 from ..data.downloads import DOWNLOADABLE
+from ..i18n import _
 from ..network.config import GoogLeNetConfig
 from .config import TrainConfig, check_compatible
 from .distributed import Distributed, distributed_from_env, is_out_of_memory, resolve_device
@@ -90,7 +91,7 @@ def train(
         return result
 
     if main_run is not None:
-        main_run.set_status("running", "loading data")
+        main_run.set_status("running", _("loading data"))
     try:
         check_compatible(config, train_config)
         device = dist.device_for(resolve_device(train_config.device))
@@ -98,14 +99,17 @@ def train(
             data = _load(config, train_config, archive, class_names, cache_dir, emit)
         if len(data.class_names) != config.num_classes:
             raise ValueError(
-                f"the network has {config.num_classes} outputs for {len(data.class_names)} "
-                "classes of data; plan the run with plan_training, which settles both"
+                _(
+                    "the network has {outputs} outputs for {classes} classes of data; plan the "
+                    "run with plan_training, which settles both"
+                ).format(outputs=config.num_classes, classes=len(data.class_names))
             )
     except (ValueError, OSError) as exc:
         return finish(TrainResult("failed", str(exc)))
     except Exception as exc:  # noqa: BLE001 - e.g. zipfile's BadZipFile, zlib.error
         log.exception("reading the data failed")
-        return finish(TrainResult("failed", f"could not read the data: {_named(exc)}"))
+        message = _("could not read the data: {error}").format(error=_named(exc))
+        return finish(TrainResult("failed", message))
     trainer: Trainer | None = None
     try:
         trainer = Trainer(
@@ -117,19 +121,20 @@ def train(
         return finish(trainer.result(outcome.status, outcome.message), trainer)
     except RuntimeError as exc:  # torch.OutOfMemoryError is one
         if is_out_of_memory(exc):
-            message = (
-                f"out of memory on {device.type} with batch size {train_config.batch_size} at "
-                f"{config.input_size} px: try a smaller batch size or a smaller input size"
-            )
+            message = _(
+                "out of memory on {device} with batch size {batch} at {side} px: try a smaller "
+                "batch size or a smaller input size"
+            ).format(device=device.type, batch=train_config.batch_size, side=config.input_size)
         else:
             log.exception("training failed")
-            message = f"training failed: {first_line(exc, 300)}"
+            message = _("training failed: {error}").format(error=first_line(exc, 300))
         return finish(_failed(trainer, message), trainer)
     except (ValueError, OSError) as exc:
         return finish(_failed(trainer, str(exc)), trainer)
     except Exception as exc:  # noqa: BLE001 - a run ends with a status, whatever went wrong
         log.exception("training failed")
-        return finish(_failed(trainer, f"training failed: {_named(exc)}"), trainer)
+        message = _("training failed: {error}").format(error=_named(exc))
+        return finish(_failed(trainer, message), trainer)
     finally:
         if trainer is not None:
             trainer.close()
@@ -163,7 +168,8 @@ def _load(
         emit(DownloadEvent(file=what, done=done, total=total))
 
     if train_config.dataset in DOWNLOADABLE:
-        emit(NoteEvent(f"reading {train_config.dataset} (downloading if not cached)"))
+        note = _("reading {dataset} (downloading if not cached)")
+        emit(NoteEvent(note.format(dataset=train_config.dataset)))
     return load_dataset(
         train_config.dataset,
         input_size=config.input_size,

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from .._io import atomic_write_text
 from ..data.batches import batch_indices, model_batch
 from ..data.datasets import TrainingData
+from ..i18n import _
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
 from ..network.costs import evaluation_batch
@@ -246,7 +247,10 @@ class Trainer:
         )
         self.emit(self.start)
         if self.run is not None:
-            self.run.set_status("running", f"epoch 1 of {train_config.epochs}")
+            self.run.set_status(
+                "running",
+                _("epoch {epoch} of {epochs}").format(epoch=1, epochs=train_config.epochs),
+            )
         for epoch in range(1, train_config.epochs + 1):
             self._epoch(epoch)
         return self.result("completed", self._summary())
@@ -344,7 +348,12 @@ class Trainer:
         if self.run is not None:
             self._save(event, improved)
             left = train_config.epochs - epoch
-            note = f"epoch {epoch + 1} of {train_config.epochs}" if left else "finishing"
+            if left:
+                note = _("epoch {epoch} of {epochs}").format(
+                    epoch=epoch + 1, epochs=train_config.epochs
+                )
+            else:
+                note = _("finishing")
             self.run.set_status("running", note, best_val_acc=self.best_val_acc)
 
     def _autocast(self) -> Any:
@@ -358,26 +367,40 @@ class Trainer:
             flag = torch.tensor([1.0 if requested else 0.0], device=self.device)
             requested = bool(self.dist.all_reduce(flag).item() > 0)
         if requested:
-            where = f"at step {self.step} (epoch {self.epochs_completed + 1})"
-            kept = self._kept("the last checkpoint is from epoch")
+            where = {"step": self.step, "epoch": self.epochs_completed + 1}
+            kept = self._kept(good=False)
             why = getattr(self.stop, "why", None)  # a StopRequest says who stopped it
             if why:
-                raise Stop("interrupted", f"interrupted {where}: {why}; {kept}")
-            raise Stop("cancelled", f"cancelled {where}; {kept}")
+                message = _("interrupted at step {step} (epoch {epoch}): {why}; {kept}")
+                raise Stop("interrupted", message.format(why=why, kept=kept, **where))
+            message = _("cancelled at step {step} (epoch {epoch}); {kept}")
+            raise Stop("cancelled", message.format(kept=kept, **where))
 
-    def _kept(self, prefix: str) -> str:
-        if self.epochs_completed:
-            return f"{prefix} {self.epochs_completed}"
-        return "no epoch had finished, so there is no checkpoint"
+    def _kept(self, good: bool) -> str:
+        """What is left of the run: its last checkpoint (``good``: after a divergence)."""
+        if not self.epochs_completed:
+            return _("no epoch had finished, so there is no checkpoint")
+        if good:
+            kept = _("the last good checkpoint is kept, from epoch {epoch}")
+        else:
+            kept = _("the last checkpoint is from epoch {epoch}")
+        return kept.format(epoch=self.epochs_completed)
 
     def _check_finite(self, loss: Tensor) -> None:
         value = self.dist.all_reduce(loss.detach().float().reshape(1))  # NaN anywhere: NaN
         if not math.isfinite(float(value.item())):
+            message = _(
+                "the loss became {value} at step {step}: the learning rate {lr:g} is probably "
+                "too high; {kept}"
+            )
             raise Stop(
                 "diverged",
-                f"the loss became {float(value.item())} at step {self.step}: the learning "
-                f"rate {self.train_config.lr:g} is probably too high; "
-                + self._kept("the last good checkpoint is kept, from epoch"),
+                message.format(
+                    value=float(value.item()),
+                    step=self.step,
+                    lr=self.train_config.lr,
+                    kept=self._kept(good=True),
+                ),
             )
 
     def _check_weights_finite(self) -> None:
@@ -386,11 +409,13 @@ class Trainer:
         norms = torch._foreach_norm([p.detach() for p in self.model.parameters()])
         finite = self.dist.all_reduce(torch.isfinite(torch.stack(norms)).all().float().reshape(1))
         if float(finite.item()) < self.dist.world_size:
+            message = _(
+                "the weights became non-finite at step {step}: the learning rate {lr:g} is "
+                "probably too high; {kept}"
+            )
             raise Stop(
                 "diverged",
-                f"the weights became non-finite at step {self.step}: the learning rate "
-                f"{self.train_config.lr:g} is probably too high; "
-                + self._kept("the last good checkpoint is kept, from epoch"),
+                message.format(step=self.step, lr=self.train_config.lr, kept=self._kept(good=True)),
             )
 
     def _reduce_train(self, loss_sum: Tensor, correct: Tensor, seen: int) -> tuple[float, float]:
@@ -416,15 +441,20 @@ class Trainer:
 
     def _summary(self) -> str:
         acc = self.best_val_acc if self.best_val_acc is not None else float("nan")
-        text = (
-            f"{self.epochs_completed} epoch(s), best validation accuracy {acc:.2%} "
-            f"(epoch {self.best_epoch}), {self.train_seconds:.1f} s of training"
+        text = _(
+            "{epochs} epoch(s), best validation accuracy {accuracy:.2%} (epoch {best}), "
+            "{seconds:.1f} s of training"
+        ).format(
+            epochs=self.epochs_completed,
+            accuracy=acc,
+            best=self.best_epoch,
+            seconds=self.train_seconds,
         )
         chance = 1 / self.config.num_classes
         if acc <= chance + CHANCE_MARGIN:
-            text += (
-                f". That is chance level ({chance:.0%} for {self.config.num_classes} classes): "
-                f"{self.step} optimiser steps are too few for this network to learn; "
-                "give it more epochs or more images (the plan's defaults do)"
-            )
+            text = _(
+                "{summary}. That is chance level ({chance:.0%} for {classes} classes): {steps} "
+                "optimiser steps are too few for this network to learn; give it more epochs or "
+                "more images (the plan's defaults do)"
+            ).format(summary=text, chance=chance, classes=self.config.num_classes, steps=self.step)
         return text

@@ -12,6 +12,7 @@ The other modules of this folder are the pieces pages share, UI only::
     curves.py     the curves of one or several runs; a fair pair's gradient ratio
     run_store.py  every run a browser may see: overlaid, downloaded, shared, deleted
     models.py     the Predict page's model choices and the loaded models sessions share
+    language.py   this visitor's language (English or 中文): chosen, carried in links, switched
 
 The app is Streamlit's pages-directory multipage app, public API only:
 ``app.py`` is the first page (Concepts) and every ``pages/*.py`` another; this
@@ -54,12 +55,14 @@ import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, get_preset, network_name
 from googlenet_core.figures.style import format_count
+from googlenet_core.i18n import N_, _
 from googlenet_core.network.editing import (
     PRESET_PARAM,
     TOKEN_PARAM,
     config_from_query,
     query_for,
 )
+from pages.common.language import choose_language, language_ui
 from pages.common.ownership import viewer, write_cookies
 from pages.common.server import server
 from pages.common.text import literal
@@ -79,16 +82,16 @@ from pages.common.view import (
 
 #: The network a new session starts with: the one the paper's Table 1 describes.
 DEFAULT_PRESET = "paper"
-APP_TITLE = "GoogLeNet lab"
+APP_TITLE = N_("GoogLeNet lab")
 
 #: The navigation, in order: (script, label, icon). Streamlit's own list is hidden
 #: (client.showSidebarNavigation = false) because it names pages after their files.
 PAGES: tuple[tuple[str, str, str], ...] = (
-    ("app.py", "Concepts", ":material/school:"),
-    ("pages/architect.py", "Architect", ":material/architecture:"),
-    ("pages/shapes.py", "Shapes & parameters", ":material/table_chart:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
-    ("pages/predict.py", "Predict", ":material/image_search:"),
+    ("app.py", N_("Concepts"), ":material/school:"),
+    ("pages/architect.py", N_("Architect"), ":material/architecture:"),
+    ("pages/shapes.py", N_("Shapes & parameters"), ":material/table_chart:"),
+    ("pages/train.py", N_("Train"), ":material/model_training:"),
+    ("pages/predict.py", N_("Predict"), ":material/image_search:"),
 )
 
 _CONFIG = "config"
@@ -104,26 +107,30 @@ _FLASH = "flash_message"
 def run_page(title: str, body: Callable[[], None]) -> None:
     """Set up the page and the sidebar, run ``body``, then fill in the network summary.
 
-    The summary is drawn after the page, so it shows the network the page may
-    just have changed.
+    ``title`` is the page's English name (one of :data:`PAGES`), shown translated. The
+    summary is drawn after the page, so it shows the network the page may just have changed.
     """
+    choose_language()  # first: every word below is said in it
     st.set_page_config(
-        page_title=f"{title} · {APP_TITLE}",
+        page_title=f"{_(title)} · {_(APP_TITLE)}",
         page_icon=":material/hub:",
         layout="wide",
         initial_sidebar_state="collapsed" if presenting() else "auto",
-        menu_items={"About": "Design, measure and teach GoogLeNet (Szegedy et al., 2014)."},
+        menu_items={"About": _("Design, measure and teach GoogLeNet (Szegedy et al., 2014).")},
     )
     with st.sidebar:
+        language_ui("sidebar")
         for script, label, icon in PAGES:
-            st.page_link(script, label=label, icon=icon)
+            st.page_link(script, label=_(label), icon=icon)
         st.toggle(
-            "Presentation mode",
+            _("Presentation mode"),
             value=presenting(),
             key=f"present_toggle_{presenting()}",
             on_change=lambda: set_presenting(not presenting()),
-            help="Large type for a projector, the sidebar folded away, and one concept per "
-            "screen on the Concepts page. The link keeps it (?present=1).",
+            help=_(
+                "Large type for a projector, the sidebar folded away, and one concept per "
+                "screen on the Concepts page. The link keeps it (?present=1)."
+            ),
         )
         summary = st.container()
     server()
@@ -136,7 +143,10 @@ def run_page(title: str, body: Callable[[], None]) -> None:
     if presenting():
         present_styles()
     for problem in server().problems:  # an operator's typo, said on every page
-        st.warning(f"This server's settings: {problem}.", icon=":material/settings:")
+        st.warning(
+            _("This server's settings: {problem}.").format(problem=problem),
+            icon=":material/settings:",
+        )
     notice = link_notice()
     if notice:
         st.warning(notice, icon=":material/link_off:")
@@ -158,33 +168,40 @@ def sidebar_summary_ui() -> None:
     """The current network at a glance, on every page."""
     config = current_config()
     analysis = analyze(config)
-    st.markdown(f"### Current network: `{network_name(config)}`")
+    st.markdown(_("### Current network: `{name}`").format(name=network_name(config)))
     if analysis.aux_params:
-        params_help = (
-            f"{analysis.params_without_aux:,} once deployed; "
-            f"{analysis.total_params:,} while training, with the auxiliary heads"
-        )
+        params_help = _(
+            "{deployed:,} once deployed; {training:,} while training, with the auxiliary heads"
+        ).format(deployed=analysis.params_without_aux, training=analysis.total_params)
     else:
-        params_help = f"{analysis.total_params:,}; this network has no auxiliary heads"
-    st.metric("Parameters", format_count(analysis.params_without_aux), help=params_help)
+        params_help = _("{n:,}; this network has no auxiliary heads").format(
+            n=analysis.total_params
+        )
+    st.metric(_("Parameters"), format_count(analysis.params_without_aux), help=params_help)
     if analysis.aux_params:
         st.caption(
-            f"{format_count(analysis.aux_params)} more in the auxiliary heads (training only)"
+            _("{n} more in the auxiliary heads (training only)").format(
+                n=format_count(analysis.aux_params)
+            )
         )
     st.metric(
-        "MACs per image",
+        _("MACs per image"),
         format_count(analysis.macs_without_aux),
-        help=f"{analysis.macs_without_aux:,} multiply-accumulates for one image, main head",
+        help=_("{n:,} multiply-accumulates for one image, main head").format(
+            n=analysis.macs_without_aux
+        ),
     )
     side = config.input_size
-    st.metric("Input", f"{config.in_channels} × {side} × {side}")
+    st.metric(_("Input"), f"{config.in_channels} × {side} × {side}")
     error = config_error()
     if error:
-        st.badge("Last edit refused", icon=":material/warning:", color="orange")
+        st.badge(_("Last edit refused"), icon=":material/warning:", color="orange")
         st.caption(literal(error))
     st.caption(
-        "The page URL holds this design and the view's settings, nothing about you: "
-        "bookmark it or send it to students."
+        _(
+            "The page URL holds this design and the view's settings, nothing about you: "
+            "bookmark it or send it to students."
+        )
     )
     share_ui("sidebar_share")
 
@@ -201,10 +218,10 @@ def _initialise() -> None:
         config = config_from_query(initial_query())
     except ValueError as exc:
         config = None
-        notice = (
-            f"The link's network could not be read: {literal(exc)}. "
-            f"Showing the default network ({DEFAULT_PRESET}) instead."
-        )
+        notice = _(
+            "The link's network could not be read: {error}. "
+            "Showing the default network ({preset}) instead."
+        ).format(error=literal(exc), preset=DEFAULT_PRESET)
     st.session_state[_CONFIG] = config or get_preset(DEFAULT_PRESET)
     st.session_state[_VERSION] = 0
     st.session_state[_ERROR] = None
@@ -280,7 +297,9 @@ def reject_edit(message: str) -> None:
     _initialise()
     st.session_state[_ERROR] = message
     st.error(
-        f"**Not applied:** {literal(message)}\n\nThe last valid network is still active.",
+        _("**Not applied:** {reason}\n\nThe last valid network is still active.").format(
+            reason=literal(message)
+        ),
         icon=":material/error:",
     )
 

@@ -12,27 +12,34 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from googlenet_core.i18n import N_, _
 from pages.common.view import set_presenting
 
 
 @dataclass(frozen=True)
 class Concept:
     slug: str  # its URL name: ?present=1&concept=<slug>
-    title: str  # its label on the picker and the presentation bar
+    title: str  # its label on the picker and the presentation bar (English; N_-marked)
 
 
 CONCEPTS = (
-    Concept("inception", "Inception"),
-    Concept("reductions", "1×1 reductions"),
-    Concept("output-size", "Output size"),
-    Concept("aux-heads", "Aux heads"),
-    Concept("gradients", "Gradients"),
-    Concept("deploy", "Deployment"),
-    Concept("gap", "Avg pooling"),
-    Concept("paper", "Table 1"),
+    Concept("inception", N_("Inception")),
+    Concept("reductions", N_("1×1 reductions")),
+    Concept("output-size", N_("Output size")),
+    Concept("aux-heads", N_("Aux heads")),
+    Concept("gradients", N_("Gradients")),
+    Concept("deploy", N_("Deployment")),
+    Concept("gap", N_("Avg pooling")),
+    Concept("paper", N_("Table 1")),
 )
 CONCEPT_BY_SLUG = {c.slug: c for c in CONCEPTS}
 SLUGS = tuple(CONCEPT_BY_SLUG)
+
+
+def title(slug: str) -> str:
+    """The concept's title in the visitor's language."""
+    text = CONCEPT_BY_SLUG[slug].title
+    return _(text)
 
 
 def number(slug: str) -> int:
@@ -60,9 +67,9 @@ def step(offset: int) -> None:
 def navigation_ui() -> Concept:
     """Presentation mode's bar: every concept by name (Back, Next, Exit go by the title)."""
     slug = st.segmented_control(
-        "Concept",
+        _("Concept"),
         list(SLUGS),
-        format_func=lambda s: CONCEPT_BY_SLUG[s].title,
+        format_func=title,
         key="concept",
         label_visibility="collapsed",
         on_change=_keep_a_concept,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from googlenet_core._io import duration
+from googlenet_core.i18n import _, pgettext
 from googlenet_core.service.jobs import JobSnapshot
 from googlenet_core.training.events import (
     DownloadEvent,
@@ -23,6 +24,7 @@ from googlenet_core.training.events import (
     steps_of,
 )
 from googlenet_core.training.runs import run_label
+from googlenet_core.training.status import state_label
 from pages.common import literal, rerun, server
 from pages.common.curves import curves_ui
 from pages.common.ownership import viewer
@@ -45,7 +47,7 @@ def live_ui() -> None:
     registry = server().registry
     done_before = sum(job.done for job in jobs)
     active = done_before < len(jobs)
-    st.subheader("Your runs, live")
+    st.subheader(_("Your runs, live"))
 
     def rows() -> None:
         snapshots = [registry.snapshot(job) for job in jobs]
@@ -82,11 +84,15 @@ def job_row_ui(snapshot: JobSnapshot) -> None:
         start = start_of(events)
         state = snapshot.state
         if state == "queued":
-            top.markdown(f"**{snapshot.id}** — waiting, position {snapshot.position} in the queue")
+            top.markdown(
+                _("**{run}** — waiting, position {position} in the queue").format(
+                    run=snapshot.id, position=snapshot.position
+                )
+            )
         else:
-            top.markdown(f"**{snapshot.id}** — {state}")
+            top.markdown(f"**{snapshot.id}** — {state_label(state)}")
         if not snapshot.done and button.button(
-            "Cancel",
+            _("Cancel"),
             key=f"train_cancel_{snapshot.id}",
             icon=":material/stop:",
             disabled=snapshot.cancel_requested,
@@ -95,29 +101,48 @@ def job_row_ui(snapshot: JobSnapshot) -> None:
         last = events[-1] if events else None
         if state == "running" and isinstance(last, DownloadEvent):
             done = last.done / last.total if last.total else 0.0
-            st.progress(done, text=f"downloading {last.file}: {last.done / 2**20:.1f} MB")
+            st.progress(
+                done,
+                text=_("downloading {file}: {mb:.1f} MB").format(
+                    file=last.file, mb=last.done / 2**20
+                ),
+            )
         elif start is not None:
             fraction, left = progress_of(events)
             steps = steps_of(events)
             where = (
-                f"epoch {steps[-1].epoch}/{start.epochs} · step "
-                f"{steps[-1].step}/{start.total_steps} · {steps[-1].images_per_s:.0f} images/s"
+                _("epoch {epoch}/{epochs} · step {step}/{steps} · {speed:.0f} images/s").format(
+                    epoch=steps[-1].epoch,
+                    epochs=start.epochs,
+                    step=steps[-1].step,
+                    steps=start.total_steps,
+                    speed=steps[-1].images_per_s,
+                )
                 if steps
-                else "starting"
+                else _("starting")
             )
-            eta = (
-                f" · about {duration(left)} left" if left is not None and not snapshot.done else ""
-            )
-            st.progress(fraction if not snapshot.done else 1.0, text=where + eta)
+            if left is not None and not snapshot.done:
+                where = _("{progress} · about {duration} left").format(
+                    progress=where, duration=duration(left)
+                )
+            st.progress(fraction if not snapshot.done else 1.0, text=where)
             aux = [
                 f"{h.name}: w = {h.weight:g}"
                 if h.in_loss
-                else f"{h.name}: not in the loss, accuracy still measured"
+                else _("{head}: not in the loss, accuracy still measured").format(head=h.name)
                 for h in start.aux_heads
             ]
             st.caption(
-                f"{start.device} ({start.precision}) · {start.train_images:,} training / "
-                f"{start.val_images:,} validation images · " + "; ".join(aux)
+                _(
+                    "{device} ({precision}) · {train:,} training / {val:,} validation images · "
+                    "{heads}"
+                ).format(
+                    device=start.device,
+                    precision=start.precision,
+                    train=start.train_images,
+                    val=start.val_images,
+                    heads=pgettext("list of heads", "; ").join(aux),
+                )
             )
         notes = [e.message for e in events if isinstance(e, NoteEvent)]
         if notes and not snapshot.done:
@@ -130,4 +155,8 @@ def job_row_ui(snapshot: JobSnapshot) -> None:
             kind = {"completed": st.success, "cancelled": st.info, "interrupted": st.warning}.get(
                 state, st.error
             )
-            kind(snapshot.message if state == "completed" else literal(snapshot.message or state))
+            kind(
+                snapshot.message
+                if state == "completed"
+                else literal(snapshot.message or state_label(state))
+            )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import streamlit as st
 
+from googlenet_core.i18n import N_, _
 from googlenet_core.service.access import (
     SHARED,
     Shared,
@@ -41,10 +43,15 @@ _PRESELECTED = "train_download_preselected"  # the download run the page chose, 
 
 
 SHARING_LABELS: dict[Shared, str] = {
-    "private": "Only me",
-    "class": "My class",
-    "public": "Everyone on this server",
+    "private": N_("Only me"),
+    "class": N_("My class"),
+    "public": N_("Everyone on this server"),
 }
+
+
+def _sharing_label(shared: Shared) -> str:
+    label = SHARING_LABELS[shared]
+    return _(label)
 
 
 def class_ui() -> None:
@@ -52,23 +59,27 @@ def class_ui() -> None:
     keep, days = server().settings.keep_runs, server().settings.keep_days
     code = class_code()
     with st.expander(
-        f"Who sees your runs — class: {literal(code, 64)}" if code else "Who sees your runs",
+        _("Who sees your runs — class: {code}").format(code=literal(code, 64))
+        if code
+        else _("Who sees your runs"),
         icon=":material/visibility_lock:",
     ):
         st.markdown(
-            "Runs you start are **private to this browser** (a cookie identifies it; the "
-            "page's link carries only the design, so sharing it gives nobody your runs or "
-            "the right to cancel them). Enter your class's code to share new runs with "
-            "everyone who entered it, and to see theirs. An owner can share a run with "
-            "the class or publish it to everyone below, or delete it. Runs started on the "
-            "host from the command line are visible to all."
+            _(
+                "Runs you start are **private to this browser** (a cookie identifies it; the "
+                "page's link carries only the design, so sharing it gives nobody your runs or "
+                "the right to cancel them). Enter your class's code to share new runs with "
+                "everyone who entered it, and to see theirs. An owner can share a run with "
+                "the class or publish it to everyone below, or delete it. Runs started on the "
+                "host from the command line are visible to all."
+            )
         )
         typed = st.text_input(
-            "Class code",
+            _("Class code"),
             value=code,
             key="train_class_code",
             max_chars=64,
-            placeholder="e.g. CNN-101 (ask your lecturer)",
+            placeholder=_("e.g. CNN-101 (ask your lecturer)"),
         )
         if " ".join(typed.split()) != code:  # spaces around a code are not a new code
             try:
@@ -78,23 +89,55 @@ def class_ui() -> None:
             else:
                 rerun()
         st.caption(
-            f"This server keeps the newest {keep} runs started here and none older than "
-            f"{days} days (checkpoints included); download what you want to keep."
+            _(
+                "This server keeps the newest {keep} runs started here and none older than "
+                "{days} days (checkpoints included); download what you want to keep."
+            ).format(keep=keep, days=days)
         )
 
 
 #: The All runs table's columns, what a student looks for first on the left: at 1280 px
 #: the run's long id pushed status, epochs and accuracy off screen. The id is pinned, cut to
-#: a medium width (hover shows it whole).
+#: a medium width (hover shows it whole). These are the frame's own (internal) names; the
+#: headers shown are :data:`RUNS_HEADERS`, translated.
 RUNS_COLUMNS = (
     "id", "status", "best_val_acc", "epochs_done", "epochs", "aux_weight1", "aux_weight2",
     "seen by", "network", "dataset", "message",
 )  # fmt: skip
+RUNS_HEADERS: dict[str, str] = {
+    "id": N_("run"),
+    "status": N_("status"),
+    "best_val_acc": N_("best accuracy"),
+    "epochs_done": N_("epochs done"),
+    "epochs": N_("epochs"),
+    "aux_weight1": "w1",
+    "aux_weight2": "w2",
+    "seen by": N_("seen by"),
+    "network": N_("network"),
+    "dataset": N_("dataset"),
+    "message": N_("message"),
+}
+
+
+def runs_column_config() -> dict[str, Any]:
+    """Each column of the All runs table with its header in the page's language."""
+    headers = {}
+    for column in RUNS_COLUMNS:
+        header = RUNS_HEADERS[column]
+        headers[column] = _(header)
+    config = {column: st.column_config.Column(header) for column, header in headers.items()}
+    config["id"] = st.column_config.TextColumn(headers["id"], width="medium", pinned=True)
+    config["best_val_acc"] = st.column_config.NumberColumn(
+        headers["best_val_acc"], format="percent"
+    )
+    for column in ("aux_weight1", "aux_weight2", "epochs_done"):
+        config[column] = st.column_config.NumberColumn(headers[column])
+    return config
 
 
 def runs_ui() -> None:
     """Every run this browser may see: the table, an overlay of any of them, downloads."""
-    st.subheader("All runs")
+    st.subheader(_("All runs"))
     class_ui()
     root = server().runs_dir
     server().prune()
@@ -102,8 +145,10 @@ def runs_ui() -> None:
     summaries = visible(list_runs(root), me)
     if not summaries:
         st.caption(
-            "No runs you can see yet. Runs from the command line on the host "
-            "(`python -m googlenet_core train …`) appear here too."
+            _(
+                "No runs you can see yet. Runs from the command line on the host "
+                "(`python -m googlenet_core train …`) appear here too."
+            )
         )
         return
     frame = runs_frame(summaries)
@@ -113,18 +158,12 @@ def runs_ui() -> None:
         hide_index=True,
         key="train_runs_table",
         column_order=RUNS_COLUMNS,
-        column_config={
-            "id": st.column_config.TextColumn("run", width="medium", pinned=True),
-            "best_val_acc": st.column_config.NumberColumn("best accuracy", format="percent"),
-            "aux_weight1": st.column_config.NumberColumn("w1"),
-            "aux_weight2": st.column_config.NumberColumn("w2"),
-            "epochs_done": st.column_config.NumberColumn("epochs done"),
-        },
+        column_config=runs_column_config(),
     )
     by_id = {s.id: s for s in summaries}
     fresh_selections(summaries)
     chosen = st.multiselect(
-        "Overlay runs",
+        _("Overlay runs"),
         list(by_id),
         format_func=lambda run_id: by_id[run_id].label,
         key="train_compare",
@@ -180,7 +219,7 @@ def fresh_selections(summaries: Sequence[RunSummary]) -> None:
 def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) -> None:
     by_id = {s.id: s for s in summaries}
     run_id = st.selectbox(
-        "Download from run",
+        _("Download from run"),
         list(by_id),
         format_func=lambda r: by_id[r].description,
         key="train_download_run",
@@ -191,7 +230,7 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
     top = st.columns(2)
     bottom = st.columns(2)
     top[1].download_button(
-        "Metrics (.csv)",
+        _("Metrics (.csv)"),
         data=run.metrics_csv(),
         file_name=f"{run_id}-metrics.csv",
         mime="text/csv",
@@ -199,43 +238,48 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
         key="train_download_metrics",
     )
     if checkpoint is None:
-        top[0].caption("No checkpoint yet: one is written after each epoch.")
+        top[0].caption(_("No checkpoint yet: one is written after each epoch."))
         return
     top[0].download_button(
-        "Best checkpoint (.pt)",
+        _("Best checkpoint (.pt)"),
         data=checkpoint.read_bytes,  # read when clicked, not on every rerun
         file_name=f"{run_id}-best.pt",
         mime="application/octet-stream",
         icon=":material/download:",
         key="train_download_checkpoint",
-        help="This project's format: network, weights, classes and preprocessing in one file.",
+        help=_("This project's format: network, weights, classes and preprocessing in one file."),
     )
     bottom[0].download_button(
-        "Plain PyTorch code + weights (.zip)",
+        _("Plain PyTorch code + weights (.zip)"),
         data=lambda: run.export("zip"),
         file_name=f"{run_id}-pytorch.zip",
         mime="application/zip",
         icon=":material/code:",
         key="train_download_code",
-        help=f"{run_id}.py defines the network with torch only; {run_id}.pt holds its "
-        "weights (loads with strict=True); MODEL_CARD.md says what they are.",
+        help=_(
+            "{run}.py defines the network with torch only; {run}.pt holds its "
+            "weights (loads with strict=True); MODEL_CARD.md says what they are."
+        ).format(run=run_id),
     )
     bottom[1].download_button(
-        "Weights (.safetensors)",
+        _("Weights (.safetensors)"),
         data=lambda: run.export("safetensors"),
         file_name=f"{run_id}.safetensors",
         mime="application/octet-stream",
         icon=":material/deployed_code:",
         key="train_download_safetensors",
-        help="Weights only, nothing executable; network, classes and preprocessing in its "
-        "metadata.",
+        help=_(
+            "Weights only, nothing executable; network, classes and preprocessing in its metadata."
+        ),
     )
     st.caption(
-        "The checkpoint loads on the Predict page and with "
-        f"`python -m googlenet_core evaluate --checkpoint {run_id}-best.pt --data DIR`; "
-        f"ONNX for Netron: `python -m googlenet_core export --checkpoint {run_id}-best.pt "
-        f"--format onnx -o {run_id}.onnx` (needs `pip install onnx onnxscript`). "
-        "`tensorboard --logdir runs/` shows every run's curves."
+        _(
+            "The checkpoint loads on the Predict page and with "
+            "`python -m googlenet_core evaluate --checkpoint {run}-best.pt --data DIR`; "
+            "ONNX for Netron: `python -m googlenet_core export --checkpoint {run}-best.pt "
+            "--format onnx -o {run}.onnx` (needs `pip install onnx onnxscript`). "
+            "`tensorboard --logdir runs/` shows every run's curves."
+        ).format(run=run_id)
     )
 
 
@@ -250,10 +294,10 @@ def manage_ui(summary: RunSummary) -> None:
         c for c in SHARED if c != "class" or me.class_id or access.shared == "class"
     ]
     shared = left.segmented_control(
-        "Who sees this run",
+        _("Who sees this run"),
         choices,
         default=access.shared,
-        format_func=lambda c: SHARING_LABELS[c],
+        format_func=_sharing_label,
         key=f"train_share_{summary.id}",
     )
     if shared is not None and shared != access.shared:
@@ -263,9 +307,13 @@ def manage_ui(summary: RunSummary) -> None:
             st.error(literal(exc))
         else:
             rerun()
-    with right.popover("Delete…", icon=":material/delete:", width="stretch"):
-        st.markdown(f"Delete {literal(summary.id)} and its checkpoints? This cannot be undone.")
-        if st.button("Delete this run", type="primary", key=f"train_delete_{summary.id}"):
+    with right.popover(_("Delete…"), icon=":material/delete:", width="stretch"):
+        st.markdown(
+            _("Delete {run} and its checkpoints? This cannot be undone.").format(
+                run=literal(summary.id)
+            )
+        )
+        if st.button(_("Delete this run"), type="primary", key=f"train_delete_{summary.id}"):
             try:
                 delete_run(summary.path, me)
             except (ValueError, PermissionError, OSError) as exc:

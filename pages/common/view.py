@@ -31,6 +31,7 @@ import streamlit as st
 from streamlit import config as st_config
 
 from googlenet_core.figures.projector import for_projector
+from googlenet_core.i18n import N_, _
 from googlenet_core.service.links import SHORT_PARAM, RoomAddress, room_address
 from pages.common.ownership import viewer
 from pages.common.server import server
@@ -85,7 +86,7 @@ def initial_query() -> dict[str, str]:
             try:
                 params = {**params, **server().links.expand(code)}
             except ValueError as exc:
-                notice = f"The short link could not be opened: {exc}."
+                notice = _("The short link could not be opened: {reason}.").format(reason=exc)
             for key, value in params.items():  # the full link, so a refresh needs no store
                 set_param(key, value)
         st.session_state[_QUERY] = params
@@ -280,23 +281,27 @@ def on_phone() -> bool:
 # ---- sharing --------------------------------------------------------------------------------
 
 
-def share_ui(key: str, label: str = "Share this view", container: Any = st) -> None:
-    """A button that opens the short link to the view on screen, with its QR code."""
-    if container.button(label, key=key, icon=":material/qr_code_2:"):
-        _share_dialog()
+SHARE_LABEL = N_("Share this view")
+
+
+def share_ui(key: str, label: str = SHARE_LABEL, container: Any = st) -> None:
+    """A button that opens the short link to the view on screen, with its QR code
+    (``label``: English, marked with ``N_``; shown translated)."""
+    if container.button(_(label), key=key, icon=":material/qr_code_2:"):
+        # The dialog is made here, not at import: its title is said in this visitor's language.
+        st.dialog(_(SHARE_LABEL), width="large")(_share_dialog)()
 
 
 #: The QR code's side on screen: read from the back of a room off a 1280x720 projector.
 QR_PX = 400
 
 
-@st.dialog("Share this view", width="large")
 def _share_dialog() -> None:
     """The short link and a QR code for a slide, and a warning when students cannot open it."""
     try:  # bounded per browser and per server (googlenet_core.service.links)
         code = server().links.shorten(url_now(), viewer().owner)
     except (ValueError, OSError) as exc:
-        st.error(f"No short link: {exc}")
+        st.error(_("No short link: {reason}").format(reason=exc))
         return
     room = _room_address()
     url = f"{room.url}?{SHORT_PARAM}={code}"
@@ -307,13 +312,15 @@ def _share_dialog() -> None:
     with right:
         st.code(url, language=None, wrap_lines=True)
         st.caption(
-            "The exact view on screen: the network, the page and its settings. The link "
-            "holds nothing about you or your runs."
+            _(
+                "The exact view on screen: the network, the page and its settings. The link "
+                "holds nothing about you or your runs."
+            )
         )
         if room.local:
             st.warning(_local_warning(room), icon=":material/wifi_off:")
         else:
-            st.caption(f"Address from {room.source}.")
+            st.caption(_("Address from {source}.").format(source=_(room.source)))
 
 
 def _room_address() -> RoomAddress:
@@ -338,17 +345,18 @@ def _local_warning(room: RoomAddress) -> str:
     """What to do when only this computer can open the link."""
     lan = server().lan_address
     if lan is None:
-        elsewhere = "this computer's address on the room's network"
+        elsewhere = _("this computer's address on the room's network")
     else:  # this host on its network, whatever a (local) public address says
         there = room_address(_page_url(), None, lan, _base_path())
-        elsewhere = f"this computer's address on the room's network, {literal(there.url)}"
-    return (
-        "Only this computer can open this link: it starts with "
-        f"{literal(urlsplit(room.url).hostname or room.url)}, and students' phones and "
-        f"laptops cannot reach that. Open the app at {elsewhere} and share again, or set "
+        elsewhere = _("this computer's address on the room's network, {url}").format(
+            url=literal(there.url)
+        )
+    return _(
+        "Only this computer can open this link: it starts with {host}, and students' phones "
+        "and laptops cannot reach that. Open the app at {elsewhere} and share again, or set "
         "`GOOGLENET_PUBLIC_URL` (or Streamlit's `browser.serverAddress`) to the address "
         "students use."
-    )
+    ).format(host=literal(urlsplit(room.url).hostname or room.url), elsewhere=elsewhere)
 
 
 def _page_url() -> str:
