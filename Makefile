@@ -74,6 +74,7 @@ i18n: $(BIN)/.dev
 	$(BIN)/pybabel update -i $(LOCALE)/googlenet.pot -d $(LOCALE) -D googlenet -l zh_CN \
 	  -w 100 --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(LOCALE) -D googlenet --statistics
+	rm -f $(LOCALE)/googlenet.pot  # a step between the two, not part of the package
 
 check: $(BIN)/.dev
 	$(BIN)/ruff check .

@@ -27,7 +27,6 @@ import streamlit as st
 from googlenet_core import (
     GoogLeNetConfig,
     analyze,
-    conv_out,
     get_preset,
     matching_preset,
     naive_vs_reduced,
@@ -44,10 +43,8 @@ from googlenet_core.figures.lessons import (
     naive_network_figure,
 )
 from googlenet_core.figures.network import (
-    KIND_LABELS,
     inception_block_figure,
     naive_vs_reduced_frame,
-    output_size_latex,
     paper_table_style,
 )
 from googlenet_core.figures.style import format_count
@@ -55,23 +52,28 @@ from googlenet_core.i18n import N_, _, active_language
 from googlenet_core.network.config import spatial_sides
 from googlenet_core.network.costs import flow_batch
 from googlenet_core.network.lessons import (
-    LayerGeometry,
     branch_costs,
     head_costs,
-    layer_geometry,
     naive_network,
 )
 from googlenet_core.network.paper import compare
 from pages.common import current_config, run_page, server
+from pages.common.calculator import (
+    CALCULATOR,
+    NO_LAYER,
+    geometry,
+    output_size_ui,
+    parse_calc,
+)
 from pages.common.concepts import (
     SLUGS,
+    heading,
     navigation_ui,
-    number,
     present_picked,
-    step,
     title,
+    visual,
 )
-from pages.common.language import glossary_ui, language_ui
+from pages.common.language import glossary_ui
 from pages.common.view import (
     Setting,
     chart,
@@ -80,29 +82,7 @@ from pages.common.view import (
     presenting,
     record,
     restore,
-    set_presenting,
-    share_ui,
 )
-
-# ---- how a concept is drawn -----------------------------------------------------------------
-
-
-def heading(slug: str, text: str) -> None:
-    """The concept's title, numbered by its place in the concepts' table; in presentation mode
-    with Back, Next, Share and Exit beside it, each as wide as its label (never squeezed:
-    the row wraps under the title on a narrow screen instead)."""
-    if not presenting():
-        st.header(f"{number(slug)} · {text}", divider="gray")
-        return
-    with st.container(horizontal=True, vertical_alignment="center", key="present_heading"):
-        st.header(f"{number(slug)} · {text}", width="stretch")
-        with st.container(horizontal=True, width="content", key="present_controls"):
-            st.button(_("Back"), key="concept_back", on_click=step, args=(-1,), shortcut="Left")
-            st.button(_("Next"), key="concept_next", on_click=step, args=(1,), shortcut="Right")
-            share_ui("present_share", _("Share"))
-            st.button(_("Exit"), key="present_exit", on_click=set_presenting, args=(False,))
-            language_ui("present")  # the sidebar is folded away on a projector
-
 
 # ---- figures shared by every session ---------------------------------------------------------
 # What depends only on the design and the view is built once for every session: a class of
@@ -138,11 +118,6 @@ def aux_figure(config: GoogLeNetConfig, language: str) -> go.Figure:
 @st.cache_resource(hash_funcs=_BY_CONFIG, max_entries=64, show_spinner=False)
 def deployment_figure(config: GoogLeNetConfig, language: str) -> go.Figure:
     return deploy_figure(analyze(config))
-
-
-def visual(slug: str) -> Any:
-    """The container of a concept's main visual (``.st-key-visual_<slug>`` in the page)."""
-    return st.container(key=f"visual_{slug}")
 
 
 # ---- the concepts ---------------------------------------------------------------------------
@@ -263,104 +238,6 @@ def reductions_ui(config: GoogLeNetConfig) -> None:
     headers = {column: _(header) for column, header in BRANCH_COLUMNS.items()}
     # A plain table: its headers wrap, so all eight columns fit a 1280 px projector.
     st.table(shown.rename(columns=headers), hide_index=True)
-
-
-CALCULATOR = {"calc_in": 224, "calc_kernel": 7, "calc_stride": 2, "calc_padding": 3}
-CALC_LIMITS = ((1, 4096), (1, 64), (1, 64), (0, 64))
-_NO_LAYER = N_("(type your own numbers)")  # an option's value: translated where shown
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def geometry(config: GoogLeNetConfig) -> dict[str, LayerGeometry]:
-    """Every conv and pool of the design with its formula's numbers, by module path."""
-    return {g.name: g for g in layer_geometry(config)}
-
-
-def _fill_from_layer(layers: dict[str, LayerGeometry]) -> None:
-    """The layer picker's callback: its numbers into the calculator."""
-    layer = layers.get(st.session_state["calc_layer"])
-    if layer is None:
-        return
-    st.session_state.update(
-        calc_in=layer.in_side,
-        calc_kernel=layer.kernel,
-        calc_stride=layer.stride,
-        calc_padding=layer.padding,
-        home_ceil=layer.ceil_mode,
-    )
-
-
-def _layer_option(option: str) -> str:
-    """The layer picker's options: the layers by their module names, the first in words."""
-    return _(_NO_LAYER) if option == _NO_LAYER else option
-
-
-def output_size_ui(config: GoogLeNetConfig) -> None:
-    heading("output-size", _("How big is the output?"))
-    layers = geometry(config)
-    st.selectbox(
-        _("Fill in from a layer of the current design"),
-        [_NO_LAYER, *layers],
-        format_func=_layer_option,
-        key="calc_layer",
-        on_change=_fill_from_layer,
-        args=(layers,),
-    )
-    # The toggle's column wider: at 1280 px its label was cut to "round up (ceil…".
-    cols = st.columns([1, 1, 1, 1, 1.5], vertical_alignment="bottom")
-    labels = (_("in (pixels)"), _("kernel k"), _("stride s"), _("padding p"))
-    for col, label, key, (low, high) in zip(cols[:4], labels, CALCULATOR, CALC_LIMITS, strict=True):
-        col.number_input(label, low, high, step=1, key=key)
-    cols[4].toggle(_("round up (ceil mode)"), key="home_ceil")
-    size, kernel, stride, padding = (int(st.session_state[k]) for k in CALCULATOR)
-    ceil_mode = bool(st.session_state["home_ceil"])
-    out = conv_out(size, kernel, stride, padding, ceil_mode)
-    with visual("output-size"):
-        formula = output_size_latex(size, kernel, stride, padding, ceil_mode)
-        st.latex(f"{formula} = {out}")
-        if out <= 0:
-            st.error(
-                _(
-                    "A {kernel}×{kernel} window does not fit in {size} + 2·{pad} pixels: "
-                    "the layer would have no output."
-                ).format(kernel=kernel, size=size, pad=padding)
-            )
-        else:
-            st.markdown(_("The output is **{out} × {out}** per channel.").format(out=out))
-    layer = layers.get(st.session_state["calc_layer"])
-    chosen = (size, kernel, stride, padding, ceil_mode)
-    if layer is not None and chosen == (
-        layer.in_side,
-        layer.kernel,
-        layer.stride,
-        layer.padding,
-        layer.ceil_mode,
-    ):
-        said = (
-            _(
-                "These are **{layer}**'s numbers in `{network}` ({kind}); "
-                "the model's output is {out} × {out}, as the formula says."
-            )
-            if layer.out_side == out
-            else _(
-                "These are **{layer}**'s numbers in `{network}` ({kind}); "
-                "the model's output is {out} × {out}."
-            )
-        )
-        kind = KIND_LABELS.get(layer.kind, layer.kind)
-        st.success(
-            said.format(
-                layer=layer.name, network=network_name(config), kind=_(kind), out=layer.out_side
-            )
-        )
-    st.caption(
-        _(
-            "Every convolution and pooling layer shrinks (or keeps) the feature map by this "
-            "formula. GoogLeNet's max-pools round up (Caffe's ceil mode; torchvision keeps it), "
-            "so 112 → 56 → 28 → 14 → 7. Like PyTorch, the calculator drops a last window that "
-            "would start in the padding."
-        )
-    )
 
 
 def aux_ui(config: GoogLeNetConfig) -> None:
@@ -643,17 +520,6 @@ assert tuple(DRAW) == SLUGS, "every concept is drawn, in the table's order"
 COMPARE_SOURCES = {N_("the paper's network"): "paper", N_("the current design"): "design"}
 
 
-def _calc(text: str) -> tuple[Any, ...]:
-    """``?calc=224,7,2,3,0``: in, kernel, stride, padding, ceil mode, each within its limits."""
-    *numbers, ceil = (int(part) for part in text.split(",", 5))
-    if ceil not in (0, 1) or len(numbers) != 4:
-        raise ValueError(text)
-    for value, (low, high) in zip(numbers, CALC_LIMITS, strict=True):
-        if not low <= value <= high:
-            raise ValueError(text)
-    return (*numbers, bool(ceil))
-
-
 def view_settings(config: GoogLeNetConfig) -> list[Setting]:
     """What a link to this page carries besides the design."""
     sources = {v: k for k, v in COMPARE_SOURCES.items()}
@@ -661,12 +527,12 @@ def view_settings(config: GoogLeNetConfig) -> list[Setting]:
         choice("concept", "concept", SLUGS[0], list(SLUGS)),
         choice("block", "home_block", config.blocks[0].name, [b.name for b in config.blocks]),
         flag("reduced", "home_reduced", True),
-        choice("layer", "calc_layer", _NO_LAYER, list(geometry(config))),
+        choice("layer", "calc_layer", NO_LAYER, list(geometry(config))),
         Setting(
             "calc",
             (*CALCULATOR, "home_ceil"),
             (*CALCULATOR.values(), False),
-            _calc,
+            parse_calc,
             lambda v: ",".join(str(int(x)) for x in v),
         ),
         Setting(
@@ -683,7 +549,7 @@ def _forget_stale(config: GoogLeNetConfig) -> None:
     """A block or layer the current design no longer has is not left selected."""
     if st.session_state.get("home_block") not in {b.name for b in config.blocks}:
         st.session_state.pop("home_block", None)
-    if st.session_state.get("calc_layer") not in (_NO_LAYER, *geometry(config)):
+    if st.session_state.get("calc_layer") not in (NO_LAYER, *geometry(config)):
         st.session_state.pop("calc_layer", None)
 
 

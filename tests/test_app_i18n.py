@@ -9,7 +9,6 @@ can fail.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,25 +106,16 @@ def test_a_page_in_chinese_shows_no_english_sentence(
     assert len(_english_on(english, sentences)) >= 3  # the sweep finds what is there
 
 
-def test_two_sessions_in_different_languages_at_once(monkeypatch, tmp_path) -> None:
-    """One process serves a class: each session keeps its own language, run after run."""
+def test_two_sessions_in_different_languages_run_after_run(monkeypatch, tmp_path) -> None:
+    """One process serves a class: each session keeps its own language, run after run,
+    its runs interleaved with the other's. (AppTest runs one script at a time; sessions
+    at the same moment on one server: tests/test_browser_i18n.py.)"""
     new_server(monkeypatch, GOOGLENET_RUNS_DIR=str(tmp_path / "runs"))
     apps = {lang: app_test("pages/shapes.py", lang=lang) for lang in ("en", "zh")}
-    errors: list[BaseException] = []
-
-    def visit(lang: str) -> None:
-        try:
-            for _round in range(3):
-                apps[lang].run()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=visit, args=(lang,)) for lang in apps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    for _round in range(3):
+        for at in apps.values():
+            at.run()
+            assert not at.exception
     labels = {lang: [m.label for m in at.sidebar.get("metric")] for lang, at in apps.items()}
     assert "Parameters" in labels["en"] and "参数量" not in labels["en"]
     assert "参数量" in labels["zh"] and "Parameters" not in labels["zh"]

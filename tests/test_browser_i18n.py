@@ -15,6 +15,8 @@ import pytest
 from conftest import assert_no_exception, screenshot, wait_for_app_idle
 from playwright.sync_api import expect
 
+from googlenet_core.i18n import _, use_language
+
 pytestmark = pytest.mark.browser
 
 #: Draws two different characters in the page's own font and compares the pixels: two
@@ -80,3 +82,53 @@ def test_a_link_opens_in_its_senders_language_and_the_switch_goes_back(
         assert "lang=zh" in page.url and "preset=mini" in page.url
     finally:
         context.close()
+
+
+def test_a_switch_on_a_presentation_screen_keeps_every_choice(
+    streamlit_server: str, browser: Any
+) -> None:
+    """A segmented control holds its *shown* label in the browser: switched to another
+    language, the choice must survive (pages/common/language.py puts it back)."""
+    context = _context(browser, "en-US")
+    try:
+        page = context.new_page()
+        page.goto(f"{streamlit_server}/?present=1&concept=paper&preset=mini&compare=design")
+        wait_for_app_idle(page, timeout_s=90)
+        source = page.locator(".st-key-home_compare_source")
+        chosen = source.get_by_role("radio", name="the current design", exact=True)
+        expect(chosen).to_be_checked()
+        page.locator(".st-key-present_controls").get_by_role("radio", name="中文").click()
+        wait_for_app_idle(page)
+        assert_no_exception(page)
+        with use_language("zh"):
+            shown = _("the current design")
+        expect(source.get_by_role("radio", name=shown, exact=True)).to_be_checked()
+        assert "compare=design" in page.url and "lang=zh" in page.url
+        screenshot(page, "zh/present-paper-current-design")
+        page.locator(".st-key-present_controls").get_by_role("radio", name="English").click()
+        wait_for_app_idle(page)
+        expect(chosen).to_be_checked()
+        assert "compare=design" in page.url and "lang=en" in page.url
+    finally:
+        context.close()
+
+
+def test_two_browsers_in_two_languages_arrive_together(streamlit_server: str, browser: Any) -> None:
+    """One server, two visitors at the same moment, one reading Chinese and one English:
+    both pages are requested before either is waited for, so the server runs them at once."""
+    contexts = [_context(browser, "zh-CN"), _context(browser, "en-US")]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            page.goto(f"{streamlit_server}/shapes?preset=mini", wait_until="commit")
+        for page in pages:
+            wait_for_app_idle(page, timeout_s=90)
+            assert_no_exception(page)
+        zh, en = (page.locator('[data-testid="stSidebar"]') for page in pages)
+        expect(zh.get_by_text("参数量", exact=True)).to_be_visible()
+        expect(en.get_by_text("Parameters", exact=True)).to_be_visible()
+        assert zh.get_by_text("Parameters", exact=True).count() == 0
+        assert en.get_by_text("参数量", exact=True).count() == 0
+    finally:
+        for context in contexts:
+            context.close()

@@ -159,13 +159,15 @@ _LABELS = r"""(root) => [...root.querySelectorAll('button')].map((b) => {
 def test_a_presentation_screen_shares_its_view_for_a_slide(
     streamlit_server: str, projector_page: Any
 ) -> None:
-    """Back, Next, Share and Exit whole at 1280x720; Share shows the link and a QR code
-    large enough for a slide, and says when only this computer can open the link."""
+    """Back, Next, Share, Exit and the language switch whole at 1280x720; Share shows the
+    link and a QR code large enough for a slide, and says when only this computer can open
+    the link."""
     page = projector_page
     _open(page, f"{streamlit_server}/?present=1&concept=aux-heads&preset=mini")
     controls = page.locator(".st-key-present_controls")
     labels = controls.evaluate(_LABELS)
-    assert [label for label, _, _ in labels] == ["Back", "Next", "Share", "Exit"], labels
+    shown = [label for label, _, _ in labels]
+    assert shown == ["Back", "Next", "Share", "Exit", "English", "中文"], labels
     squeezed = [(label, width) for label, whole, width in labels if not whole]
     assert not squeezed, f"labels cut: {squeezed}"
     title = page.locator(".st-key-present_heading h2")
@@ -243,7 +245,7 @@ def test_back_and_forward_walk_through_the_designs(
     assert not text_problems(page)
     page.go_back()
     expect(summary).to_contain_text("paper")
-    assert page.url.endswith("preset=paper")
+    assert "preset=paper" in page.url and "preset=mini" not in page.url
     page.go_forward()
     expect(summary).to_contain_text("mini")
 

@@ -129,7 +129,12 @@ def aux_heads_figure(config: GoogLeNetConfig) -> go.Figure:
     and the main head after; a head hangs below the block it reads, labelled with its
     loss weight's name. aux1 is the head nearest the input.
     """
-    names = [_("stem"), *(_short(b.name) for b in config.blocks), _("main")]
+    # A box is narrow on a phone: its label is one short word in every language.
+    names = [
+        pgettext("box label", "stem"),
+        *(_short(b.name) for b in config.blocks),
+        pgettext("box label", "main"),
+    ]
     full = ["stem", *(b.name for b in config.blocks), "avgpool + fc"]
     heads = {h.after: h.name for h in config.active_aux_heads}
     shapes: list[dict[str, object]] = []
@@ -263,7 +268,11 @@ def deploy_figure(analysis: Analysis) -> go.Figure:
         "barmode": "stack",
         "xaxis": {"domain": [0.0, 0.44], "anchor": "y", "title": {"text": _("parameters")}},
         "yaxis": {"range": [0, totals[0] * 1.04]},
-        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": _("MACs per image")}},
+        "xaxis2": {
+            "domain": [0.56, 1.0],
+            "anchor": "y2",
+            "title": {"text": pgettext("axis", "MACs per image")},
+        },
         "yaxis2": {"range": [0, totals[1] * 1.04], "anchor": "x2", "exponentformat": "SI"},
     }
     layout["legend"] = legend_below([trace.name for trace in data if trace.showlegend])

@@ -1,5 +1,10 @@
 """Every visitor's language: English and Simplified Chinese, chosen per session.
 
+::
+
+    __init__.py  the gettext functions and the active language (this module)
+    glossary.py  the one glossary of the field's terms, after d2l's Chinese edition
+
 Text a person reads goes through this module's gettext functions, and the Chinese
 lives in the catalog ``googlenet_core/locale/zh_CN/LC_MESSAGES/googlenet.po``,
 extracted, updated and compiled with Babel (``make i18n``; the compiled ``.mo`` is

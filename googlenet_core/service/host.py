@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import _
 from .settings import current
 
 THREADS_ENV = "GOOGLENET_THREADS"
@@ -104,12 +105,12 @@ def cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
 def available_cpus(root: Path = CGROUP_ROOT) -> Figure:
     """CPUs this process may really use: its affinity mask, capped by the cgroup quota."""
     try:
-        cpus, source = len(os.sched_getaffinity(0)), "CPU affinity"
+        cpus, source = len(os.sched_getaffinity(0)), _("CPU affinity")
     except AttributeError:  # macOS, Windows: no affinity call
         cpus, source = os.cpu_count() or 1, "os.cpu_count()"
     quota = cpu_quota(root)
     if quota is not None and math.ceil(quota) < cpus:
-        return Figure(max(1, math.ceil(quota)), f"cgroup CPU quota {quota:g}")
+        return Figure(max(1, math.ceil(quota)), _("cgroup CPU quota {quota:g}").format(quota=quota))
     return Figure(max(1, cpus), source)
 
 
@@ -127,7 +128,7 @@ def memory_limit(root: Path = CGROUP_ROOT) -> Figure:
     physical = _physical_memory()
     if value and value.isdigit() and int(value) < physical:
         return Figure(int(value), "cgroup memory.limit_in_bytes")
-    return Figure(physical, "physical memory")
+    return Figure(physical, _("physical memory"))
 
 
 def resident_bytes(pid: int | str = "self") -> int:
@@ -195,10 +196,11 @@ def training_threads(
     cpus = available_cpus(root)
     threads, source = cpus.value, f"{cpus.source}: {cpus.value}"
     if leave_one_for_server and threads >= 2:
-        threads, source = threads - 1, f"{source}, one left to the server"
+        threads, source = threads - 1, _("{source}, one left to the server").format(source=source)
     idle = idle_cpus() if measure_load and threads >= 2 else None
     if idle is not None and round(idle) < threads:
-        threads, source = max(1, round(idle)), f"{source}; {idle:.1f} idle now"
+        threads = max(1, round(idle))
+        source = _("{source}; {idle:.1f} idle now").format(source=source, idle=idle)
     return Figure(threads, source)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..i18n import active_language
 from ..network.config import GoogLeNetConfig
 from ..training.estimate import TimeEstimate, time_estimate
 from ..training.flow import StageFlow
@@ -78,7 +79,8 @@ class Server:
         self.threads = training_threads(leave_one_for_server=True, measure_load=False).value
         torch.set_num_threads(self.threads)
         self._lock = threading.Lock()
-        self._job_threads: tuple[Figure, float] | None = None
+        # By language: the figure's source is a sentence a visitor reads.
+        self._job_threads: dict[str, tuple[Figure, float]] = {}
         self._pruned_at = -PRUNE_EVERY_S
         if measure_now:
             start_process_baseline(lambda: self.budget().value, self.threads)
@@ -125,13 +127,14 @@ class Server:
 
     def job_threads(self) -> Figure:
         """The threads a new job's process gets (measured again each minute)."""
+        language = active_language()
         with self._lock:
-            cached = self._job_threads
+            cached = self._job_threads.get(language)
             if cached is not None and time.monotonic() - cached[1] < THREADS_TTL_S:
                 return cached[0]
         figure = training_threads(leave_one_for_server=True)
         with self._lock:
-            self._job_threads = (figure, time.monotonic())
+            self._job_threads[language] = (figure, time.monotonic())
         return figure
 
     def time_estimate(self, plan: TrainPlan) -> TimeEstimate | None:

@@ -6,7 +6,9 @@ The other modules of this folder are the pieces pages share, UI only::
     view.py       the exact view in the URL, short links + QR, presentation mode, charts
     ownership.py  this browser's owner cookie and class code
     text.py       untrusted text shown as typed (:func:`literal`)
-    concepts.py   the Concepts page's table of concepts; presentation mode's way through
+    concepts.py   the Concepts page's table of concepts; presentation mode's way through;
+                  a concept's heading (Back, Next, Share, Exit, language) and visual
+    calculator.py the Concepts page's output-size calculator, filled in from any layer
     recipe.py     the Train page's recipe widgets, a generation of keys per proposal
     live.py       this browser's training jobs, live: progress, cancel, curves
     curves.py     the curves of one or several runs; a fair pair's gradient ratio

@@ -9,11 +9,13 @@ walk the same concepts without running the page.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
 from googlenet_core.i18n import N_, _
-from pages.common.view import set_presenting
+from pages.common.language import language_ui
+from pages.common.view import presenting, set_presenting, share_ui
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,28 @@ def _keep_a_concept() -> None:
     if st.session_state.get("concept") is None:
         st.session_state["concept"] = st.session_state.get("concept_shown", SLUGS[0])
     st.session_state["concept_shown"] = st.session_state["concept"]
+
+
+# ---- how a concept is drawn -----------------------------------------------------------------
+
+
+def heading(slug: str, text: str) -> None:
+    """The concept's title, numbered by its place in the concepts' table; in presentation mode
+    with Back, Next, Share, Exit and the language switch beside it, each as wide as its label
+    (never squeezed: the row wraps under the title on a narrow screen instead)."""
+    if not presenting():
+        st.header(f"{number(slug)} · {text}", divider="gray")
+        return
+    with st.container(horizontal=True, vertical_alignment="center", key="present_heading"):
+        st.header(f"{number(slug)} · {text}", width="stretch")
+        with st.container(horizontal=True, width="content", key="present_controls"):
+            st.button(_("Back"), key="concept_back", on_click=step, args=(-1,), shortcut="Left")
+            st.button(_("Next"), key="concept_next", on_click=step, args=(1,), shortcut="Right")
+            share_ui("present_share", N_("Share"))
+            st.button(_("Exit"), key="present_exit", on_click=set_presenting, args=(False,))
+            language_ui("present")  # the sidebar is folded away on a projector
+
+
+def visual(slug: str) -> Any:
+    """The container of a concept's main visual (``.st-key-visual_<slug>`` in the page)."""
+    return st.container(key=f"visual_{slug}")
