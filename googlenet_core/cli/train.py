@@ -38,6 +38,7 @@ from ..training.events import DownloadEvent, EpochEvent, Event, NoteEvent, Start
 from ..training.plan import Choices, Subset, TrainPlan, plan_training
 from ..training.runs import Run
 from ..training.train import train
+from ..training.transfer import check_init
 from .common import load_network
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "cancelled": 130, "interrupted": 130}
@@ -91,6 +92,18 @@ def register(subparsers: Any) -> None:
         default=None,
         help="random shifts, rotations and scalings (default: the plan's choice)",
     )
+    p.add_argument(
+        "--init",
+        metavar="imagenet|PATH",
+        help="start from trained weights: torchvision's ImageNet weights (from torch's hub "
+        "cache), a run folder or a checkpoint file; the trunk must match the network",
+    )
+    p.add_argument(
+        "--freeze",
+        metavar="none|trunk|STAGE",
+        help="what does not train: nothing, the trunk (only the heads train) or every stage "
+        "up to STAGE (default with --init: trunk on a CPU, none on a GPU)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--precision", choices=PRECISIONS)
@@ -143,10 +156,14 @@ def plan_from_args(args: argparse.Namespace) -> TrainPlan:
         aux_weight2=w2,
         augment=args.augment,
         seed=args.seed,
+        init=args.init,
+        freeze=args.freeze,
         device=args.device,
         precision=args.precision,
     )
     data_path = os.path.abspath(args.data) if args.data else None
+    if args.init is not None:
+        check_init(args.init)  # before a run folder is made for it
     return plan_training(config, dataset, choices, data_path=data_path)
 
 

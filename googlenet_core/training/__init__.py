@@ -21,6 +21,7 @@ knows nothing of the UI or of a server (who owns a run, what the host has left:
     card.py         MODEL_CARD.md beside a run's best checkpoint
     tensorboard.py  the same curves as TensorBoard event files in the run folder
     compare.py      A/B pairs, which settings differ, gradient ratios between runs
+    transfer.py     a start from trained weights (trunk exactly, heads where they fit)
 
 Everywhere in the package ``config`` is the network (GoogLeNetConfig) and
 ``train_config`` the recipe (TrainConfig).

@@ -87,6 +87,11 @@ def model_card(run_id: str, start: StartEvent, best: EpochEvent, pre: Preprocess
                 precision=start.precision,
                 seconds=best.train_seconds,
             ),
+            _("- Started from {init}; frozen: {freeze}.").format(
+                init=recipe.init, freeze=recipe.freeze
+            )
+            if recipe.init
+            else _("- Started from random weights."),
             "",
             _("## Validation, at the best epoch"),
             "",

@@ -53,9 +53,24 @@ class TrainConfig(JsonRecord):
     precision: str = "auto"  # 'auto': bf16 autocast on CUDA, fp32 elsewhere
     val_fraction: float = 0.2  # held out where a data set has no official test split
     log_every: int | None = None  # steps between step events (None: about 20 per epoch)
+    # Where the weights start (training/transfer.py): None (random), "imagenet" (torchvision's
+    # weights from torch's hub cache), a run folder (its best.pt) or a checkpoint file.
+    init: str | None = None
+    freeze: str = "none"  # "none", "trunk" (only the heads train) or a stage: it and before
 
     def __post_init__(self) -> None:
         owner = self.owner_label()
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
+            raise ValueError(_("training: init must name weights to start from, or be left out"))
+        if not isinstance(self.freeze, str) or not self.freeze:
+            raise ValueError(_("training: freeze must be none, trunk or a stage's name"))
+        if self.freeze != "none" and self.init is None:
+            raise ValueError(
+                _(
+                    "training: freezing random weights teaches nothing; give init (weights to "
+                    "start from) or freeze none"
+                )
+            )
         check_choice(owner, "dataset", self.dataset, DATASETS)
         if self.dataset == "folder" and not self.data_path:
             raise ValueError(_("training: dataset 'folder' needs data_path, the folder of classes"))

@@ -18,6 +18,7 @@ on the digits, below chance) while its batch statistics already give 40 %.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -74,14 +75,23 @@ def recalibrate_batchnorm(
     channels_last: bool = False,
     autocast: torch.dtype | None = None,
     dist: Distributed | None = None,
+    frozen: Sequence[nn.Module] = (),
 ) -> int:
     """Set every BatchNorm's running mean and variance to their average over training batches.
+
+    Those inside ``frozen`` (stages a transfer run keeps as trained) keep theirs: the
+    heads learned on the features those statistics give.
 
     Up to ``batches`` unaugmented batches of ``split``, every head run (the aux
     heads have BatchNorm too); under ``dist`` the statistics are averaged over
     the ranks. Returns how many images were used (0 for a network without BN).
     """
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    kept = {id(m) for stage in frozen for m in stage.modules()}
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in kept
+    ]
     if not layers:
         return 0
     dist = dist or Distributed()
@@ -92,6 +102,8 @@ def recalibrate_batchnorm(
         layer.momentum = None  # a cumulative average over the batches below
     was_training = model.training
     model.train()
+    for stage in frozen:  # in train mode its BatchNorms would take these batches' statistics
+        stage.eval()
     seen = 0
     try:
         for i, (x, _) in enumerate(

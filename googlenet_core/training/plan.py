@@ -117,6 +117,8 @@ class Choices:
     precision: str | None = None
     val_fraction: float | None = None
     log_every: int | None = None
+    init: str | None = None  # trained weights to start from (training/transfer.py)
+    freeze: str | None = None  # None: a frozen trunk for a trained start on a CPU
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,14 @@ def plan_training(
     device = device_type or resolve_device(fields_["device"]).type
     factor = heaviness(network)
     heavy = factor if device == "cpu" and factor > HEAVY_FACTOR else None
+    if fields_["init"] is not None and choices.freeze is None:
+        # Teachable Machine's way on a CPU: the trained trunk stays, only the heads learn.
+        fields_["freeze"] = "trunk" if device == "cpu" else "none"
+        reasons["freeze"] = (
+            _("a trained start on a CPU: only the heads train, in a fraction of the time")
+            if device == "cpu"
+            else _("a trained start on a GPU: every stage is fine-tuned")
+        )
     if choices.subset is not None:
         fields_["subset"] = None if choices.subset == "all" else choices.subset
     elif device == "cpu":
@@ -324,6 +334,8 @@ _DEFAULT_REASONS = {
     "seed": N_("seed 0: runs repeat exactly"),
     "device": N_("the fastest device here (CUDA, then Apple MPS, then the CPU)"),
     "precision": N_("bf16 on a CUDA GPU, fp32 elsewhere"),
+    "init": N_("random weights: the run starts from scratch"),
+    "freeze": N_("nothing frozen: every stage trains"),
 }
 
 

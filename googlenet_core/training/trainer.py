@@ -52,6 +52,7 @@ from .events import (
     AuxHead,
     EpochEvent,
     Event,
+    NoteEvent,
     StartEvent,
 )
 from .loss import aux_loss
@@ -59,6 +60,7 @@ from .measure import StageGradients, StepWindow, stage_names
 from .optim import build_optimizer, build_scheduler
 from .runs import Run
 from .status import Outcome
+from .transfer import StartReport, keep_frozen_as_trained, start_from
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,13 @@ class Trainer:
         self.autocast = resolve_precision(train_config.precision, device)
 
         model = build_model(config, seed=train_config.seed)  # its own generator: repeatable
-        self.init_fingerprint = weights_fingerprint(model)
+        # Trained weights to start from, and the stages they keep as they are (transfer.py).
+        self.start_report: StartReport | None = None
+        self.frozen: tuple[str, ...] = ()
+        if train_config.init is not None:
+            self.start_report = start_from(model, train_config.init, train_config.freeze)
+            self.frozen = self.start_report.frozen
+        self.init_fingerprint = weights_fingerprint(model)  # what the run starts from
         model = model.to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -246,6 +254,8 @@ class Trainer:
             init_fingerprint=self.init_fingerprint,
         )
         self.emit(self.start)
+        if self.start_report is not None:
+            self.emit(NoteEvent(self.start_report.sentence()))
         if self.run is not None:
             self.run.set_status(
                 "running",
@@ -259,6 +269,7 @@ class Trainer:
     def _epoch(self, epoch: int) -> None:
         train_config, data, dist = self.train_config, self.data, self.dist
         self.net.train()
+        keep_frozen_as_trained(self.model, self.frozen)
         batches = batch_indices(
             len(data.train),
             train_config.batch_size,
@@ -316,6 +327,7 @@ class Trainer:
             channels_last=self.channels_last,
             autocast=self.autocast,
             dist=dist,
+            frozen=[getattr(self.model, name) for name in self.frozen],
         )
         evaluation = evaluate(
             self.model,
