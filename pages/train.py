@@ -15,6 +15,8 @@ run it may see, overlaid and downloaded (:mod:`pages.common.run_store`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from googlenet_core import GoogLeNetConfig, analyze, minimum_input_size, network_name
@@ -34,7 +36,14 @@ from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from pages.common import current_config, literal, rerun, run_page, server, set_config
 from pages.common.live import live_ui
 from pages.common.ownership import viewer
-from pages.common.recipe import choices_from, follow_plan, recipe_key, set_recipe
+from pages.common.recipe import (
+    choices_from,
+    follow_plan,
+    freeze_ui,
+    recipe_key,
+    set_recipe,
+    weights_start_ui,
+)
 from pages.common.run_store import runs_ui
 
 OLD_JOBS_PARAM = "jobs"  # where job tokens used to travel; dropped from old links
@@ -292,8 +301,11 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
     network_ui(config)
     dataset, archive, archive_name = dataset_ui()
     data_path = archive_name if dataset == "upload" else None  # recorded, not read
+    init = weights_start_ui(config)
     try:
-        proposal = plan_training(config, dataset, data_path=data_path, archive=archive)
+        proposal = plan_training(
+            config, dataset, Choices(init=init), data_path=data_path, archive=archive
+        )
     except (ValueError, DatasetError) as exc:
         st.error(
             _("**Cannot train this network on this data:** {error}").format(error=literal(exc)),
@@ -303,6 +315,11 @@ def plan_ui(config: GoogLeNetConfig) -> tuple[TrainPlan | None, bytes | None]:
     heavy_ui(proposal)
     follow_plan(dataset, proposal)
     choices = choices_ui(config, proposal)
+    if init is not None:
+        freeze = freeze_ui(config, proposal, init)
+        if freeze == proposal.train_config.freeze:
+            _proposed(proposal, "freeze")
+        choices = dataclasses.replace(choices, init=init, freeze=freeze)
     try:
         plan = plan_training(config, dataset, choices, data_path=data_path, archive=archive)
     except ValueError as exc:

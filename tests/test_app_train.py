@@ -36,6 +36,7 @@ from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
 from googlenet_core.training.plan import Choices, plan_training
 from googlenet_core.training.runs import Run, list_runs, open_run
+from googlenet_core.training.train import train
 from pages.common.recipe import key_for
 
 PAGE = "pages/train.py"
@@ -500,3 +501,31 @@ def test_a_run_too_big_for_the_server_is_refused_before_anything_is_allocated(
     assert not at.error and not at.button(key="train_start").disabled
     assert re.search(r"Memory: about [\d.]+ GB: .* a job may take [\d.]+ GB here", _text(at))
     assert list_runs(run_store) == []
+
+
+def test_a_run_starts_from_a_finished_run_of_the_same_design(run_store) -> None:
+    """The Start-from picker offers the runs whose trunk the design shares; on a CPU the
+    plan freezes the trunk, and the run trains its heads on the weights it was given."""
+    first = plan_training(get_preset("mini"), "digits", Choices(epochs=1, subset=64))
+    done = train(
+        first.config,
+        first.train_config,
+        run=Run.create(first.config, first.train_config, run_store),
+    )
+    assert done.status == "completed", done.message
+    (source,) = list_runs(run_store)
+    at = app_test(PAGE, preset="mini").run()
+    assert at.selectbox(key="train_init").value == "scratch"
+    at.selectbox(key="train_init").set_value(source.id).run()
+    assert not at.exception
+    (freeze,) = [s for s in at.selectbox if (s.key or "").startswith("train_freeze_")]
+    expected = "none" if torch.cuda.is_available() else "trunk"
+    assert freeze.value == expected
+    _tiny_settings(at)
+    at.button(key="train_start").click().run()
+    at = _wait_until(at, _finished(run_store, 2))
+    started = [r for r in list_runs(run_store) if r.id != source.id][0]
+    recipe = open_run(started.id, run_store).train_config()
+    assert (recipe.init, recipe.freeze) == (str(source.path), expected)
+    notes = [e.message for e in open_run(started.id, run_store).events() if e.kind == "note"]
+    assert any(n.startswith("Started from") for n in notes), notes

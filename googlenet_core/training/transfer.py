@@ -22,7 +22,9 @@ train too) from training; their batch-norm statistics stay as they were trained.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -31,6 +33,10 @@ from torch import nn
 from ..i18n import _, ngettext
 from ..inference.checkpoints import AUX_HEAD_NAMES, LoadedCheckpoint, load_checkpoint
 from ..inference.pretrained import imagenet_network, weights_path
+from ..network.config import GoogLeNetConfig
+from ..network.model import build_model
+from .runs import Run, RunSummary
+from .status import FINISHED
 
 #: ``init`` for torchvision's ImageNet weights.
 IMAGENET = "imagenet"
@@ -191,6 +197,42 @@ def start_from(
         getattr(model, name).requires_grad_(False)
     shown = _("ImageNet (torchvision)") if init == IMAGENET else init
     return StartReport(shown, kept, tuple(rebuilt), frozen)
+
+
+@lru_cache(maxsize=64)
+def trunk_shapes(config: GoogLeNetConfig) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Every trunk tensor's name and shape: two designs with the same can share weights.
+    Built on the meta device: no memory, no time spent on weights."""
+    with torch.device("meta"):
+        model = build_model(config)
+    return tuple(
+        (key, tuple(tensor.shape))
+        for key, tensor in model.state_dict().items()
+        if key.split(".", 1)[0] not in HEADS
+    )
+
+
+@lru_cache(maxsize=64)
+def trunk_stage_names(config: GoogLeNetConfig) -> tuple[str, ...]:
+    """:func:`trunk_stages` of ``config``'s network, without building its weights."""
+    with torch.device("meta"):
+        return tuple(trunk_stages(build_model(config)))
+
+
+def starts_for(config: GoogLeNetConfig, summaries: Sequence[RunSummary]) -> list[RunSummary]:
+    """The finished runs with a checkpoint whose trunk ``config`` can start from."""
+    wanted = trunk_shapes(config)
+    found = []
+    for summary in summaries:
+        if summary.status not in FINISHED or not summary.has_checkpoint:
+            continue
+        try:
+            theirs = Run(summary.path).model_config()
+        except (OSError, ValueError):
+            continue  # a damaged run folder: not a start
+        if trunk_shapes(theirs) == wanted:
+            found.append(summary)
+    return found
 
 
 def keep_frozen_as_trained(model: nn.Module, frozen: tuple[str, ...]) -> None:

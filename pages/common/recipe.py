@@ -24,7 +24,21 @@ from typing import Any
 import streamlit as st
 
 from googlenet_core import GoogLeNetConfig
+from googlenet_core.i18n import N_, _
+from googlenet_core.inference.pretrained import imagenet_network, is_downloaded
+from googlenet_core.service.access import visible
 from googlenet_core.training.plan import Choices, TrainPlan
+from googlenet_core.training.runs import list_runs
+from googlenet_core.training.transfer import (
+    FREEZE_NONE,
+    FREEZE_TRUNK,
+    IMAGENET,
+    starts_for,
+    trunk_shapes,
+    trunk_stage_names,
+)
+from pages.common.ownership import viewer
+from pages.common.server import server
 
 GENERATION = "train_recipe_generation"  # bumped when the proposal changes
 _PROPOSAL = "train_proposal"  # the proposal the recipe widgets were last set from
@@ -104,3 +118,78 @@ def choices_from(state: Mapping[Any, Any], config: GoogLeNetConfig) -> Choices:
         augment=bool(value("train_augment")),
         seed=int(value("train_seed")),
     )
+
+
+# ---- where the weights start ---------------------------------------------------------------
+
+SCRATCH = "scratch"  # the start picker's value for random weights
+_START_LABELS = {
+    SCRATCH: N_("Random weights (from scratch)"),
+    IMAGENET: N_("ImageNet: torchvision's weights"),
+}
+_FREEZE_LABELS = {
+    FREEZE_NONE: N_("nothing: every stage trains"),
+    FREEZE_TRUNK: N_("the trunk: only the heads train"),
+}
+
+
+def weights_start_ui(config: GoogLeNetConfig) -> str | None:
+    """Where the run's weights start (None: random): torchvision's ImageNet weights where
+    this server has them and the design is torchvision's, or a finished run this browser
+    may see whose trunk the design shares (googlenet_core.training.transfer)."""
+    runs = {s.id: s for s in starts_for(config, visible(list_runs(server().runs_dir), viewer()))}
+    options = [SCRATCH]
+    if is_downloaded() and trunk_shapes(config) == trunk_shapes(imagenet_network()):
+        options.append(IMAGENET)
+    options += list(runs)
+
+    def label(option: str) -> str:
+        if option in _START_LABELS:
+            return _(_START_LABELS[option])
+        summary = runs[option]
+        accuracy = f"{summary.best_val_acc:.1%}" if summary.best_val_acc is not None else "–"
+        return _("Run {run}: {accuracy} on its validation set").format(
+            run=summary.label, accuracy=accuracy
+        )
+
+    if st.session_state.get("train_init") not in options:
+        st.session_state["train_init"] = SCRATCH  # a run deleted, or another design
+    chosen = st.selectbox(
+        _("Start from"),
+        options,
+        format_func=label,
+        key="train_init",
+        help=_(
+            "Trained weights to start from: the trunk is taken exactly, a head of another "
+            "number of classes is rebuilt. Runs of a design with the same trunk are offered."
+        ),
+    )
+    if len(options) == 1:
+        st.caption(
+            _(
+                "No finished run of a design with this trunk yet. ImageNet weights are offered "
+                "for torchvision's design once this server has them (the Predict page "
+                "downloads them)."
+            )
+        )
+    if chosen == SCRATCH:
+        return None
+    return IMAGENET if chosen == IMAGENET else str(runs[chosen].path)
+
+
+def freeze_ui(config: GoogLeNetConfig, proposal: TrainPlan, init: str) -> str:
+    """What does not train, starting at the plan's proposal (a frozen trunk on a CPU)."""
+    options = [FREEZE_NONE, FREEZE_TRUNK, *trunk_stage_names(config)]
+    proposed = proposal.train_config.freeze
+    chosen = st.selectbox(
+        _("Freeze"),
+        options,
+        index=options.index(proposed) if proposed in options else 0,
+        format_func=lambda o: (
+            _(_FREEZE_LABELS[o])
+            if o in _FREEZE_LABELS
+            else _("up to {stage}: the stages after it train").format(stage=o)
+        ),
+        key=f"train_freeze_{abs(hash(init))}",  # each start begins at its proposal
+    )
+    return str(chosen)
