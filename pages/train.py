@@ -30,7 +30,7 @@ from googlenet_core.network.config import MAX_INPUT_SIZE
 from googlenet_core.network.presets import get_preset
 from googlenet_core.service.budgets import BATCH_SIZES
 from googlenet_core.service.jobs import QueueFull
-from googlenet_core.training.compare import ab_pair
+from googlenet_core.training.compare import ab_pair, start_pair
 from googlenet_core.training.config import OPTIMIZERS, SCHEDULES
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from pages.common import current_config, literal, rerun, run_page, server, set_config
@@ -456,9 +456,24 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
             "the gradient ratio per stage appear below."
         ),
     )
-    if start or ab:
+    versus = (
+        plan is not None
+        and plan.train_config.init is not None
+        and two.button(
+            _("Compare this start with scratch (two fair runs)"),
+            icon=":material/difference:",
+            key="train_vs_scratch",
+            disabled=missing_zip or not fits,
+            width="stretch",
+            help=_(
+                "Queues this run and the same run from random weights with nothing frozen: the "
+                "same seed, images and recipe, so the difference is what the start gives."
+            ),
+        )
+    )
+    if start or ab or versus:
         assert plan is not None
-        plans = [plan] if start else list(pair or ())
+        plans = [plan] if start else list(start_pair(plan) if versus else pair or ())
         try:  # an A/B pair goes in whole or not at all
             jobs = server().submit(plans, viewer(), archive)
         except QueueFull as exc:
@@ -469,7 +484,7 @@ def start_ui(plan: TrainPlan | None, archive: bytes | None, fits: bool = True) -
         except (ValueError, OSError) as exc:
             st.error(_("Could not start: {error}").format(error=literal(exc)))
             return
-        if ab:  # the pair alone in the overlay: older runs would make it an unfair one
+        if ab or versus:  # the pair alone in the overlay: older runs would make it unfair
             st.session_state["train_compare"] = [job.id for job in jobs]
         rerun()
     if plan is not None and not has_heads:

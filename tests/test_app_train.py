@@ -31,7 +31,7 @@ from googlenet_core.service.access import (
 from googlenet_core.service.budgets import run_memory
 from googlenet_core.service.host import MEMORY_ENV, resident_bytes
 from googlenet_core.service.probes import process_baseline
-from googlenet_core.training.compare import best_finished
+from googlenet_core.training.compare import best_finished, differences
 from googlenet_core.training.config import TrainConfig
 from googlenet_core.training.events import start_of
 from googlenet_core.training.plan import Choices, plan_training
@@ -529,3 +529,22 @@ def test_a_run_starts_from_a_finished_run_of_the_same_design(run_store) -> None:
     assert (recipe.init, recipe.freeze) == (str(source.path), expected)
     notes = [e.message for e in open_run(started.id, run_store).events() if e.kind == "note"]
     assert any(n.startswith("Started from") for n in notes), notes
+
+
+def test_a_start_is_compared_with_scratch_in_one_click(run_store) -> None:
+    """Two runs, the same but for where the weights start: the overlay calls it fair."""
+    first = plan_training(get_preset("mini"), "digits", Choices(epochs=1, subset=64))
+    run = Run.create(first.config, first.train_config, run_store)
+    assert train(first.config, first.train_config, run=run).status == "completed"
+    at = app_test(PAGE, preset="mini").run()
+    at.selectbox(key="train_init").set_value(run.id).run()
+    _tiny_settings(at)
+    at.button(key="train_vs_scratch").click().run()
+    at = _wait_until(at, _finished(run_store, 3))
+    pair = [r for r in list_runs(run_store) if r.id != run.id]
+    recipes = {open_run(r.id, run_store).train_config().init for r in pair}
+    assert recipes == {str(run.path), None}
+    found = differences({r.id: open_run(r.id, run_store).events() for r in pair})
+    assert {d.setting for d in found} >= {"starting weights", "initial weights"}
+    assert all(d.expected for d in found), [d for d in found if not d.expected]
+    assert not [w for w in at.main.warning if "Not a fair comparison" in w.value]

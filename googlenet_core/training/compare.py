@@ -49,6 +49,19 @@ def ab_pair(plan: TrainPlan) -> tuple[TrainPlan, TrainPlan]:
     )
 
 
+def start_pair(plan: TrainPlan) -> tuple[TrainPlan, TrainPlan]:
+    """(from its trained start, from scratch): ``plan`` as it is, and the same plan from
+    random weights with nothing frozen. Everything else is the same, seed and images
+    included, so the difference is what the start gives."""
+    scratch = dataclasses.replace(plan.train_config, init=None, freeze="none")
+    return plan, dataclasses.replace(plan, train_config=scratch)
+
+
+#: What a comparison may be about: the aux weights (an A/B pair) or where the weights
+#: start (:func:`start_pair`); a start that differs changes the initial weights too.
+_SUBJECTS = ("aux weights", "starting weights", "frozen")
+
+
 @dataclass(frozen=True)
 class Difference:
     """One setting that is not the same in every run of a comparison."""
@@ -85,24 +98,25 @@ def _settings(start: StartEvent) -> dict[str, str]:
         N_("initial weights"): start.init_fingerprint or "?",
         N_("device"): f"{start.device} {start.precision}",
         N_("aux weights"): f"{c.aux_weight1:g}/{c.aux_weight2:g}",
+        N_("starting weights"): c.init or _("random"),
+        N_("frozen"): c.freeze,
     }
 
 
 def differences(runs: Mapping[str, Sequence[Event]]) -> list[Difference]:
     """Every setting in which any two of ``runs`` differ (runs not started yet are skipped).
 
-    The aux weights come last and are marked ``expected``: they are what an A/B
-    pair compares. Everything else that differs makes the comparison unfair.
+    The aux weights, or where the weights start (and so the initial weights), come last
+    and are marked ``expected``: they are what an A/B pair or a start-vs-scratch pair
+    compares. Everything else that differs makes the comparison unfair.
     """
     starts = [s for events in runs.values() if (s := start_of(events)) is not None]
     if len(starts) < 2:
         return []
     table = [_settings(s) for s in starts]
-    found = []
-    for setting in table[0]:
-        values = tuple(row[setting] for row in table)
-        if len(set(values)) > 1:
-            found.append(Difference(setting, values, expected=setting == "aux weights"))
+    differ = [s for s in table[0] if len({row[s] for row in table}) > 1]
+    subjects = set(_SUBJECTS) | ({"initial weights"} if "starting weights" in differ else set())
+    found = [Difference(s, tuple(row[s] for row in table), expected=s in subjects) for s in differ]
     return sorted(found, key=lambda d: d.expected)
 
 
