@@ -307,10 +307,17 @@ def download(page: Any, label: str) -> Any:
     clicked; on a host busy with other work a click can land while the page is drawn
     again and be lost, so a second click follows, as a user's would."""
     wait_for_app_idle(page)
+    button = page.get_by_role("button", name=label)
     for attempt in range(2):
         try:
+            # A page that lost its connection for a moment (a starved server on a loaded
+            # host) greys its widgets out until it is back: wait for that, not the click.
+            button.wait_for(state="visible", timeout=90_000)
+            page.wait_for_function(
+                "(el) => !el.disabled", arg=button.element_handle(), timeout=90_000
+            )
             with page.expect_download(timeout=30_000) as info:
-                page.get_by_role("button", name=label).click()
+                button.click()
             return info.value
         except Exception as exc:  # playwright's TimeoutError (it may not be installed)
             if attempt or type(exc).__name__ != "TimeoutError":
