@@ -304,24 +304,24 @@ def wait_for_app_idle(page: Any, timeout_s: float = 30.0) -> None:
 
 def download(page: Any, label: str) -> Any:
     """Click a download button and take the file. Its data is made on the server when
-    clicked; on a host busy with other work a click can land while the page is drawn
-    again and be lost, so a second click follows, as a user's would."""
+    clicked (a deferred download). On a host busy with other work a click can land while
+    the page is drawn again and be lost; and twice in four full runs of the suite, with
+    the other worker training, the page kept the button disabled for over 90 s before
+    any click (its widgets greyed out, as while it reconnects or a request for the file
+    is pending). So a second try follows, after a reload when the button is still
+    disabled: the URL holds the design, as a user's refresh would."""
     wait_for_app_idle(page)
     button = page.get_by_role("button", name=label)
     for attempt in range(2):
         try:
-            # A page that lost its connection for a moment (a starved server on a loaded
-            # host) greys its widgets out until it is back: wait for that, not the click.
-            button.wait_for(state="visible", timeout=90_000)
-            page.wait_for_function(
-                "(el) => !el.disabled", arg=button.element_handle(), timeout=90_000
-            )
             with page.expect_download(timeout=30_000) as info:
-                button.click()
+                button.click(timeout=30_000)
             return info.value
         except Exception as exc:  # playwright's TimeoutError (it may not be installed)
             if attempt or type(exc).__name__ != "TimeoutError":
                 raise
+            if button.is_disabled():
+                page.reload()
             wait_for_app_idle(page)
     raise AssertionError("unreachable")
 
