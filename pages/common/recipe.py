@@ -172,9 +172,13 @@ def weights_start_ui(config: GoogLeNetConfig) -> str | None:
                 "downloads them)."
             )
         )
-    if chosen == SCRATCH:
-        return None
-    return IMAGENET if chosen == IMAGENET else str(runs[chosen].path)
+    if chosen == IMAGENET and IMAGENET in options:
+        return IMAGENET
+    if chosen in runs:
+        return str(runs[chosen].path)
+    # Random weights; also any value that is none of the options (Streamlit hands back
+    # what the browser sent when it matches none): never a path from the browser.
+    return None
 
 
 def freeze_ui(config: GoogLeNetConfig, proposal: TrainPlan, init: str) -> str:
