@@ -548,4 +548,3 @@ def test_a_start_is_compared_with_scratch_in_one_click(run_store) -> None:
     assert {d.setting for d in found} >= {"starting weights", "initial weights"}
     assert all(d.expected for d in found), [d for d in found if not d.expected]
     assert not [w for w in at.main.warning if "Not a fair comparison" in w.value]
-
