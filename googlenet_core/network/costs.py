@@ -58,6 +58,8 @@ PREDICT_MEMORY_BYTES = 384 * 2**20
 #: Images in a gradient-flow measurement, the most that fit the memory allowed: 8 for mini,
 #: 2 for the paper's 224 px network.
 FLOW_BATCHES = (8, 4, 2)
+#: Images the frozen stages of a transfer run take at once while their features are computed.
+EXTRACT_BATCH = 32
 #: The flow prediction's margin over what was measured (allocator slack, temporaries).
 FLOW_MARGIN = 1.15
 
@@ -70,6 +72,11 @@ class Step:
     trained_aux: tuple[str, ...]  # aux heads in the loss: run, with gradients and optimiser state
     optimizer_states: int  # tensors kept per trainable weight: AdamW 2, SGD momentum 1, else 0
     optimizer: str  # "adamw" or "sgd", for the sentence
+    # Stages kept as trained (a transfer run): no gradient, no optimiser state, nothing saved
+    # for backward. ``features_once``: their features are computed once per image, before
+    # the epochs, a batch of EXTRACT_BATCH at a time (googlenet_core/training/features.py).
+    frozen: tuple[str, ...] = ()
+    features_once: bool = False
 
     @property
     def runs_aux(self) -> bool:
@@ -150,7 +157,7 @@ def size_words(value: float) -> str:
     return f"{value / GB:.1f} GB" if value >= 0.1 * GB else f"{value / 1e6:.0f} MB"
 
 
-def saved_values(analysis: Analysis, with_aux: bool) -> int:
+def saved_values(analysis: Analysis, with_aux: bool, frozen: tuple[str, ...] = ()) -> int:
     """Values (4-byte units) autograd keeps for backward, per image.
 
     Within 2 % of a census of the built model's saved tensors (``saved_tensors_hooks``,
@@ -163,7 +170,7 @@ def saved_values(analysis: Analysis, with_aux: bool) -> int:
     # result, a second tensor; without BN the ReLU overwrites the conv's output: one.
     per_conv = 2 if config.batch_norm else 1
     for layer in analysis.layers:
-        if layer.is_aux and not with_aux:
+        if (layer.is_aux and not with_aux) or layer.stage in frozen:
             continue
         size = math.prod(layer.out_shape)
         if layer.kind == "conv":
@@ -175,7 +182,7 @@ def saved_values(analysis: Analysis, with_aux: bool) -> int:
         else:
             values += size  # an average pool's output, kept by the conv or linear after it
     for row in analysis.rows:
-        if row.kind == "inception":
+        if row.kind == "inception" and row.name not in frozen:
             values += math.prod(row.out_shape)  # torch.cat copies the four branches: new tensor
     return values
 
@@ -189,8 +196,13 @@ def forward_bytes(config: GoogLeNetConfig, batch: int = 1) -> int:
 
 def training_activations(config: GoogLeNetConfig, step: Step) -> int:
     """Bytes of one training step's activations at its peak; linear in the batch."""
-    per_image = saved_values(analyze(config), step.runs_aux) * FLOAT
-    return round(BACKWARD_FACTOR * per_image * step.batch_size)
+    per_image = saved_values(analyze(config), step.runs_aux, step.frozen) * FLOAT
+    trained = round(BACKWARD_FACTOR * per_image * step.batch_size)
+    if step.features_once:  # the frozen stages ran once, without gradients, before the epochs
+        return max(trained, round(EVAL_FACTOR * forward_bytes(config, EXTRACT_BATCH)))
+    if step.frozen:  # they run on every step, without gradients, beside the part that trains
+        return trained + forward_bytes(config, step.batch_size)
+    return trained
 
 
 def evaluation_batch(config: GoogLeNetConfig, step: Step) -> int:
@@ -231,6 +243,7 @@ def training_memory(
     analysis = analyze(config)
     trained = set(step.trained_aux)
     frozen = sum(r.params for r in analysis.rows if r.is_aux and r.name not in trained)
+    frozen += sum(r.params for r in analysis.rows if r.name in step.frozen)
     trainable = analysis.total_params - frozen
     activations = max(
         training_activations(config, step),

@@ -14,6 +14,7 @@ training loops end up unpacking ``logits, aux2, aux1`` and swapping the heads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import torch
@@ -128,10 +129,16 @@ class InceptionAux(nn.Module):
         self.dropout = nn.Dropout(p=spec.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.classify(self.pool(x))
+
+    def pool(self, x: Tensor) -> Tensor:
+        """The head's first step, without weights: what a frozen trunk's cache keeps."""
         if self.spec.pool == "adaptive":
-            x = F.adaptive_avg_pool2d(x, (self.spec.pool_size, self.spec.pool_size))
-        else:
-            x = F.avg_pool2d(x, self.spec.pool_size, stride=self.spec.pool_stride)
+            return F.adaptive_avg_pool2d(x, (self.spec.pool_size, self.spec.pool_size))
+        return F.avg_pool2d(x, self.spec.pool_size, stride=self.spec.pool_stride)
+
+    def classify(self, x: Tensor) -> Tensor:
+        """The rest of the head, from :meth:`pool`'s output."""
         x = self.conv(x)
         x = torch.flatten(x, 1)
         x = F.relu(self.fc1(x), inplace=True)
@@ -266,6 +273,56 @@ class GoogLeNet(nn.Module):
     @property
     def trunk_names(self) -> tuple[str, ...]:
         return tuple(self._trunk)
+
+    # -- a network cut in two: what a frozen trunk computes once, and the rest ---------------
+    def prefix_stop(self, frozen: Sequence[str]) -> int:
+        """How many trunk modules a cut after the ``frozen`` stages keeps in front: up to
+        the last of them, and the weightless modules (max pools) right after it."""
+        if not frozen:
+            return 0
+        stop = max(self._trunk.index(name) for name in frozen) + 1
+        while (
+            stop < len(self._trunk)
+            and next(getattr(self, self._trunk[stop]).parameters(), None) is None
+        ):
+            stop += 1
+        return stop
+
+    def forward_prefix(self, x: Tensor, stop: int) -> dict[str, Tensor]:
+        """The first ``stop`` trunk modules: ``{"x": their output}`` (pooled to one vector per
+        image where the whole trunk is in front) and, per aux head attached in front, its
+        pooled input (:meth:`InceptionAux.pool`), as :meth:`forward_rest` takes them."""
+        x = self._transform_input(x)
+        out: dict[str, Tensor] = {}
+        for name in self._trunk[:stop]:
+            x = getattr(self, name)(x)
+            if name in self._aux_after:
+                head = self._aux_after[name]
+                out[head] = getattr(self, head).pool(x)
+        if stop == len(self._trunk):
+            x = torch.flatten(self.avgpool(x), 1)
+        out["x"] = x
+        return out
+
+    def forward_rest(self, features: Mapping[str, Tensor], stop: int, with_aux: bool) -> Heads:
+        """Every head from :meth:`forward_prefix`'s output: ``forward_heads`` (``with_aux``)
+        or the main head alone, computed from the cut on."""
+        x = features["x"]
+        aux: dict[str, Tensor] = {}
+        if with_aux:
+            for name in self._trunk[:stop]:
+                if name in self._aux_after:
+                    head = self._aux_after[name]
+                    aux[head] = getattr(self, head).classify(features[head])
+        for name in self._trunk[stop:]:
+            x = getattr(self, name)(x)
+            if with_aux and name in self._aux_after:
+                head = self._aux_after[name]
+                aux[head] = getattr(self, head)(x)
+        if stop < len(self._trunk):
+            x = torch.flatten(self.avgpool(x), 1)
+        x = self.dropout(x)
+        return Heads(self.fc(x), aux.get("aux1"), aux.get("aux2"))
 
 
 def build_model(config: GoogLeNetConfig, seed: int | None = None) -> GoogLeNet:

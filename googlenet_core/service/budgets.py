@@ -25,6 +25,7 @@ from ..i18n import _
 from ..network.config import GoogLeNetConfig
 from ..network.costs import GB, MemoryEstimate, largest_batch, size_words, training_memory
 from ..training.config import TrainConfig
+from ..training.features import planned_feature_bytes
 from .host import Figure, memory_limit
 from .host import resident_bytes as process_resident_bytes
 
@@ -99,6 +100,10 @@ def run_memory(
         config.input_size,
         images,
     )
+    if images is None and name in NATIVE_SIDES:
+        images = sum(split_sizes(name, train_config.subset, train_config.val_fraction))
+    # A frozen trunk's features, computed once per image and held for the run (features.py).
+    data += planned_feature_bytes(config, train_config, images)
     return training_memory(
         config,
         train_config.step(config),

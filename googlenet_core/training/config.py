@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .._checks import JsonRecord, check_bool, check_choice, check_float, check_int
 from ..data.datasets import DATASETS
 from ..i18n import N_, _
-from ..network.config import GoogLeNetConfig
+from ..network.config import ConvSpec, GoogLeNetConfig, InceptionSpec
 from ..network.costs import Step
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -120,7 +120,22 @@ class TrainConfig(JsonRecord):
         """One training step of this recipe on ``config``, as the cost formulas take it."""
         # AdamW keeps exp_avg and exp_avg_sq per weight; SGD one momentum buffer (none at 0).
         states = 2 if self.optimizer == "adamw" else int(self.momentum > 0)
-        return Step(self.batch_size, self.aux_in_loss(config), states, self.optimizer)
+        frozen = self.frozen_stages(config)
+        features_once = bool(frozen) and not self.augment  # training/features.py
+        return Step(
+            self.batch_size, self.aux_in_loss(config), states, self.optimizer, frozen, features_once
+        )
+
+    def frozen_stages(self, config: GoogLeNetConfig) -> tuple[str, ...]:
+        """The trunk stages ``freeze`` keeps as trained (none for an unknown stage: the run
+        refuses it with its sentence)."""
+        if self.init is None or self.freeze == "none":
+            return ()
+        # The trunk's stages with weights, in order (training/transfer.py's trunk_stages).
+        stages = [s.name for s in config.stages() if isinstance(s.spec, (ConvSpec, InceptionSpec))]
+        if self.freeze == "trunk":
+            return tuple(stages)
+        return tuple(stages[: stages.index(self.freeze) + 1]) if self.freeze in stages else ()
 
 
 def check_compatible(config: GoogLeNetConfig, train_config: TrainConfig) -> None:

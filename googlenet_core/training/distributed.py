@@ -112,15 +112,20 @@ class HeadsForward(nn.Module):
     """``forward`` returning all heads, so DistributedDataParallel's hooks see them.
 
     With no aux head in the loss it runs the main path only (``model(x)``),
-    skipping the heads' compute.
+    skipping the heads' compute. Given features computed once in front of a cut
+    (:mod:`.features`: a dict) instead of images, it runs the network from the
+    cut after ``stop`` trunk modules on.
     """
 
-    def __init__(self, model: GoogLeNet, with_aux: bool) -> None:
+    def __init__(self, model: GoogLeNet, with_aux: bool, stop: int = 0) -> None:
         super().__init__()
         self.model = model
         self.with_aux = with_aux
+        self.stop = stop
 
-    def forward(self, x: Tensor) -> Heads:
+    def forward(self, x: Tensor | dict[str, Tensor]) -> Heads:
+        if isinstance(x, dict):
+            return self.model.forward_rest(x, self.stop, self.with_aux)
         if self.with_aux:
             heads: Heads = self.model.forward_heads(x)
             return heads

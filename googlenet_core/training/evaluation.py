@@ -18,18 +18,19 @@ on the digits, below chance) while its batch statistics already give 40 %.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from ..data.batches import ImageSet, iterate_batches
+from ..data.batches import ImageSet, batch_indices, iterate_batches
 from ..data.transforms import Preprocessing
-from ..network.model import HEAD_NAMES, GoogLeNet
+from ..network.model import HEAD_NAMES, GoogLeNet, Heads
 from .distributed import Distributed
 from .events import HeadScore
+from .features import FeatureTable
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class Evaluation:
     scores: tuple[HeadScore, ...]  # the heads the network has, main first
     class_correct: tuple[int, ...]  # main head, per class index
     class_total: tuple[int, ...]
+    # The main head's answer and its probability for every image, in the split's order
+    # (None under torchrun, where each rank scores a share).
+    predicted: Tensor | None = None
+    confidence: Tensor | None = None
 
     def score(self, head: str = "main") -> HeadScore | None:
         return next((s for s in self.scores if s.head == head), None)
@@ -76,6 +81,8 @@ def recalibrate_batchnorm(
     autocast: torch.dtype | None = None,
     dist: Distributed | None = None,
     frozen: Sequence[nn.Module] = (),
+    features: FeatureTable | None = None,
+    stop: int = 0,
 ) -> int:
     """Set every BatchNorm's running mean and variance to their average over training batches.
 
@@ -85,6 +92,8 @@ def recalibrate_batchnorm(
     Up to ``batches`` unaugmented batches of ``split``, every head run (the aux
     heads have BatchNorm too); under ``dist`` the statistics are averaged over
     the ranks. Returns how many images were used (0 for a network without BN).
+    ``features`` (the split's, at the cut after ``stop`` trunk modules) stand in for
+    its images: only the network after the cut runs.
     """
     kept = {id(m) for stage in frozen for m in stage.modules()}
     layers = [
@@ -106,12 +115,12 @@ def recalibrate_batchnorm(
         stage.eval()
     seen = 0
     try:
-        for i, (x, _) in enumerate(
-            iterate_batches(split, preprocessing, batch_size, channels_last=channels_last)
+        for i, (x, y) in enumerate(
+            _batches(split, preprocessing, batch_size, channels_last, features)
         ):
             if i >= batches:
                 break
-            if len(x) < 2:
+            if len(y) < 2:
                 continue  # BatchNorm cannot take the statistics of one image
             context = (
                 torch.autocast(device_type=device.type, dtype=autocast)
@@ -119,8 +128,8 @@ def recalibrate_batchnorm(
                 else contextlib.nullcontext()
             )
             with context:
-                model.forward_heads(x.to(device))
-            seen += len(x)
+                _heads(model, x, device, stop)
+            seen += len(y)
     finally:
         for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
@@ -144,34 +153,42 @@ def evaluate(
     channels_last: bool = False,
     autocast: torch.dtype | None = None,
     dist: Distributed | None = None,
+    features: FeatureTable | None = None,
+    stop: int = 0,
 ) -> Evaluation:
     """Every head's mean loss and accuracy on ``split`` (model in eval mode while it runs).
 
     ``split`` may live on the model's device already; under ``dist`` each rank
     scores every ``world_size``-th image and the sums are added across ranks.
+    ``features`` (the split's, at the cut after ``stop`` trunk modules) stand in for
+    its images: only the network after the cut runs.
     """
     dist = dist or Distributed()
     device = next(model.parameters()).device
     if dist.active:
         keep = torch.arange(dist.rank, len(split), dist.world_size, device=split.labels.device)
         split = split.select(keep)
+        if features is not None:
+            features = FeatureTable(features.batch(keep))
     classes = model.config.num_classes
     # Per head: summed loss, correct predictions; then the image count; then per class.
     # float32 throughout: Apple's MPS has no float64.
     sums = torch.zeros(2 * len(HEAD_NAMES) + 1 + 2 * classes, device=device)
     present = {"main", *(h.name for h in model.config.active_aux_heads)}
+    answers: list[Tensor] = []
+    probabilities: list[Tensor] = []
     was_training = model.training
     model.eval()
     try:
-        for x, y in iterate_batches(split, preprocessing, batch_size, channels_last=channels_last):
-            x, y = x.to(device), y.to(device)
+        for x, y in _batches(split, preprocessing, batch_size, channels_last, features):
+            y = y.to(device)
             context = (
                 torch.autocast(device_type=device.type, dtype=autocast)
                 if autocast is not None
                 else contextlib.nullcontext()
             )
             with context:
-                heads = model.forward_heads(x)
+                heads = _heads(model, x, device, stop)
             for h, logits in enumerate(heads):
                 if logits is None:
                     continue
@@ -180,6 +197,9 @@ def evaluate(
                 sums[2 * h] += F.cross_entropy(logits, y, reduction="sum")
                 sums[2 * h + 1] += right.sum()
                 if h == 0:
+                    best = logits.softmax(1).max(1)
+                    answers.append(best.indices.cpu())
+                    probabilities.append(best.values.cpu())
                     base = 2 * len(HEAD_NAMES) + 1
                     sums[base : base + classes] += torch.bincount(y[right], minlength=classes)
                     sums[base + classes :] += torch.bincount(y, minlength=classes)
@@ -204,4 +224,30 @@ def evaluate(
         scores=scores,
         class_correct=tuple(int(v) for v in values[base : base + classes]),
         class_total=tuple(int(v) for v in values[base + classes :]),
+        predicted=None if dist.active or not answers else torch.cat(answers),
+        confidence=None if dist.active or not answers else torch.cat(probabilities),
     )
+
+
+Inputs = Tensor | dict[str, Tensor]
+
+
+def _batches(
+    split: ImageSet,
+    preprocessing: Preprocessing,
+    batch_size: int,
+    channels_last: bool,
+    features: FeatureTable | None,
+) -> Iterator[tuple[Inputs, Tensor]]:
+    """Unshuffled batches of images, or of their features where they were computed once."""
+    if features is None:
+        yield from iterate_batches(split, preprocessing, batch_size, channels_last=channels_last)
+        return
+    for index in batch_indices(len(split), batch_size, None, avoid_singleton=False):
+        yield features.batch(index), split.labels[index.to(split.labels.device)]
+
+
+def _heads(model: GoogLeNet, x: Inputs, device: torch.device, stop: int) -> Heads:
+    if isinstance(x, dict):
+        return model.forward_rest({k: v.to(device) for k, v in x.items()}, stop, with_aux=True)
+    return model.forward_heads(x.to(device))

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from .._io import first_line
 from ..data.datasets import TrainingData, load_dataset
@@ -27,6 +28,7 @@ from ..network.config import GoogLeNetConfig
 from .config import TrainConfig, check_compatible
 from .distributed import Distributed, distributed_from_env, is_out_of_memory, resolve_device
 from .events import DownloadEvent, EndEvent, Event, NoteEvent
+from .features import FOLDER as FEATURES_FOLDER
 from .runs import Run
 from .trainer import Callback, Stop, Trainer, TrainResult
 
@@ -112,9 +114,11 @@ def train(
         return finish(TrainResult("failed", message))
     trainer: Trainer | None = None
     try:
+        features = Path(cache_dir) / FEATURES_FOLDER if cache_dir is not None else None
         trainer = Trainer(
-            config, train_config, data, device=device, dist=dist, emit=emit, stop=stop, run=run
-        )
+            config, train_config, data, device=device, dist=dist, emit=emit, stop=stop, run=run,
+            feature_dir=features,
+        )  # fmt: skip
         return finish(trainer.fit(), trainer)
     except Stop as outcome:
         assert trainer is not None

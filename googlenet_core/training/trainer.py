@@ -37,10 +37,11 @@ from ..data.datasets import TrainingData
 from ..i18n import _
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
-from ..network.costs import evaluation_batch
+from ..network.costs import evaluation_batch, size_words
 from ..network.model import Heads, build_model
 from .card import CARD, model_card
 from .config import TrainConfig
+from .confusion import write_confusion
 from .distributed import (
     Distributed,
     HeadsForward,
@@ -54,6 +55,15 @@ from .events import (
     Event,
     NoteEvent,
     StartEvent,
+)
+from .features import (
+    MEMORY_BYTES,
+    Extraction,
+    FeatureStore,
+    FeatureTable,
+    extract,
+    image_bytes,
+    prefix_key,
 )
 from .loss import aux_loss
 from .measure import StageGradients, StepWindow, stage_names
@@ -136,6 +146,8 @@ class Trainer:
         emit: Callback,
         stop: threading.Event | None = None,
         run: Run | None = None,
+        feature_dir: Path | None = None,
+        cache_features: bool = True,
     ) -> None:
         self.config = config
         self.train_config = train_config
@@ -177,7 +189,13 @@ class Trainer:
                 getattr(model, head.name).requires_grad_(False)
         self.model = model
         self.stages = stage_names(model)
-        net: nn.Module = HeadsForward(model, with_aux=bool(in_loss))
+        # Frozen stages in front: their features are computed once per image (features.py)
+        # unless augmentation changes the images every step.
+        self.cut = model.prefix_stop(self.frozen) if cache_features else 0
+        self.feature_store = FeatureStore(feature_dir) if feature_dir is not None else None
+        self.tables: tuple[FeatureTable, FeatureTable] | None = None
+        self.extraction: tuple[Extraction, Extraction] | None = None
+        net: nn.Module = HeadsForward(model, with_aux=bool(in_loss), stop=self.cut)
         if dist.active:
             ids = [device.index] if device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
@@ -256,6 +274,8 @@ class Trainer:
         self.emit(self.start)
         if self.start_report is not None:
             self.emit(NoteEvent(self.start_report.sentence()))
+        if self.cut:
+            self._features()
         if self.run is not None:
             self.run.set_status(
                 "running",
@@ -287,14 +307,18 @@ class Trainer:
         for i, index in enumerate(batches):
             self._check_stop()
             tick = time.perf_counter()
-            x, y = model_batch(
-                data.train,
-                index,
-                self.preprocessing,
-                generator=self.augment_gen if train_config.augment else None,
-                hflip=data.hflip,
-                channels_last=self.channels_last,
-            )
+            x: Tensor | dict[str, Tensor]
+            if self.tables is not None:
+                x, y = self.tables[0].batch(index), data.train.labels[index]
+            else:
+                x, y = model_batch(
+                    data.train,
+                    index,
+                    self.preprocessing,
+                    generator=self.augment_gen if train_config.augment else None,
+                    hflip=data.hflip,
+                    channels_last=self.channels_last,
+                )
             with self._autocast():
                 heads: Heads = self.net(x)
                 loss = aux_loss(heads, y, *train_config.aux_weights)
@@ -328,6 +352,8 @@ class Trainer:
             autocast=self.autocast,
             dist=dist,
             frozen=[getattr(self.model, name) for name in self.frozen],
+            features=self.tables[0] if self.tables is not None else None,
+            stop=self.cut,
         )
         evaluation = evaluate(
             self.model,
@@ -337,6 +363,8 @@ class Trainer:
             channels_last=self.channels_last,
             autocast=self.autocast,
             dist=dist,
+            features=self.tables[1] if self.tables is not None else None,
+            stop=self.cut,
         )
         self.epochs_completed = epoch
         acc = evaluation.accuracy
@@ -359,6 +387,8 @@ class Trainer:
         self.emit(event)
         if self.run is not None:
             self._save(event, improved)
+            if improved:
+                write_confusion(self.run.path, data.val, data.class_names, evaluation, epoch)
             left = train_config.epochs - epoch
             if left:
                 note = _("epoch {epoch} of {epochs}").format(
@@ -367,6 +397,58 @@ class Trainer:
             else:
                 note = _("finishing")
             self.run.set_status("running", note, best_val_acc=self.best_val_acc)
+
+    def _features(self) -> None:
+        """Compute (or read) every image's features at the cut once; say what it took."""
+        train_config, data = self.train_config, self.data
+        if train_config.augment:
+            note = _(
+                "Augmentation changes every image on every step, so the frozen stages run on "
+                "every step (without gradients) instead of once per image; turn augmentation "
+                "off to compute their features once"
+            )
+            self.emit(NoteEvent(note))
+            return
+        images = len(data.train) + len(data.val)
+        needed = image_bytes(self.config, self.cut) * images
+        if needed > MEMORY_BYTES:
+            note = _(
+                "The frozen stages' features of {images:,} images would take {size}, over "
+                "the {limit} kept in memory, so the frozen stages run on every step"
+            ).format(images=images, size=size_words(needed), limit=size_words(MEMORY_BYTES))
+            self.emit(NoteEvent(note))
+            return
+        precision = "bf16" if self.autocast == torch.bfloat16 else "fp32"
+        key = prefix_key(self.model, self.cut, self.preprocessing, self.device, precision)
+        store = self.feature_store if self.dist.is_main else None
+        tables, done = [], []
+        for split in (data.train, data.val):
+            table, extraction = extract(
+                self.model,
+                split,
+                self.preprocessing,
+                self.cut,
+                device=self.device,
+                channels_last=self.channels_last,
+                autocast=self.autocast,
+                store=store,
+                key=key,
+            )
+            tables.append(table)
+            done.append(extraction)
+        self.tables = (tables[0], tables[1])
+        self.extraction = (done[0], done[1])
+        note = _(
+            "Features of the frozen stages computed once for {images:,} images ({stored:,} "
+            "read from the cache) in {seconds:.1f} s; every epoch trains and evaluates only "
+            "what comes after {stage}"
+        ).format(
+            images=sum(e.images for e in done),
+            stored=sum(e.from_store for e in done),
+            seconds=sum(e.seconds for e in done),
+            stage=self.model.trunk_names[self.cut - 1],
+        )
+        self.emit(NoteEvent(note))
 
     def _autocast(self) -> Any:
         if self.autocast is None:
