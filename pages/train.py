@@ -34,6 +34,7 @@ from googlenet_core.training.compare import ab_pair, start_pair
 from googlenet_core.training.config import OPTIMIZERS, SCHEDULES
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from pages.common import current_config, literal, rerun, run_page, server, set_config
+from pages.common.collect import collect_ui, forget_archive
 from pages.common.live import live_ui
 from pages.common.ownership import viewer
 from pages.common.recipe import (
@@ -47,7 +48,8 @@ from pages.common.recipe import (
 from pages.common.run_store import runs_ui
 
 OLD_JOBS_PARAM = "jobs"  # where job tokens used to travel; dropped from old links
-DATASETS = ("digits", *SOURCES, "upload")  # the selectbox's values, in its order
+PHOTOS = "photos"  # classes built on this page; they train as an uploaded zip does
+DATASETS = ("digits", *SOURCES, "upload", PHOTOS)  # the selectbox's values, in its order
 OPTIMIZER_LABELS = {"adamw": "AdamW", "sgd": N_("SGD + Nesterov momentum")}
 SCHEDULE_LABELS = {"onecycle": N_("one-cycle"), "cosine": N_("cosine"), "constant": N_("constant")}
 
@@ -58,6 +60,8 @@ def dataset_label(dataset: str) -> str:
         return _("Digits — built in, 8×8 grayscale, offline")
     if dataset == "upload":
         return _("Your images — a zip of class folders")
+    if dataset == PHOTOS:
+        return _("Your photos — classes from the camera or image files")
     source = SOURCES[dataset]
     return _("{name} — downloaded once ({size})").format(
         name=source.description.split(" (")[0], size=source.size
@@ -129,6 +133,10 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
         or "digits"
     )
     archive, archive_name = None, None
+    if dataset == PHOTOS:
+        archive, archive_name = collect_ui()
+        return "upload", archive, archive_name or _("photos collected on this page")
+    forget_archive()
     if dataset == "upload":
         limit = upload_limit_mb()
         upload = st.file_uploader(
@@ -211,9 +219,11 @@ def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
             format_func=lambda s: _label(SCHEDULE_LABELS, s),
             key=recipe_key("train_schedule"),
         )
-        st.toggle(
+        augment = st.toggle(
             _("Augmentation (small shifts, rotations, scalings)"), key=recipe_key("train_augment")
         )
+        if proposed.freeze != "none" and augment == proposed.augment:
+            _proposed(proposal, "augment")  # off: frozen stages' features computed once
         st.number_input(_("Seed"), 0, 2**31 - 1, key=recipe_key("train_seed"))
     aux_weights_ui(config)
     return choices_from(st.session_state, config)

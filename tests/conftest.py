@@ -54,6 +54,9 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
+    # A camera for st.camera_input: Chromium's test pattern, granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 #: AppTest's default 3 s per run is too short on a busy 2-core machine for a first import.
 APPTEST_TIMEOUT_S = 60.0

@@ -147,6 +147,14 @@ def test_the_plan_freezes_the_trunk_of_a_trained_start_on_a_cpu(trained_run) -> 
     )
     assert chosen.train_config.freeze == "none"
     assert plan_training(tiny_config(), "digits", device_type="cpu").train_config.init is None
+    # Frozen stages: augmentation off, so their features are computed once (features.py);
+    # a class's own photos (an upload) would have it on otherwise.
+    upload = plan_training(
+        tiny_config(), "upload", Choices(init=str(trained_run.path)), device_type="cpu"
+    )
+    assert not upload.train_config.augment and "once per image" in upload.reasons["augment"]
+    kept = Choices(init=str(trained_run.path), augment=True)
+    assert plan_training(tiny_config(), "upload", kept, device_type="cpu").train_config.augment
 
 
 def test_the_command_line_refuses_a_missing_start_before_making_a_run(tmp_path) -> None:

@@ -9,6 +9,7 @@
     digit_photos.py  a photo of a digit on paper as the digits were made (8x8 block counts)
     downloads.py   Fashion-MNIST, MNIST, CIFAR-10 through torchvision, into a cache
     folders.py     a folder of class subfolders, or a zip of one, under limits
+    collected.py   classes a visitor builds from camera photos and files, kept on disk
     datasets.py    load_dataset: any of the above as a TrainingData ready to train on
     samples.py     sample images to try a model with
 

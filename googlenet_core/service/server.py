@@ -20,9 +20,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..data.collected import Collection, prune_collections
 from ..i18n import active_language
 from ..network.config import GoogLeNetConfig
 from ..training.estimate import TimeEstimate, time_estimate
@@ -44,6 +46,7 @@ RECENT_S = 600.0
 THREADS_TTL_S = 60.0
 #: Retention is applied at most this often.
 PRUNE_EVERY_S = 600.0
+COLLECTIONS = "classes"  # under the data cache: one folder of collected photos per browser
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,18 @@ class Server:
             if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
                 return []
             self._pruned_at = time.monotonic()
+        # Photos a browser collected for its classes go as its runs do, when untouched.
+        prune_collections(self.collections_dir, self.settings.keep_days)
         return prune(self.runs_dir)
+
+    @property
+    def collections_dir(self) -> Path:
+        """Where each browser's collected classes are kept (data/collected.py)."""
+        return self.settings.data_dir / COLLECTIONS
+
+    def collection(self, viewer: Viewer) -> Collection:
+        """This browser's classes of camera photos and image files."""
+        return Collection(self.collections_dir / viewer.owner)
 
     # -- the Concepts page -----------------------------------------------------------------
     def gradient_flow(self, config: GoogLeNetConfig, batch: int) -> list[StageFlow]:

@@ -22,6 +22,8 @@ knows nothing of the UI or of a server (who owns a run, what the host has left:
     tensorboard.py  the same curves as TensorBoard event files in the run folder
     compare.py      A/B pairs, which settings differ, gradient ratios between runs
     transfer.py     a start from trained weights (trunk exactly, heads where they fit)
+    features.py     frozen stages' features computed once per image, stored by content
+    confusion.py    the best epoch's confusion matrix and thumbnails of its mistakes
 
 Everywhere in the package ``config`` is the network (GoogLeNetConfig) and
 ``train_config`` the recipe (TrainConfig).

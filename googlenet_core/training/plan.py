@@ -290,6 +290,12 @@ def plan_training(
             if device == "cpu"
             else _("a trained start on a GPU: every stage is fine-tuned")
         )
+    if fields_["init"] is not None and fields_["freeze"] != "none" and choices.augment is None:
+        fields_["augment"] = False
+        reasons["augment"] = _(
+            "off for frozen stages: their features are computed once per image "
+            "(augmentation would change every image on every step)"
+        )
     if choices.subset is not None:
         fields_["subset"] = None if choices.subset == "all" else choices.subset
     elif device == "cpu":

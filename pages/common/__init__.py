@@ -13,6 +13,8 @@ The other modules of this folder are the pieces pages share, UI only::
     live.py       this browser's training jobs, live: progress, cancel, curves
     curves.py     the curves of one or several runs; a fair pair's gradient ratio
     run_store.py  every run a browser may see: overlaid, downloaded, shared, deleted
+    per_class.py  a run's accuracy per class and confusion matrix, with its mistakes
+    collect.py    the Train page's classes from camera photos and image files
     models.py     the Predict page's model choices and the loaded models sessions share
     language.py   this visitor's language (English or 中文): chosen, carried in links, switched
 

@@ -37,6 +37,7 @@ from googlenet_core.training.status import FINISHED
 from pages.common import literal, rerun, server
 from pages.common.curves import curves_ui
 from pages.common.ownership import class_code, set_class_code, viewer
+from pages.common.per_class import per_class_ui
 
 _FINISHED = "train_finished"  # ids of the finished runs the run list has shown
 _PRESELECTED = "train_download_preselected"  # the download run the page chose, not the visitor
@@ -226,6 +227,7 @@ def downloads_ui(summaries: Sequence[RunSummary], root: os.PathLike[str] | str) 
     )
     run = open_run(run_id, root)
     manage_ui(by_id[run_id])
+    per_class_ui(run.path, run_id)
     checkpoint = run.checkpoint("best")
     top = st.columns(2)
     bottom = st.columns(2)

@@ -1,0 +1,134 @@
+"""Classes from the camera and image files, trained in seconds, in a real Chromium.
+
+A student at a 1280 x 720 projector names three classes on the Train page, adds photos to
+each from files and one from the camera (Chromium's fake camera: a real ``getUserMedia``
+stream), reloads (nothing is lost), starts from a finished digits run with the trunk
+frozen, and gets the run's per-class accuracy and a confusion matrix whose wrong cells
+show the images behind them. The run computes the frozen stages' features once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    assert_no_exception,
+    screenshot,
+    serve_app,
+    text_problems,
+    wait_for_app_idle,
+)
+from playwright.sync_api import expect
+
+from googlenet_core.data.samples import digit_samples
+from googlenet_core.network.presets import get_preset
+from googlenet_core.training.confusion import read_confusion
+from googlenet_core.training.plan import Choices, plan_training
+from googlenet_core.training.runs import Run, list_runs
+from googlenet_core.training.train import train
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CLASSES = {"zero": "0", "one": "1", "seven": "7"}
+
+
+def _settle(page: Any, timeout_s: float = 90) -> None:
+    wait_for_app_idle(page, timeout_s=timeout_s)
+    assert_no_exception(page)
+
+
+def _main(page: Any) -> str:
+    return str(page.locator('[data-testid="stMain"]').inner_text())
+
+
+def _choose(page: Any, label: str, option: str) -> None:
+    """Pick the first option containing ``option``, typed into the select box's search."""
+    field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input")
+    field.click()
+    field.fill(option)
+    page.get_by_role("option", name=option).first.click()
+    _settle(page)
+
+
+def test_classes_from_the_camera_and_files_train_from_a_frozen_start(
+    browser: Any, tmp_path: Path
+) -> None:
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    # The start: mini trained on the digits, as `python -m googlenet_core train` would.
+    plan = plan_training(get_preset("mini"), "digits", Choices(device="cpu"))
+    base = Run.create(plan.config, plan.train_config, runs)
+    assert train(plan.config, plan.train_config, run=base).status == "completed"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, image in digit_samples(6):
+        (photos / name).write_bytes(image)
+
+    env = {"GOOGLENET_RUNS_DIR": str(runs), "GOOGLENET_DATA_DIR": str(data)}
+    with serve_app(tmp_path, env=env) as url:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 720}, permissions=["camera"]
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{url}/train?preset=mini")
+            _settle(page)
+            _choose(page, "Dataset", "Your photos")
+            assert "Name a class, then add photos" in _main(page)
+            for name, digit in CLASSES.items():
+                page.get_by_label("New class").fill(name)
+                page.get_by_role("button", name="Add class").click()
+                _settle(page)
+                files = sorted(str(p) for p in photos.glob(f"digit-{digit}-*"))
+                assert len(files) == 6
+                uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+                uploader.set_input_files(files)
+                _settle(page)
+            # A class name twice is refused, with a sentence.
+            page.get_by_label("New class").fill("Seven")
+            page.get_by_role("button", name="Add class").click()
+            _settle(page)
+            expect(page.get_by_text("There is already a class called Seven")).to_be_visible()
+            # One more "seven" from the camera (the fake device's test pattern).
+            page.get_by_role("button", name="Take Photo").click()
+            _settle(page)
+            text = _main(page)
+            assert "zero: 6 photos" in text and "seven: 7 photos" in text, text
+            assert "Ready: 3 classes, 19 photos" in text
+
+            page.reload()  # nothing is lost: the photos are on the server, for this browser
+            _settle(page)
+            _choose(page, "Dataset", "Your photos")
+            assert "seven: 7 photos" in _main(page)
+            _choose(page, "Start from", "Run ")
+            freeze = page.locator('[data-testid="stSelectbox"]').filter(has_text="Freeze")
+            assert freeze.locator("input").input_value() == "the trunk: only the heads train"
+            assert "once per image" in _main(page)  # why augmentation is proposed off
+            page.get_by_role("button", name="Start training").click()
+            _settle(page)
+
+            def finished() -> list[Any]:
+                return [s for s in list_runs(runs) if s.id != base.id and s.status == "completed"]
+
+            for _ in range(240):
+                if finished():
+                    break
+                page.wait_for_timeout(500)
+            (run,) = finished()
+            events = (run.path / "metrics.jsonl").read_text()
+            assert "computed once for 19 images" in events
+            confusion = read_confusion(run.path)
+            assert confusion is not None and confusion.classes == ("one", "seven", "zero")
+            assert sum(map(sum, confusion.matrix)) >= 3  # one in five held out, per class
+
+            page.reload()
+            _settle(page)
+            expect(page.get_by_text("Per class: accuracy and what went wrong")).to_be_visible()
+            titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+            assert "Confusion matrix" in titles, titles
+            screenshot(page, "train-collect")
+            assert not text_problems(page, sideways_tables=False)
+        finally:
+            context.close()
