@@ -132,3 +132,47 @@ def test_classes_from_the_camera_and_files_train_from_a_frozen_start(
             assert not text_problems(page, sideways_tables=False)
         finally:
             context.close()
+
+
+def test_a_torchvision_weights_file_uploaded_on_the_train_page_starts_a_frozen_run(
+    browser: Any, tmp_path: Path, torchvision_weights_file: Path
+) -> None:
+    """The offline path to ImageNet weights: the .pth torchvision downloads, uploaded here,
+    checked against the design at once; a file that is not one is refused with a sentence."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    junk = tmp_path / "googlenet-junk.pth"
+    junk.write_bytes(b"PK\x03\x04 this is no checkpoint")
+    env = {"GOOGLENET_RUNS_DIR": str(runs), "GOOGLENET_DATA_DIR": str(data)}
+    with serve_app(tmp_path, env=env) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{url}/train?preset=torchvision")
+            _settle(page)
+            _choose(page, "Start from", "A weights file")
+            uploader = page.locator('[data-testid="stFileUploader"]').filter(
+                has_text="Weights file"
+            )
+            uploader.locator('input[type="file"]').set_input_files(str(junk))
+            _settle(page)
+            expect(page.get_by_text("These weights cannot start this network")).to_be_visible()
+            uploader.locator('input[type="file"]').set_input_files(str(torchvision_weights_file))
+            _settle(page)
+            text = _main(page)
+            assert "These weights fit this network's trunk (" in text, text
+            page.get_by_role("button", name="Start training").click()
+            _settle(page)
+            for _ in range(480):
+                done = [s for s in list_runs(runs) if s.status not in ("queued", "running")]
+                if done:
+                    break
+                page.wait_for_timeout(500)
+            (run,) = done
+            assert run.status == "completed", run.message
+            events = (run.path / "metrics.jsonl").read_text()
+            assert "googlenet_state_dict" in events and "computed once for" in events
+            assert "Rebuilt for this task's classes: aux1, aux2, fc" in events
+            assert read_confusion(run.path) is not None
+        finally:
+            context.close()

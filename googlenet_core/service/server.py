@@ -16,6 +16,10 @@ measuring the process baseline in the background, so the first Train page finds 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import re
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from .._io import atomic_write_bytes
 from ..data.collected import Collection, prune_collections
 from ..i18n import active_language
 from ..network.config import GoogLeNetConfig
@@ -47,6 +52,9 @@ THREADS_TTL_S = 60.0
 #: Retention is applied at most this often.
 PRUNE_EVERY_S = 600.0
 COLLECTIONS = "classes"  # under the data cache: one folder of collected photos per browser
+WEIGHTS = "weights"  # under the data cache: uploaded weights files to start runs from
+KEEP_WEIGHTS = 8  # the most recently used (the same file uploaded twice is kept once) ...
+WEIGHTS_GRACE_S = 2 * 3600.0  # ... and any used this recently: a queued run still needs it
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,28 @@ class Server:
     def collections_dir(self) -> Path:
         """Where each browser's collected classes are kept (data/collected.py)."""
         return self.settings.data_dir / COLLECTIONS
+
+    def keep_weights(self, data: bytes, name: str) -> Path:
+        """An uploaded weights file on disk for a run to start from (a worker reads a path),
+        under its digest; the :data:`KEEP_WEIGHTS` most recently used are kept, and any
+        used within :data:`WEIGHTS_GRACE_S`."""
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60].strip("._") or "weights"
+        folder = self.settings.data_dir / WEIGHTS / digest
+        path = folder / f"{stem}.pth"
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
+        os.utime(folder)
+        kept = sorted(
+            (p for p in (self.settings.data_dir / WEIGHTS).iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in kept[KEEP_WEIGHTS:]:
+            if time.time() - old.stat().st_mtime > WEIGHTS_GRACE_S:  # never a queued run's
+                shutil.rmtree(old, ignore_errors=True)
+        return path
 
     def collection(self, viewer: Viewer) -> Collection:
         """This browser's classes of camera photos and image files."""

@@ -26,6 +26,7 @@ import streamlit as st
 from googlenet_core import GoogLeNetConfig
 from googlenet_core.i18n import N_, _
 from googlenet_core.inference.pretrained import imagenet_network, is_downloaded
+from googlenet_core.network.model import build_model
 from googlenet_core.service.access import visible
 from googlenet_core.training.plan import Choices, TrainPlan
 from googlenet_core.training.runs import list_runs
@@ -33,12 +34,14 @@ from googlenet_core.training.transfer import (
     FREEZE_NONE,
     FREEZE_TRUNK,
     IMAGENET,
+    start_from,
     starts_for,
     trunk_shapes,
     trunk_stage_names,
 )
 from pages.common.ownership import viewer
 from pages.common.server import server
+from pages.common.text import literal
 
 GENERATION = "train_recipe_generation"  # bumped when the proposal changes
 _PROPOSAL = "train_proposal"  # the proposal the recipe widgets were last set from
@@ -123,10 +126,13 @@ def choices_from(state: Mapping[Any, Any], config: GoogLeNetConfig) -> Choices:
 # ---- where the weights start ---------------------------------------------------------------
 
 SCRATCH = "scratch"  # the start picker's value for random weights
+UPLOADED = "file"  # ... for a weights file uploaded here
 _START_LABELS = {
     SCRATCH: N_("Random weights (from scratch)"),
     IMAGENET: N_("ImageNet: torchvision's weights"),
+    UPLOADED: N_("A weights file from your computer (.pth, .pt)"),
 }
+_CHECKED = "train_init_checked"  # (file id, network) -> the file's path, or why it is refused
 _FREEZE_LABELS = {
     FREEZE_NONE: N_("nothing: every stage trains"),
     FREEZE_TRUNK: N_("the trunk: only the heads train"),
@@ -141,7 +147,7 @@ def weights_start_ui(config: GoogLeNetConfig) -> str | None:
     options = [SCRATCH]
     if is_downloaded() and trunk_shapes(config) == trunk_shapes(imagenet_network()):
         options.append(IMAGENET)
-    options += list(runs)
+    options += [*runs, UPLOADED]
 
     def label(option: str) -> str:
         if option in _START_LABELS:
@@ -164,7 +170,7 @@ def weights_start_ui(config: GoogLeNetConfig) -> str | None:
             "number of classes is rebuilt. Runs of a design with the same trunk are offered."
         ),
     )
-    if len(options) == 1:
+    if len(options) == 2:
         st.caption(
             _(
                 "No finished run of a design with this trunk yet. ImageNet weights are offered "
@@ -174,11 +180,56 @@ def weights_start_ui(config: GoogLeNetConfig) -> str | None:
         )
     if chosen == IMAGENET and IMAGENET in options:
         return IMAGENET
+    if chosen == UPLOADED:
+        return uploaded_start_ui(config)
     if chosen in runs:
         return str(runs[chosen].path)
     # Random weights; also any value that is none of the options (Streamlit hands back
     # what the browser sent when it matches none): never a path from the browser.
     return None
+
+
+def uploaded_start_ui(config: GoogLeNetConfig) -> str | None:
+    """A weights file uploaded to start from, checked against this design's trunk at once
+    (googlenet_core.training.transfer.start_from, weights_only); its path on the server."""
+    upload = st.file_uploader(
+        _("Weights file"),
+        type=["pth", "pt"],
+        key="train_init_file",
+        help=_(
+            "This project's checkpoint, or a plain state_dict in torchvision's format such as "
+            "the googlenet-1378be20.pth torchvision downloads: where the internet is blocked, "
+            "copy it here from a computer that has it. Read as tensors only, never run."
+        ),
+    )
+    if upload is None:
+        return None
+    checked: dict[tuple[str, GoogLeNetConfig], tuple[str, str]] = st.session_state.setdefault(
+        _CHECKED, {}
+    )
+    key = (upload.file_id, config)
+    if key not in checked:
+        with st.spinner(_("Checking the weights against this network…")):
+            kept = str(server().keep_weights(upload.getvalue(), upload.name))
+            try:
+                start_from(build_model(config), kept)
+            except ValueError as exc:  # CheckpointError is one
+                checked[key] = ("", str(exc))
+            else:
+                fits = _(
+                    "These weights fit this network's trunk ({n} tensors, taken exactly); a "
+                    "head for another number of classes is rebuilt when the run starts."
+                )
+                checked[key] = (kept, fits.format(n=len(trunk_shapes(config))))
+    found, said = checked[key]
+    if not found:
+        st.error(
+            _("**These weights cannot start this network:** {error}").format(error=literal(said)),
+            icon=":material/error:",
+        )
+        return None
+    st.caption(said)
+    return found
 
 
 def freeze_ui(config: GoogLeNetConfig, proposal: TrainPlan, init: str) -> str:
