@@ -47,6 +47,7 @@ def train(
     run: Run | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     distributed: Distributed | None = None,
+    cache_features: bool = True,
 ) -> TrainResult:
     """Train a fresh network; return how it ended. Never raises for a bad run.
 
@@ -55,7 +56,8 @@ def train(
     benchmarks); ``archive`` is an uploaded zip's bytes for ``dataset='upload'``
     and ``class_names`` the planned classes of a folder or zip. ``run`` (rank 0
     only) receives every event, the status and the checkpoints. ``stop`` is
-    checked before every batch.
+    checked before every batch. ``cache_features=False`` runs frozen stages on every
+    step instead of once per image (the baseline :mod:`.features` is measured against).
     """
     dist = distributed or distributed_from_env()
     started = time.perf_counter()
@@ -117,7 +119,7 @@ def train(
         features = Path(cache_dir) / FEATURES_FOLDER if cache_dir is not None else None
         trainer = Trainer(
             config, train_config, data, device=device, dist=dist, emit=emit, stop=stop, run=run,
-            feature_dir=features,
+            feature_dir=features, cache_features=cache_features,
         )  # fmt: skip
         return finish(trainer.fit(), trainer)
     except Stop as outcome:
