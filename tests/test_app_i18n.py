@@ -154,3 +154,46 @@ def test_a_short_link_carries_its_language(monkeypatch, tmp_path) -> None:
     at = app_test("app.py", s=code).run()
     assert at.query_params["lang"] == "zh" and at.query_params["preset"] == "mini"
     assert "参数量" in [m.label for m in at.sidebar.get("metric")]
+
+
+def test_the_train_pages_photo_classes_and_confusion_matrix_in_chinese(
+    sentences: list[str], monkeypatch, tmp_path
+) -> None:
+    """What the sweep above cannot reach from an empty session: classes being built from
+    photos, and a finished run's per-class accuracy and confusion matrix."""
+    import io
+
+    from PIL import Image
+    from tiny import tiny_config, tiny_data, tiny_train_config
+
+    from googlenet_core.data.collected import Collection
+    from googlenet_core.i18n import use_language
+    from googlenet_core.service.access import owner_id
+    from googlenet_core.training.runs import Run
+    from googlenet_core.training.train import train
+    from pages.common.ownership import _SECRET
+
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    new_server(monkeypatch, GOOGLENET_RUNS_DIR=str(runs), GOOGLENET_DATA_DIR=str(data))
+    run = Run.create(tiny_config(), tiny_train_config(), runs)
+    assert train(tiny_config(), tiny_train_config(), data=tiny_data(), run=run).status == (
+        "completed"
+    )
+    at = app_test("pages/train.py", lang="zh").run()
+    store = Collection(data / "classes" / owner_id(at.session_state[_SECRET]))
+    for name, count in (("猫", 5), ("狗", 2)):
+        store.add_class(name)
+        for i in range(count):
+            out = io.BytesIO()
+            Image.new("RGB", (64, 48), (i * 40, 200 - i * 30, 90)).save(out, "PNG")
+            store.add_photo(name, out.getvalue())
+    with use_language("zh"):
+        at.selectbox(key="train_dataset").set_value("photos").run()
+    assert not at.exception
+    texts = _texts(at)
+    for expected in ("猫", "还不够的", "各类别：准确率与出错的图像"):
+        assert expected in texts, (expected, texts[texts.find("数据集") :][:2000])
+    # The figure's and table's short English (under the sweep's four words) is gone too.
+    for english in ("Confusion matrix", "true class", "validation images right"):
+        assert english not in texts
+    assert not _english_on(at, sentences), _english_on(at, sentences)[:10]
