@@ -34,12 +34,13 @@ from googlenet_core.training.compare import ab_pair, start_pair
 from googlenet_core.training.config import OPTIMIZERS, SCHEDULES
 from googlenet_core.training.plan import Choices, TrainPlan, plan_training
 from pages.common import current_config, literal, rerun, run_page, server, set_config
-from pages.common.collect import collect_ui, forget_archive
+from pages.common.collect import collect_ui
 from pages.common.live import live_ui
 from pages.common.ownership import viewer
 from pages.common.recipe import (
     choices_from,
     follow_plan,
+    freeze_key,
     freeze_ui,
     recipe_key,
     set_recipe,
@@ -136,7 +137,6 @@ def dataset_ui() -> tuple[str, bytes | None, str | None]:
     if dataset == PHOTOS:
         archive, archive_name = collect_ui()
         return "upload", archive, archive_name or _("photos collected on this page")
-    forget_archive()
     if dataset == "upload":
         limit = upload_limit_mb()
         upload = st.file_uploader(
@@ -222,7 +222,8 @@ def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
         augment = st.toggle(
             _("Augmentation (small shifts, rotations, scalings)"), key=recipe_key("train_augment")
         )
-        if proposed.freeze != "none" and augment == proposed.augment:
+        frozen = st.session_state.get(freeze_key(proposed.init), proposed.freeze)
+        if proposed.init and frozen != "none" and augment == proposed.augment:
             _proposed(proposal, "augment")  # off: frozen stages' features computed once
         st.number_input(_("Seed"), 0, 2**31 - 1, key=recipe_key("train_seed"))
     aux_weights_ui(config)
@@ -357,6 +358,7 @@ def estimate_ui(plan: TrainPlan) -> None:
     )
     if estimate is None:
         return
+    augment_cost_ui(plan, estimate.seconds)
     rate = f"{estimate.macs_per_s / 1e9:.2f} G MACs/s"
     if estimate.per_images:
         st.caption(
@@ -388,6 +390,23 @@ def estimate_ui(plan: TrainPlan) -> None:
             rate=rate,
             where=where,
         )
+    )
+
+
+def augment_cost_ui(plan: TrainPlan, seconds: float) -> None:
+    """What augmentation costs a run with frozen stages: their features cannot be kept."""
+    train_config = plan.train_config
+    if not (train_config.augment and train_config.frozen_stages(plan.config)):
+        return
+    without = dataclasses.replace(train_config, augment=False)
+    cheaper = server().time_estimate(dataclasses.replace(plan, train_config=without))
+    if cheaper is None:
+        return
+    st.caption(
+        _(
+            "Augmentation makes the frozen stages run on every step: about {with_} here, "
+            "against {without} with it off (their features computed once per image)."
+        ).format(with_=duration(seconds), without=duration(cheaper.seconds))
     )
 
 

@@ -521,6 +521,10 @@ def test_a_run_starts_from_a_finished_run_of_the_same_design(run_store) -> None:
     (freeze,) = [s for s in at.selectbox if (s.key or "").startswith("train_freeze_")]
     expected = "none" if torch.cuda.is_available() else "trunk"
     assert freeze.value == expected
+    if expected == "trunk":  # augmentation would cost the features computed once: said
+        at.toggle(key=_key(at, "train_augment")).set_value(True).run()
+        assert "Augmentation makes the frozen stages run on every step" in _text(at)
+        at.toggle(key=_key(at, "train_augment")).set_value(False).run()
     _tiny_settings(at)
     at.button(key="train_start").click().run()
     at = _wait_until(at, _finished(run_store, 2))

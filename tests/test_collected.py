@@ -135,3 +135,15 @@ def test_collections_left_alone_are_pruned(tmp_path) -> None:
         os.utime(path, (stale, stale))
     assert prune_collections(tmp_path, keep_days=14) == ["old"]
     assert not (tmp_path / "old").exists() and new.counts() == {"a": 1}
+
+
+def test_a_zip_tools_name_is_refused_and_collections_are_bounded(tmp_path) -> None:
+    with pytest.raises(ValueError, match="zip tools use"):
+        Collection(tmp_path / "x").add_class("__MACOSX")
+    for i in range(4):
+        store = Collection(tmp_path / f"browser{i}")
+        store.add_class("a")
+        for path in (tmp_path / f"browser{i}").rglob("*"):
+            os.utime(path, (1000 + i, 1000 + i))  # browser3 the most recently used
+    removed = prune_collections(tmp_path, keep_days=100_000, keep=2)
+    assert sorted(removed) == ["browser0", "browser1"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 
 import pytest
 import torch
@@ -183,7 +184,7 @@ def test_augmentation_runs_the_frozen_stages_every_step_and_says_so(start) -> No
 
 
 def test_features_over_the_memory_bound_are_not_kept(start, monkeypatch) -> None:
-    monkeypatch.setattr("googlenet_core.training.trainer.MEMORY_BYTES", 1000)
+    monkeypatch.setattr("googlenet_core.training.features.MEMORY_BYTES", 1000)
     train_config = tiny_train_config(init=str(start.path), freeze="trunk", augment=False)
     trainer, events = _trainer(tiny_config(), train_config, tiny_data())
     assert trainer.fit().status == "completed"
@@ -249,3 +250,60 @@ def test_a_split_of_new_images_reads_nothing_stored_under_other_weights(tmp_path
         other, split, data.preprocessing, stop, device=cpu, store=store, key=other_key
     )
     assert done.from_store == 0
+
+
+def test_the_time_estimate_counts_frozen_stages_forward_only_and_once() -> None:
+    from googlenet_core.network.costs import training_seconds
+
+    config = dataclasses.replace(get_preset("torchvision"), num_classes=5)
+    recipe = tiny_train_config(
+        dataset="upload", init="w.pth", freeze="trunk", epochs=10, augment=False
+    )
+    once = recipe.step(config)
+    every = dataclasses.replace(recipe, augment=True).step(config)
+    assert once.features_once and not every.features_once
+    whole = training_seconds(config, 10, 120, 30, 1e10)
+    cached = training_seconds(config, 10, 120, 30, 1e10, once.frozen, True)
+    each_step = training_seconds(config, 10, 120, 30, 1e10, every.frozen, False)
+    # Once per image, forward only: about a thirtieth of training it all for 10 epochs.
+    assert cached < whole / 15 and cached < each_step < whole
+
+
+def test_one_more_class_reads_the_features_of_the_images_it_shares() -> None:
+    """Nothing behind the cut is in the key: the Teachable Machine step (add a class,
+    train again) recomputes only the new class's images."""
+    ten, three = build_model(tiny_config(), seed=0), build_model(tiny_config(num_classes=3), seed=0)
+    data, cpu = tiny_data(), torch.device("cpu")
+    for frozen in (("conv1",), tuple(trunk_stages(ten))):
+        stop = ten.prefix_stop(frozen)
+        assert prefix_key(ten, stop, data.preprocessing, cpu, "fp32") == prefix_key(
+            three, stop, data.preprocessing, cpu, "fp32"
+        )
+    no_aux = build_model(tiny_config(aux_logits=False), seed=0)
+    whole = ten.prefix_stop(tuple(trunk_stages(ten)))
+    assert prefix_key(no_aux, whole, data.preprocessing, cpu, "fp32") != prefix_key(
+        ten, whole, data.preprocessing, cpu, "fp32"
+    )  # the aux heads' pooled inputs are part of what is stored
+
+
+def test_computing_the_features_stops_at_a_cancel(start) -> None:
+    stop = threading.Event()
+    stop.set()  # the owner's Cancel (or the time limit) before the first batch
+    train_config = tiny_train_config(init=str(start.path), freeze="trunk", augment=False)
+    result = train(tiny_config(), train_config, data=tiny_data(), stop=stop)
+    assert result.status == "cancelled" and "no epoch had finished" in result.message
+
+
+def test_a_killed_writers_leftover_goes_and_an_empty_folder_too(tmp_path) -> None:
+    store = FeatureStore(tmp_path)
+    store.write("k" * 32, ["a"], {"x": torch.zeros(1, 4)})
+    leftover = tmp_path / ("k" * 32) / ".abc.123.tmp"
+    leftover.write_bytes(b"half a file")
+    fresh = tmp_path / ("k" * 32) / ".def.456.tmp"
+    fresh.write_bytes(b"being written now")
+    os.utime(leftover, (1, 1))
+    (tmp_path / ("e" * 32)).mkdir()
+    store.prune()
+    assert not leftover.exists() and fresh.exists()  # a writer at work keeps its file
+    assert not (tmp_path / ("e" * 32)).exists()
+    assert store.read("k" * 32, {"a"})["a"]["x"].shape == (4,)

@@ -4,6 +4,7 @@ stages that really do not change; refusals that name what differs. Real runs, re
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -169,3 +170,38 @@ def test_the_command_line_refuses_a_missing_start_before_making_a_run(tmp_path) 
     assert done.returncode == 2
     assert "no checkpoint file or run folder" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_uploaded_weights_file_is_checked_in_memory_and_kept_bounded(
+    trained_run, tmp_path, monkeypatch
+) -> None:
+    """The Train page's upload: junk is refused before anything is written; what fits is
+    kept by digest, the least recently used go, never the start of a queued run."""
+    from googlenet_core.service import server as server_module
+    from googlenet_core.service.server import Server
+    from googlenet_core.service.settings import Settings
+    from googlenet_core.training.transfer import check_weights_file
+
+    data = (trained_run.path / "best.pt").read_bytes()
+    check_weights_file(tiny_config(num_classes=5), data)  # fits: heads are rebuilt later
+    with pytest.raises(ValueError):
+        check_weights_file(tiny_config(), b"PK\x03\x04 junk")
+    wider = tiny_config(stem=(dataclasses.replace(tiny_config().stem[0], out_channels=12),))
+    with pytest.raises(ValueError, match="this file has another trunk"):
+        check_weights_file(wider, data)
+
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    host = Server(settings, measure_now=False)
+    monkeypatch.setattr(server_module, "KEEP_WEIGHTS", 2)
+    first = host.keep_weights(data, "../../evil name.pth")
+    assert first.parent.parent == tmp_path / "data" / "weights" and first.name == "evil_name.pth"
+    assert host.keep_weights(data, "again.pth").parent == first.parent  # one copy per content
+    queued = Run.create(
+        tiny_config(), tiny_train_config(init=str(first)), tmp_path / "runs"
+    )  # waiting for its turn: its start must stay
+    assert queued.path.is_dir()
+    os.utime(first.parent, (1, 1))
+    others = [host.keep_weights(data + bytes([i]), f"w{i}.pth") for i in range(3)]
+    kept = {p.name for p in (tmp_path / "data" / "weights").iterdir()}
+    assert first.parent.name in kept  # the queued run's, though the least recently used
+    assert others[-1].parent.name in kept and len(kept) == 3

@@ -23,6 +23,7 @@ most :data:`STORED_SIDE` px (about 20-40 KB): a few tens of megabytes per browse
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ import os
 import shutil
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +45,11 @@ MAX_CLASSES = 20
 MAX_PER_CLASS = 100
 MIN_PER_CLASS = 5  # to train: one in five is held out for validation
 MAX_NAME = 40
+MAX_COLLECTIONS = 500  # browsers' collections on one server, the least recently used go first
+RESERVED = ("__macosx",)  # folder names an upload's reader skips (macOS's zip metadata)
 STORED_SIDE = 320  # px, the longer side: above 224 (torchvision's input) with room to crop
 INDEX = "classes.json"
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,14 @@ class Collection:
                     'A class name cannot contain / \\ : * ? " < > | or start with a dot: {name}'
                 ).format(name=name)
             )
+        if name.casefold() in RESERVED:
+            raise ValueError(
+                _("{name} is a name zip tools use for themselves; choose another").format(name=name)
+            )
+        with self._locked():
+            return self._add_class(name)
+
+    def _add_class(self, name: str) -> str:
         index = self._index()
         if any(e["name"].casefold() == name.casefold() for e in index):
             raise ValueError(_("There is already a class called {name}.").format(name=name))
@@ -149,6 +162,10 @@ class Collection:
         return name
 
     def remove_class(self, name: str) -> None:
+        with self._locked():
+            self._remove_class(name)
+
+    def _remove_class(self, name: str) -> None:
         index = self._index()
         for entry in index:
             if entry["name"] == name:
@@ -191,26 +208,50 @@ class Collection:
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One change of the class list at a time (two tabs of one browser, two servers)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _write(self, index: list[dict[str, str]]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.root / INDEX, json.dumps(index, ensure_ascii=False))
 
 
-def prune_collections(base: str | os.PathLike[str], keep_days: int) -> list[str]:
-    """Remove the collections untouched for ``keep_days``; their folder names."""
+def prune_collections(
+    base: str | os.PathLike[str], keep_days: int, keep: int = MAX_COLLECTIONS
+) -> list[str]:
+    """Remove the collections untouched for ``keep_days``, and the least recently touched
+    past ``keep`` (a browser without cookies starts a new one each visit); their names."""
     removed: list[str] = []
     cutoff = time.time() - keep_days * 86400
     base = Path(base)
     if not base.is_dir():
         return removed
+    touched = []
     for root in base.iterdir():
-        if not root.is_dir():
-            continue
-        newest = max((p.stat().st_mtime for p in root.rglob("*") if p.is_file()), default=0.0)
-        if newest < cutoff:
+        with contextlib.suppress(OSError):  # another process removing it meanwhile
+            if root.is_dir():
+                touched.append((max(_mtimes(root), default=root.stat().st_mtime), root))
+    touched.sort(reverse=True)
+    for rank, (newest, root) in enumerate(touched):
+        if newest < cutoff or rank >= keep:
             shutil.rmtree(root, ignore_errors=True)
             removed.append(root.name)
     return removed
+
+
+def _mtimes(root: Path) -> Iterator[float]:
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                yield path.stat().st_mtime
 
 
 def _safe_folder(folder: object) -> bool:

@@ -11,6 +11,7 @@ a count says *that* the model confuses two classes, the pictures say *why*.
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Mapping
 
 import plotly.graph_objects as go
@@ -32,8 +33,8 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
     hover = [
         [
             _("true {true}, answered {answer}: {count} of {total} images").format(
-                true=confusion.classes[t],
-                answer=confusion.classes[p],
+                true=html.escape(confusion.classes[t], quote=False),
+                answer=html.escape(confusion.classes[p], quote=False),
                 count=matrix[t][p],
                 total=sum(matrix[t]),
             )  # fmt: skip
@@ -143,4 +144,5 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
 
 
 def _short(label: str, limit: int = 14) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+    """A class name as plotly shows it: cut, and escaped (plotly reads <b>, <a href>)."""
+    return html.escape(label if len(label) <= limit else label[: limit - 1] + "…", quote=False)

@@ -98,10 +98,24 @@ def training_seconds(
     train_images: int,
     val_images: int,
     macs_per_s: float,
+    frozen: tuple[str, ...] = (),
+    features_once: bool = False,
 ) -> float:
-    """Training (three forward passes per image) plus validation (one), every epoch."""
-    macs = training_macs(config, train_images) + analyze(config).total_macs * val_images
-    return epochs * macs / macs_per_s
+    """Training (three forward passes per image) plus validation (one), every epoch.
+
+    ``frozen`` stages only ever run forward (no backward): once per image before the
+    epochs when ``features_once`` (their features are kept), else on every step.
+    """
+    analysis = analyze(config)
+    front = sum(r.macs for r in analysis.rows if r.name in frozen)
+    rest = analysis.total_macs - front
+    images = train_images + val_images
+    if features_once:
+        macs = images * front + epochs * (TRAIN_FORWARDS * rest * train_images + rest * val_images)
+    else:
+        per_epoch = TRAIN_FORWARDS * rest * train_images + front * train_images
+        macs = epochs * (per_epoch + analysis.total_macs * val_images)
+    return macs / macs_per_s
 
 
 # ---- memory --------------------------------------------------------------------------------

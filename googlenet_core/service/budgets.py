@@ -16,6 +16,7 @@ server knows:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..data import DatasetError
@@ -102,11 +103,16 @@ def run_memory(
     )
     if images is None and name in NATIVE_SIDES:
         images = sum(split_sizes(name, train_config.subset, train_config.val_fraction))
-    # A frozen trunk's features, computed once per image and held for the run (features.py).
-    data += planned_feature_bytes(config, train_config, images)
+    # A frozen trunk's features, computed once per image and held for the run (features.py);
+    # too many to hold, and the frozen stages run on every step instead.
+    step = train_config.step(config)
+    features = planned_feature_bytes(config, train_config, images)
+    if step.features_once and images and not features:
+        step = dataclasses.replace(step, features_once=False)
+    data += features
     return training_memory(
         config,
-        train_config.step(config),
+        step,
         process=process,
         data=data + archive_bytes,
         val_images=_val_images(train_config),

@@ -15,6 +15,7 @@ measuring the process baseline in the background, so the first Train page finds 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -35,6 +36,7 @@ from ..network.config import GoogLeNetConfig
 from ..training.estimate import TimeEstimate, time_estimate
 from ..training.flow import StageFlow
 from ..training.plan import TrainPlan
+from ..training.runs import list_runs, open_run
 from .access import Viewer
 from .budgets import Fit, check_fit, flow_budget, job_budget
 from .host import Figure, lan_address, training_threads
@@ -54,7 +56,7 @@ PRUNE_EVERY_S = 600.0
 COLLECTIONS = "classes"  # under the data cache: one folder of collected photos per browser
 WEIGHTS = "weights"  # under the data cache: uploaded weights files to start runs from
 KEEP_WEIGHTS = 8  # the most recently used (the same file uploaded twice is kept once) ...
-WEIGHTS_GRACE_S = 2 * 3600.0  # ... and any used this recently: a queued run still needs it
+WEIGHTS_MAX_BYTES = 1024 * 2**20  # ... within this; a queued or running run's is always kept
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,11 @@ class Server:
         A job's threads are chosen when it starts, from the load then (not now: a run
         queued behind another would keep the count measured beside it).
         """
+        for plan in plans:  # an uploaded start, used again: kept longest
+            init = plan.train_config.init
+            if init and Path(init).parent.parent == self.settings.data_dir / WEIGHTS:
+                with contextlib.suppress(OSError):
+                    os.utime(Path(init).parent)
         return submit_runs(
             self.registry,
             plans,
@@ -204,26 +211,44 @@ class Server:
         return self.settings.data_dir / COLLECTIONS
 
     def keep_weights(self, data: bytes, name: str) -> Path:
-        """An uploaded weights file on disk for a run to start from (a worker reads a path),
-        under its digest; the :data:`KEEP_WEIGHTS` most recently used are kept, and any
-        used within :data:`WEIGHTS_GRACE_S`."""
+        """A weights file already checked (:func:`.transfer.check_weights_file`) on disk, for
+        a run to start from (a worker reads a path), under its digest. Kept: the
+        :data:`KEEP_WEIGHTS` most recently used within :data:`WEIGHTS_MAX_BYTES`, and any
+        a queued or running run starts from."""
         digest = hashlib.sha256(data).hexdigest()[:16]
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60].strip("._") or "weights"
-        folder = self.settings.data_dir / WEIGHTS / digest
-        path = folder / f"{stem}.pth"
+        root = self.settings.data_dir / WEIGHTS
+        path = root / digest / f"{stem}.pth"
         if not path.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, data)
-        os.utime(folder)
-        kept = sorted(
-            (p for p in (self.settings.data_dir / WEIGHTS).iterdir() if p.is_dir()),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-        for old in kept[KEEP_WEIGHTS:]:
-            if time.time() - old.stat().st_mtime > WEIGHTS_GRACE_S:  # never a queued run's
-                shutil.rmtree(old, ignore_errors=True)
+        os.utime(path.parent)
+        self._prune_weights(keep=path.parent)
         return path
+
+    def _prune_weights(self, keep: Path) -> None:
+        root = self.settings.data_dir / WEIGHTS
+        needed = {keep.resolve()}
+        for summary in list_runs(self.runs_dir):  # a queued run reads its start when it starts
+            if summary.status in ("queued", "running"):
+                with contextlib.suppress(OSError, ValueError):
+                    init = open_run(summary.id, self.runs_dir).train_config().init
+                    if init:
+                        needed.add(Path(init).parent.resolve())
+        folders = []
+        for folder in root.iterdir():
+            with contextlib.suppress(OSError):
+                size = sum(p.stat().st_size for p in folder.iterdir())
+                folders.append((folder.stat().st_mtime, size, folder))
+        folders.sort(reverse=True)  # the most recently used first
+        count, total = 0, 0
+        for _mtime, size, folder in folders:
+            count, total = count + 1, total + size
+            if folder.resolve() in needed:
+                continue
+            if count > KEEP_WEIGHTS or total > WEIGHTS_MAX_BYTES:
+                shutil.rmtree(folder, ignore_errors=True)
+                count, total = count - 1, total - size
 
     def collection(self, viewer: Viewer) -> Collection:
         """This browser's classes of camera photos and image files."""

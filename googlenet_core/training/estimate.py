@@ -10,6 +10,7 @@ between its visitors (:mod:`googlenet_core.service.probes`); the CLI needs none.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..network.costs import training_macs, training_seconds
 from ..network.model import build_model
 from .config import TrainConfig
 from .distributed import resolve_device, resolve_precision, uses_channels_last
+from .features import feature_bytes
 from .loss import aux_loss
 from .plan import TrainPlan
 
@@ -108,5 +110,11 @@ def time_estimate(plan: TrainPlan, macs_per_s: float) -> TimeEstimate | None:
             )
         except DatasetError:
             return None
-    seconds = training_seconds(plan.config, train_config.epochs, n_train, n_val, macs_per_s)
+    step = train_config.step(plan.config)  # frozen stages run forward only (features.py)
+    if step.features_once and not feature_bytes(plan.config, step.frozen, n_train + n_val):
+        step = dataclasses.replace(step, features_once=False)  # too many to keep: every step
+    seconds = training_seconds(
+        plan.config, train_config.epochs, n_train, n_val, macs_per_s,
+        frozen=step.frozen, features_once=step.features_once,
+    )  # fmt: skip
     return TimeEstimate(seconds, n_train, n_val, train_config.epochs, macs_per_s, per_images)

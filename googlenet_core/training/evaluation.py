@@ -198,8 +198,8 @@ def evaluate(
                 sums[2 * h + 1] += right.sum()
                 if h == 0:
                     best = logits.softmax(1).max(1)
-                    answers.append(best.indices.cpu())
-                    probabilities.append(best.values.cpu())
+                    answers.append(best.indices)  # on the device: one copy at the end
+                    probabilities.append(best.values)
                     base = 2 * len(HEAD_NAMES) + 1
                     sums[base : base + classes] += torch.bincount(y[right], minlength=classes)
                     sums[base + classes :] += torch.bincount(y, minlength=classes)
@@ -224,8 +224,8 @@ def evaluate(
         scores=scores,
         class_correct=tuple(int(v) for v in values[base : base + classes]),
         class_total=tuple(int(v) for v in values[base + classes :]),
-        predicted=None if dist.active or not answers else torch.cat(answers),
-        confidence=None if dist.active or not answers else torch.cat(probabilities),
+        predicted=None if dist.active or not answers else torch.cat(answers).cpu(),
+        confidence=None if dist.active or not answers else torch.cat(probabilities).cpu(),
     )
 
 

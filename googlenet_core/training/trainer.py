@@ -37,7 +37,7 @@ from ..data.datasets import TrainingData
 from ..i18n import _
 from ..network.analysis import analyze
 from ..network.config import GoogLeNetConfig
-from ..network.costs import evaluation_batch, size_words
+from ..network.costs import EXTRACT_BATCH, evaluation_batch
 from ..network.model import Heads, build_model
 from .card import CARD, model_card
 from .config import TrainConfig
@@ -57,12 +57,12 @@ from .events import (
     StartEvent,
 )
 from .features import (
-    MEMORY_BYTES,
     Extraction,
     FeatureStore,
     FeatureTable,
-    extract,
-    image_bytes,
+    extract_splits,
+    extracted,
+    not_kept,
     prefix_key,
 )
 from .loss import aux_loss
@@ -400,55 +400,29 @@ class Trainer:
 
     def _features(self) -> None:
         """Compute (or read) every image's features at the cut once; say what it took."""
-        train_config, data = self.train_config, self.data
-        if train_config.augment:
-            note = _(
-                "Augmentation changes every image on every step, so the frozen stages run on "
-                "every step (without gradients) instead of once per image; turn augmentation "
-                "off to compute their features once"
-            )
-            self.emit(NoteEvent(note))
-            return
-        images = len(data.train) + len(data.val)
-        needed = image_bytes(self.config, self.cut) * images
-        if needed > MEMORY_BYTES:
-            note = _(
-                "The frozen stages' features of {images:,} images would take {size}, over "
-                "the {limit} kept in memory, so the frozen stages run on every step"
-            ).format(images=images, size=size_words(needed), limit=size_words(MEMORY_BYTES))
-            self.emit(NoteEvent(note))
+        data = self.data
+        refused = not_kept(
+            self.config, self.cut, self.train_config.augment, len(data.train) + len(data.val)
+        )
+        if refused:
+            self.emit(NoteEvent(refused))
             return
         precision = "bf16" if self.autocast == torch.bfloat16 else "fp32"
         key = prefix_key(self.model, self.cut, self.preprocessing, self.device, precision)
-        store = self.feature_store if self.dist.is_main else None
-        tables, done = [], []
-        for split in (data.train, data.val):
-            table, extraction = extract(
-                self.model,
-                split,
-                self.preprocessing,
-                self.cut,
-                device=self.device,
-                channels_last=self.channels_last,
-                autocast=self.autocast,
-                store=store,
-                key=key,
-            )
-            tables.append(table)
-            done.append(extraction)
-        self.tables = (tables[0], tables[1])
-        self.extraction = (done[0], done[1])
-        note = _(
-            "Features of the frozen stages computed once for {images:,} images ({stored:,} "
-            "read from the cache) in {seconds:.1f} s; every epoch trains and evaluates only "
-            "what comes after {stage}"
-        ).format(
-            images=sum(e.images for e in done),
-            stored=sum(e.from_store for e in done),
-            seconds=sum(e.seconds for e in done),
-            stage=self.model.trunk_names[self.cut - 1],
-        )
-        self.emit(NoteEvent(note))
+
+        def between(done: int, total: int) -> None:
+            self._check_stop()  # a cancel or the time limit, between batches as in training
+            if self.run is not None and done % (8 * EXTRACT_BATCH) == 0:
+                note = _("computing the frozen stages' features: {done:,} of {total:,} images")
+                self.run.set_status("running", note.format(done=done, total=total))
+
+        tables, done = extract_splits(
+            self.model, (data.train, data.val), self.preprocessing, self.cut,
+            device=self.device, channels_last=self.channels_last, autocast=self.autocast,
+            store=self.feature_store if self.dist.is_main else None, key=key, between=between,
+        )  # fmt: skip
+        self.tables, self.extraction = (tables[0], tables[1]), (done[0], done[1])
+        self.emit(NoteEvent(extracted(done, self.model.trunk_names[self.cut - 1])))
 
     def _autocast(self) -> Any:
         if self.autocast is None:

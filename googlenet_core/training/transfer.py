@@ -156,7 +156,22 @@ def start_from(
 ) -> StartReport:
     """Load ``init``'s weights into ``model`` (trunk exactly, heads where they fit) and
     freeze what ``freeze`` names. A trunk that differs is a ValueError naming the tensors."""
-    loaded = read_start(init, hub_dir=hub_dir)
+    shown = _("ImageNet (torchvision)") if init == IMAGENET else Path(init).name
+    return take_weights(model, read_start(init, hub_dir=hub_dir), shown, freeze)
+
+
+def check_weights_file(config: GoogLeNetConfig, data: bytes) -> None:
+    """Refuse (a ValueError with the reason) a weights file's bytes that cannot start
+    ``config``: read as tensors only, in memory, before anything is kept on disk."""
+    loaded = load_checkpoint(data, fallback_config=imagenet_network())
+    take_weights(build_model(config), loaded, _("this file"), FREEZE_NONE)
+
+
+def take_weights(
+    model: nn.Module, loaded: LoadedCheckpoint, shown: str, freeze: str = FREEZE_NONE
+) -> StartReport:
+    """:func:`start_from` with the weights already read (``shown``: where from, in words)."""
+    init = shown
     source = loaded.model.state_dict()
     target = model.state_dict()
     problems = []
@@ -195,7 +210,6 @@ def start_from(
     frozen = frozen_stages(model, freeze)
     for name in frozen:
         getattr(model, name).requires_grad_(False)
-    shown = _("ImageNet (torchvision)") if init == IMAGENET else init
     return StartReport(shown, kept, tuple(rebuilt), frozen)
 
 

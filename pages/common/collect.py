@@ -10,13 +10,13 @@ from __future__ import annotations
 import streamlit as st
 
 from googlenet_core.data.collected import MAX_CLASSES, MAX_PER_CLASS, MIN_PER_CLASS, Collection
+from googlenet_core.data.images import MAX_IMAGE_BYTES
 from googlenet_core.i18n import _
 from pages.common import literal, rerun, server
 from pages.common.ownership import viewer
 from pages.common.text import plain
 
 _ADDED = "collect_added"  # ids of the camera shots and files already kept (reruns repeat them)
-_ARCHIVE = "collect_archive"  # (signature, zip bytes) of the collection as it trains
 SHOWN = 8  # newest photos shown per class
 
 
@@ -54,13 +54,17 @@ def collect_ui() -> tuple[bytes | None, str | None]:
         st.session_state["collect_target"] = names[-1]
     target = st.radio(_("Add photos to"), names, key="collect_target", horizontal=True)
     added: set[str] = st.session_state.setdefault(_ADDED, set())
+    if len(added) > 2 * MAX_PER_CLASS * MAX_CLASSES:  # bounded: old ids are long gone
+        added.clear()
     camera, files = st.columns(2)
-    shot = camera.camera_input(_("Take a photo"), key=f"collect_camera_{names.index(target)}")
+    folder = classes[names.index(target)].folder  # a widget per class, whatever its place
+    shot = camera.camera_input(_("Take a photo"), key=f"collect_camera_{folder}")
     uploads = files.file_uploader(
         _("Or add image files"),
         type=["jpg", "jpeg", "png", "webp", "bmp", "gif"],
         accept_multiple_files=True,
-        key=f"collect_files_{names.index(target)}",
+        key=f"collect_files_{folder}",
+        max_upload_size=max(1, MAX_IMAGE_BYTES // 2**20),
     )
     problems = []
     for item in [shot, *(uploads or [])]:
@@ -91,13 +95,7 @@ def collect_ui() -> tuple[bytes | None, str | None]:
     problem = store.problem()
     if problem:
         st.info(plain(problem), icon=":material/photo_camera:")
-        st.session_state.pop(_ARCHIVE, None)
         return None, None
-    signature = store.signature()
-    cached = st.session_state.get(_ARCHIVE)
-    if cached is None or cached[0] != signature:
-        cached = (signature, store.archive())
-        st.session_state[_ARCHIVE] = cached
     counts = store.counts()
     label = _("photos: {classes}").format(classes=", ".join(counts))[:200]
     st.success(
@@ -105,9 +103,4 @@ def collect_ui() -> tuple[bytes | None, str | None]:
           "train in seconds.").format(classes=len(counts), photos=sum(counts.values())),
         icon=":material/check_circle:",
     )  # fmt: skip
-    return cached[1], label
-
-
-def forget_archive() -> None:
-    """Drop the zip kept for training (another data set was chosen)."""
-    st.session_state.pop(_ARCHIVE, None)
+    return store.archive(), label  # built each run: a few MB, never kept in the session

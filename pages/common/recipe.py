@@ -26,7 +26,6 @@ import streamlit as st
 from googlenet_core import GoogLeNetConfig
 from googlenet_core.i18n import N_, _
 from googlenet_core.inference.pretrained import imagenet_network, is_downloaded
-from googlenet_core.network.model import build_model
 from googlenet_core.service.access import visible
 from googlenet_core.training.plan import Choices, TrainPlan
 from googlenet_core.training.runs import list_runs
@@ -34,7 +33,7 @@ from googlenet_core.training.transfer import (
     FREEZE_NONE,
     FREEZE_TRUNK,
     IMAGENET,
-    start_from,
+    check_weights_file,
     starts_for,
     trunk_shapes,
     trunk_stage_names,
@@ -210,9 +209,9 @@ def uploaded_start_ui(config: GoogLeNetConfig) -> str | None:
     key = (upload.file_id, config)
     if key not in checked:
         with st.spinner(_("Checking the weights against this network…")):
-            kept = str(server().keep_weights(upload.getvalue(), upload.name))
-            try:
-                start_from(build_model(config), kept)
+            try:  # in memory, tensors only: nothing is kept on disk unless it fits
+                check_weights_file(config, upload.getvalue())
+                kept = str(server().keep_weights(upload.getvalue(), upload.name))
             except ValueError as exc:  # CheckpointError is one
                 checked[key] = ("", str(exc))
             else:
@@ -221,6 +220,8 @@ def uploaded_start_ui(config: GoogLeNetConfig) -> str | None:
                     "head for another number of classes is rebuilt when the run starts."
                 )
                 checked[key] = (kept, fits.format(n=len(trunk_shapes(config))))
+        while len(checked) > 4:  # a session's few latest checks
+            checked.pop(next(iter(checked)))
     found, said = checked[key]
     if not found:
         st.error(
@@ -230,6 +231,11 @@ def uploaded_start_ui(config: GoogLeNetConfig) -> str | None:
         return None
     st.caption(said)
     return found
+
+
+def freeze_key(init: str | None) -> str:
+    """The Freeze picker's widget key for a start: each start begins at its proposal."""
+    return f"train_freeze_{abs(hash(init))}"
 
 
 def freeze_ui(config: GoogLeNetConfig, proposal: TrainPlan, init: str) -> str:
@@ -245,6 +251,6 @@ def freeze_ui(config: GoogLeNetConfig, proposal: TrainPlan, init: str) -> str:
             if o in _FREEZE_LABELS
             else _("up to {stage}: the stages after it train").format(stage=o)
         ),
-        key=f"train_freeze_{abs(hash(init))}",  # each start begins at its proposal
+        key=freeze_key(init),  # each start begins at its proposal
     )
     return str(chosen)
