@@ -125,11 +125,49 @@ def test_classes_from_the_camera_and_files_train_from_a_frozen_start(
 
             page.reload()
             _settle(page)
+            _choose(page, "Download from run", "upload")  # the photos run, not the start
             expect(page.get_by_text("Per class: accuracy and what went wrong")).to_be_visible()
             titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
             assert "Confusion matrix" in titles, titles
             screenshot(page, "train-collect")
             assert not text_problems(page, sideways_tables=False)
+            # The same page in Chinese, on a projector and on a phone: nothing cut or outside.
+            page.locator('[data-testid="stSidebar"]').get_by_role("radio", name="中文").click()
+            _settle(page)
+            _choose(page, "数据集", "你的照片")
+            page.wait_for_timeout(1500)  # the camera's preview starts and takes its size
+            text = _main(page)
+            assert "seven：7 张照片" in text and "混淆矩阵" in str(
+                page.locator(".js-plotly-plot .gtitle").all_text_contents()
+            )
+            assert not text_problems(page, sideways_tables=False)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.reload()  # as a phone opens it: the camera's preview sized at mount
+            _settle(page)
+            _choose(page, "数据集", "你的照片")
+            page.wait_for_timeout(500)  # the charts lay themselves out again
+            page.wait_for_timeout(1500)  # the camera's preview starts and takes its size
+            assert not text_problems(page, sideways_tables=False)
+            screenshot(page, "zh/train-collect-phone")
+
+            # Predict uses the result: the photos run answers with its own classes.
+            page.set_viewport_size({"width": 1280, "height": 720})
+            page.goto(f"{url}/predict?preset=mini&lang=en")
+            _settle(page)
+            page.get_by_text("A training run", exact=True).click()
+            _settle(page)
+            _choose(page, "Run", "upload")
+            page.get_by_role("button", name="Load the run's best checkpoint").click()
+            _settle(page)
+            seven = sorted(photos.glob("digit-7-*"))[-1]
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+                str(seven)
+            )
+            _settle(page, 120)
+            titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+            assert any(t.startswith("Top 3 · digit-7") for t in titles), titles  # its 3 classes
+            heads = " ".join(page.locator(".js-plotly-plot").all_text_contents())
+            assert "seven" in heads and "zero" in heads, heads
         finally:
             context.close()
 
