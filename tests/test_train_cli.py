@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tiny import tiny_config
 
@@ -207,3 +208,38 @@ def test_a_digits_run_reads_photos_in_class_folders(tmp_path, tiny_json, capsys)
     assert main(["evaluate", "--checkpoint", checkpoint, "--data", str(photos)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 12 and set(report["per_class"]) <= {str(d) for d in range(10)}
+
+
+def test_the_quick_recipe_gives_the_same_run_whatever_the_hosts_threads(tmp_path) -> None:
+    """Issue 24: the figure must not move with the host's cores. The quick recipe trains on
+    one CPU thread (oneDNN splits its sums by thread), so a host giving a job 1 thread
+    and one giving 2 train the very same weights. Real processes, as the CLI runs them."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    plan = plan_training(get_preset("mini"), "digits", device_type="cpu")
+    assert plan.train_config.threads == 1 and "any host" in plan.reasons["threads"]
+    assert (
+        plan_training(get_preset("mini"), "digits", device_type="cuda").train_config.threads is None
+    )
+    chosen = plan_training(get_preset("mini"), "digits", Choices(threads=2), device_type="cpu")
+    assert chosen.train_config.threads == 2  # an explicit --threads is the user's
+
+    weights = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"host-{threads}"
+        env = {**os.environ, "GOOGLENET_THREADS": threads, "OMP_NUM_THREADS": threads}
+        command = [sys.executable, "-m", "googlenet_core", "train", "--preset", "mini",
+                   "--dataset", "digits", "--subset", "512", "--epochs", "1", "--device",
+                   "cpu", "--out", str(out)]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "1 CPU thread(s): one CPU thread" in done.stderr
+        (run,) = list_runs(out)
+        state = load_checkpoint(run.path / "best.pt").model.state_dict()
+        weights.append(state)
+    for key, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][key]), key

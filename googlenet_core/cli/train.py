@@ -158,6 +158,7 @@ def plan_from_args(args: argparse.Namespace) -> TrainPlan:
         seed=args.seed,
         init=args.init,
         freeze=args.freeze,
+        threads=args.threads,
         device=args.device,
         precision=args.precision,
     )
@@ -180,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
     dist = distributed_from_env()
     progress = _Progress(sys.stderr, quiet=args.quiet or not dist.is_main)
     if plan.train_config.device != "cuda":
-        progress.note(f"{threads.value} CPU thread(s): {threads.source}")
+        if plan.train_config.threads is not None and args.threads is None:
+            progress.note(f"{plan.train_config.threads} CPU thread(s): {plan.reasons['threads']}")
+        else:
+            progress.note(f"{threads.value} CPU thread(s): {threads.source}")
     if "input_size" in plan.reasons:
         progress.note(f"input side {plan.config.input_size} px: {plan.reasons['input_size']}")
     if plan.train_config.subset is not None and "subset" in plan.reasons:

@@ -57,6 +57,9 @@ class TrainConfig(JsonRecord):
     # weights from torch's hub cache), a run folder (its best.pt) or a checkpoint file.
     init: str | None = None
     freeze: str = "none"  # "none", "trunk" (only the heads train) or a stage: it and before
+    # torch's intra-op CPU threads for the run; None: as many as the host gives a job. A
+    # number makes the result the same on any host: CPU kernels split their sums by thread.
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         owner = self.owner_label()
@@ -96,6 +99,8 @@ class TrainConfig(JsonRecord):
         check_float(owner, "val_fraction", self.val_fraction, 0.05, 0.5)
         if self.log_every is not None:
             check_int(owner, "log_every", self.log_every, 1, 100_000)
+        if self.threads is not None:
+            check_int(owner, "threads", self.threads, 1, 1024)
 
     @property
     def aux_weights(self) -> tuple[float, float]:

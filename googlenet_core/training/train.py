@@ -20,6 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from .._io import first_line
 from ..data.datasets import TrainingData, load_dataset
 from ..data.downloads import DOWNLOADABLE
@@ -115,6 +117,9 @@ def train(
         message = _("could not read the data: {error}").format(error=_named(exc))
         return finish(TrainResult("failed", message))
     trainer: Trainer | None = None
+    threads_before = torch.get_num_threads()
+    if train_config.threads is not None and device.type == "cpu":
+        torch.set_num_threads(train_config.threads)  # the recipe's: the same result anywhere
     try:
         features = Path(cache_dir) / FEATURES_FOLDER if cache_dir is not None else None
         trainer = Trainer(
@@ -142,6 +147,7 @@ def train(
         message = _("training failed: {error}").format(error=_named(exc))
         return finish(_failed(trainer, message), trainer)
     finally:
+        torch.set_num_threads(threads_before)
         if trainer is not None:
             trainer.close()
 
