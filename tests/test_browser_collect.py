@@ -20,6 +20,7 @@ from conftest import (
     text_problems,
     wait_for_app_idle,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from googlenet_core.data.samples import digit_samples
@@ -44,11 +45,22 @@ def _main(page: Any) -> str:
 
 
 def _choose(page: Any, label: str, option: str) -> None:
-    """Pick the first option containing ``option``, typed into the select box's search."""
+    """Pick the first option containing ``option``, typed into the select box's search.
+
+    Three tries: on a server starved by the other test worker, a rerun can redraw the
+    list under the click (Playwright: "element was detached from the DOM")."""
     field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input")
-    field.click()
-    field.fill(option)
-    page.get_by_role("option", name=option).first.click()
+    for attempt in range(3):
+        try:
+            field.click()
+            field.fill(option)
+            page.get_by_role("option", name=option).first.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            _settle(page)
     _settle(page)
 
 
