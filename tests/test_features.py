@@ -11,7 +11,7 @@ import threading
 
 import pytest
 import torch
-from tiny import tiny_config, tiny_data, tiny_train_config
+from tiny import tiny_config, tiny_data, tiny_train_config, trained_tiny_run
 
 from googlenet_core.data.batches import ImageSet
 from googlenet_core.network.analysis import analyze
@@ -38,10 +38,7 @@ from googlenet_core.training.transfer import trunk_stages
 @pytest.fixture(scope="module")
 def start(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A tiny network trained on the digits: the weights the transfer runs start from."""
-    run = Run.create(tiny_config(), tiny_train_config(), tmp_path_factory.mktemp("runs"))
-    result = train(tiny_config(), tiny_train_config(), data=tiny_data(), run=run)
-    assert result.status == "completed", result.message
-    return run
+    return trained_tiny_run(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.mark.parametrize("preset", ["mini", "torchvision", "paper"])

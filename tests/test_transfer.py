@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
-from tiny import tiny_config, tiny_data, tiny_train_config
+from tiny import tiny_config, tiny_data, tiny_train_config, trained_tiny_run
 
 from googlenet_core.i18n import use_language
 from googlenet_core.inference.pretrained import imagenet_network
@@ -32,11 +32,7 @@ from googlenet_core.training.transfer import (
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A tiny network trained for one epoch on the digits: the weights to start from."""
-    root = tmp_path_factory.mktemp("runs")
-    run = Run.create(tiny_config(), tiny_train_config(), root)
-    result = train(tiny_config(), tiny_train_config(), data=tiny_data(), run=run)
-    assert result.status == "completed", result.message
-    return run
+    return trained_tiny_run(tmp_path_factory.mktemp("runs"))
 
 
 def _trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from googlenet_core.data.datasets import TrainingData, load_dataset
@@ -14,6 +15,7 @@ from googlenet_core.network.config import (
     PoolSpec,
 )
 from googlenet_core.training.config import TrainConfig
+from googlenet_core.training.runs import Run
 
 
 def tiny_config(**changes: Any) -> GoogLeNetConfig:
@@ -56,3 +58,14 @@ def tiny_data(subset: int = 64, input_size: int = 16, in_channels: int = 1) -> T
             "digits", input_size=input_size, in_channels=in_channels, subset=subset
         )
     return _DATA_CACHE[key]
+
+
+def trained_tiny_run(root: Path) -> Run:
+    """The tiny network trained for one epoch on the digits, in a run folder under ``root``:
+    the weights transfer tests start from."""
+    from googlenet_core.training.train import train  # heavy: only for the tests that train
+
+    run = Run.create(tiny_config(), tiny_train_config(), root)
+    result = train(tiny_config(), tiny_train_config(), data=tiny_data(), run=run)
+    assert result.status == "completed", result.message
+    return run

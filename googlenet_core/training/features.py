@@ -51,7 +51,6 @@ from ..network.config import AuxSpec, GoogLeNetConfig
 from ..network.costs import EXTRACT_BATCH, size_words
 from ..network.model import GoogLeNet, build_model
 from .config import TrainConfig
-from .transfer import FREEZE_NONE, FREEZE_TRUNK, trunk_stage_names
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +130,9 @@ def planned_feature_bytes(
     config: GoogLeNetConfig, train_config: TrainConfig, images: int | None
 ) -> int:
     """Bytes a planned run's features will take in memory (what the memory check adds)."""
-    freeze = train_config.freeze
-    if train_config.init is None or freeze == FREEZE_NONE or train_config.augment or not images:
+    frozen = train_config.frozen_stages(config)
+    if not frozen or train_config.augment or not images:
         return 0
-    stages = trunk_stage_names(config)
-    if freeze != FREEZE_TRUNK and freeze not in stages:
-        return 0  # refused with its sentence when the run starts
-    frozen = stages if freeze == FREEZE_TRUNK else stages[: stages.index(freeze) + 1]
     return feature_bytes(config, frozen, images)
 
 

@@ -164,37 +164,18 @@ def check_weights_file(config: GoogLeNetConfig, data: bytes) -> None:
     """Refuse (a ValueError with the reason) a weights file's bytes that cannot start
     ``config``: read as tensors only, in memory, before anything is kept on disk."""
     loaded = load_checkpoint(data, fallback_config=imagenet_network())
-    take_weights(build_model(config), loaded, _("this file"), FREEZE_NONE)
+    source = loaded.model.state_dict()
+    _refuse_another_trunk(_("this file"), source, dict(trunk_shapes(config)))  # no model built
 
 
 def take_weights(
     model: nn.Module, loaded: LoadedCheckpoint, shown: str, freeze: str = FREEZE_NONE
 ) -> StartReport:
     """:func:`start_from` with the weights already read (``shown``: where from, in words)."""
-    init = shown
     source = loaded.model.state_dict()
     target = model.state_dict()
-    problems = []
-    for key, tensor in target.items():
-        if key.split(".", 1)[0] in HEADS:
-            continue
-        if key not in source:
-            problems.append(_("{key} is missing").format(key=key))
-        elif source[key].shape != tensor.shape:
-            problems.append(
-                _("{key} is {given} there, {wanted} here").format(
-                    key=key, given=_shape(source[key]), wanted=_shape(tensor)
-                )
-            )
-    extra = [k for k in source if k.split(".", 1)[0] not in HEADS and k not in target]
-    problems += [_("{key} is not in this network").format(key=key) for key in extra]
-    if problems:
-        raise ValueError(
-            _(
-                "{init} has another trunk than this network, so its weights cannot start it "
-                "({n} differences; first: {first}). Start from a run of the same design"
-            ).format(init=init, n=len(problems), first="; ".join(problems[:3]))
-        )
+    trunk = {k: tuple(t.shape) for k, t in target.items() if k.split(".", 1)[0] not in HEADS}
+    _refuse_another_trunk(shown, source, trunk)
     merged = dict(target)
     kept = 0
     rebuilt = []
@@ -256,5 +237,31 @@ def keep_frozen_as_trained(model: nn.Module, frozen: tuple[str, ...]) -> None:
         getattr(model, name).eval()
 
 
-def _shape(tensor: torch.Tensor) -> str:
-    return "x".join(str(d) for d in tensor.shape) or "scalar"
+def _refuse_another_trunk(
+    shown: str, source: dict[str, torch.Tensor], trunk: dict[str, tuple[int, ...]]
+) -> None:
+    """A ValueError naming what differs when ``source`` lacks, adds or reshapes a tensor of
+    the ``trunk`` (name -> shape) the network needs; never skipped as strict=False would."""
+    problems = []
+    for key, shape in trunk.items():
+        if key not in source:
+            problems.append(_("{key} is missing").format(key=key))
+        elif tuple(source[key].shape) != shape:
+            problems.append(
+                _("{key} is {given} there, {wanted} here").format(
+                    key=key, given=_shape(tuple(source[key].shape)), wanted=_shape(shape)
+                )
+            )
+    extra = [k for k in source if k.split(".", 1)[0] not in HEADS and k not in trunk]
+    problems += [_("{key} is not in this network").format(key=key) for key in extra]
+    if problems:
+        raise ValueError(
+            _(
+                "{init} has another trunk than this network, so its weights cannot start it "
+                "({n} differences; first: {first}). Start from a run of the same design"
+            ).format(init=shown, n=len(problems), first="; ".join(problems[:3]))
+        )
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
