@@ -95,6 +95,80 @@ def test_the_crop_fills_the_height_and_the_forms_width() -> None:
     assert (data[:, :, 0] == 0).mean() > 0.99  # the bundled digits leave column 0 empty
 
 
+def test_a_marker_and_a_fine_pen_reach_the_network_alike() -> None:
+    """The form reader's stroke normalisation: a bitmap's ink is eroded or dilated toward
+    the band the bundled digits hold, so the pen's width hardly shows in the grid."""
+    fine, marker = (
+        read_digit(_page((500, 400), (180, 60), 240, ink=20)),
+        read_digit(_stroked_seven(width=40)),
+    )
+    data, _ = load_digits()
+    held = np.rint(data.astype(np.float64) * 16 / 255).sum(axis=(1, 2))
+    low, high = np.percentile(held, [1, 99])
+    for reading in (fine, marker):
+        assert low <= reading.counts.sum() <= high  # ink pixels of 32 x 32, as the data's
+    # the same glyph before the normalisation: the marker holds far more ink
+    assert _raw_ink(_stroked_seven(width=40)) > 1.4 * _raw_ink(_page((500, 400), (180, 60), 240))
+    assert _close(fine.counts, marker.counts, mean=1.6)
+
+
+def _stroked_seven(width: int) -> Image.Image:
+    page = Image.new("L", (500, 400), 235)
+    draw = ImageDraw.Draw(page)
+    x, y, w, h = 180, 60, 144, 240
+    draw.line([(x, y), (x + w, y), (x + w * 0.35, y + h)], fill=20, width=width)
+    draw.line([(x + w * 0.2, y + h * 0.5), (x + w * 0.8, y + h * 0.5)], fill=20, width=width)
+    return page
+
+
+def _raw_ink(page: Image.Image) -> int:
+    """The ink pixels of the 20 x 32 stretched glyph, before the stroke normalisation."""
+    from googlenet_core.data import digit_photos as dp
+
+    mask = np.asarray(page.convert("L")) < 128
+    rows, cols = np.nonzero(mask)
+    glyph = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32)
+    return int(dp._normalised_bitmap(glyph).sum())
+
+
+def test_the_stroke_normalisation_follows_the_form_reader() -> None:
+    from googlenet_core.data import digit_photos as dp
+
+    bar = np.zeros((32, 32), bool)
+    bar[:, 14:18] = True  # 128 ink pixels: under 256, dilated once
+    once = dp._stroke_width(bar)
+    assert once.sum() == 128 + 2 * 32 and once[:, 13:19].all()
+    dot = np.zeros((32, 32), bool)
+    dot[14:18, 14:18] = True  # 16: under 108, dilated twice (4-neighbour steps: a diamond)
+    assert dp._stroke_width(dot).sum() == 16 + 16 + 20
+    block = np.zeros((32, 32), bool)
+    block[2:30, 6:26] = True  # 560 exactly: eroded once
+    assert dp._stroke_width(block).sum() == 26 * 18
+    inside = np.zeros((32, 32), bool)
+    inside[0:20, 6:22] = True  # 320: inside the band, left as it is
+    assert np.array_equal(dp._stroke_width(inside), inside)
+
+
+def test_the_slant_is_taken_out_after_the_stretch_as_the_form_reader_did() -> None:
+    """NIST's shear lines up the leftmost ink two rows inside the top and the bottom; rows
+    may leave the 20-pixel band, as in the bundled digits."""
+    from googlenet_core.data import digit_photos as dp
+
+    leaning = np.zeros((32, 32), bool)
+    for row in range(32):
+        start = 20 - row // 4  # leans right: the top further right than the bottom
+        leaning[row, start : start + 4] = True
+    upright = dp._upright(leaning)
+    starts = [int(np.nonzero(upright[row])[0][0]) for row in range(2, 30)]
+    assert max(starts) - min(starts) <= 1
+    assert upright.sum() == leaning.sum()  # a shear moves ink, it does not make or lose any
+    straight = np.zeros((32, 32), bool)
+    straight[:, 14:18] = True
+    assert np.array_equal(dp._upright(straight), straight)
+    data, _ = load_digits()
+    assert ((data[:, :, 7] > 0).any(axis=1)).mean() > 0.05  # the data's sheared rows
+
+
 def test_specks_are_not_ink() -> None:
     clean = read_digit(_page())
     page = _page()
