@@ -6,6 +6,7 @@
     transforms.py  Preprocessing and the arithmetic both training and prediction use
     batches.py     images held in memory, cut into (augmented) batches on the device
     digits.py      the bundled UCI handwritten digits
+    writers.py     the digits' writers told apart by style, to hold new writers out
     digit_photos.py  a photo of a digit on paper as the digits were made (8x8 block counts)
     downloads.py   Fashion-MNIST, MNIST, CIFAR-10 through torchvision, into a cache
     folders.py     a folder of class subfolders, or a zip of one, under limits
