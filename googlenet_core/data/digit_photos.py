@@ -11,7 +11,7 @@ width. Resizing a whole photo to its 16 px input gave a smudge in a corner, and
 :func:`read_digit` repeats the data's making for any photo or scan:
 
 1. gray levels (a colour photo is said: the network reads brightness only);
-2. which tone is paper and which is ink, from the photo's border; the paper's
+2. which tone is paper and which is ink, from the page's sharpest marks; the paper's
    uneven lighting removed by subtracting a background estimate (the ink erased by
    a min-filter wider than a stroke, then blurred);
 3. ink where the difference passes Otsu's threshold; specks (marks under 5 % of
@@ -222,18 +222,24 @@ def _working_gray(image: Image.Image) -> np.ndarray:
 def _ink_strength(gray: np.ndarray) -> tuple[str, np.ndarray]:
     """Which ink ("dark" or "light"), and how far each pixel is from the paper toward it.
 
-    The paper is the border's median tone; the ink is the tone that strays further from it.
+    The ink is the tone of the sharpest marks: the photo minus its own blur over a third of
+    its shorter side (the light's slow changes taken out) is compared at its two extremes,
+    the darkest and the lightest 0.1 %. A pen's strokes are the page's sharpest marks,
+    whatever their tone; a lamp's gradient or a phone's vignette is not. (The paper's tone
+    from the border against the 1st and 99th percentiles read 4 % of 1,000 phone photos of
+    dark ink as chalk: a small digit holds under 1 % of the pixels, and the vignette's
+    corners won. This rule reads those 1,000 right, and 1,298 of 1,300 photos drawn with
+    another seed, a third of them chalk.)
     Uneven light is taken out by subtracting the paper's own estimate: the ink erased by a
     min-filter wider than a stroke (a tenth of the shorter side), then smoothed.
     """
     height, width = gray.shape
-    edge = max(1, min(height, width) // 20)
-    border = np.concatenate(
-        [gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()]
-    )
-    paper = float(np.median(border))
-    low, high = np.percentile(gray, [1, 99])
-    tone = "dark" if paper - low >= high - paper else "light"
+    tensor = torch.from_numpy(gray)[None, None]
+    k = max(3, (min(height, width) // 3) | 1)
+    blur = F.avg_pool2d(F.pad(tensor, (k // 2,) * 4, mode="replicate"), k, stride=1)
+    sharp = (tensor - blur)[0, 0].numpy()
+    darkest, lightest = np.percentile(sharp, [0.1, 99.9])
+    tone = "dark" if -darkest >= lightest else "light"
     ink = torch.from_numpy(1.0 - gray if tone == "dark" else gray.copy())[None, None]
     k = max(3, (min(height, width) // 10) | 1)  # odd, wider than a pen's stroke
     padded = F.pad(ink, (k // 2,) * 4, mode="replicate")
