@@ -71,13 +71,15 @@ def model_batch(
     *,
     generator: torch.Generator | None = None,
     hflip: bool = False,
+    style: str = "photo",
     channels_last: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """One batch ready for the network: cut, resized, augmented (with a generator), normalised."""
+    """One batch ready for the network: cut, resized, augmented (with a generator, in
+    ``style``: :data:`.transforms.AUGMENT_RANGES`), normalised."""
     index = index.to(split.images.device)
     x = to_unit(split.images[index], preprocessing.input_size)
     if generator is not None:
-        x = augment(x, generator, hflip=hflip)
+        x = augment(x, generator, hflip=hflip, style=style)
     x = normalize(x, preprocessing.mean, preprocessing.std)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -80,6 +80,11 @@ class TrainingData:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> files not used
 
     @property
+    def augment_style(self) -> str:
+        """How training augments these images (:data:`.transforms.AUGMENT_RANGES`)."""
+        return "digits" if self.name == "digits" else "photo"
+
+    @property
     def preprocessing(self) -> Preprocessing:
         """What prediction must do to an image to match these training batches (for the
         bundled digits, a photo's digit is counted into 8 x 8 blocks first, as they were)."""

@@ -223,29 +223,70 @@ def channel_stats(
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
-def augment(x: Tensor, generator: torch.Generator, *, hflip: bool, strength: float = 1.0) -> Tensor:
-    """Random shifts (up to 1/8 of the side), small rotations and scalings, optional mirror.
+#: Random affine ranges per augmentation style: rotation (degrees), shear (x per y),
+#: scale along x and along y (fractions), shift (fraction of the side).
+#: "photo": any picture, where the subject may sit anywhere in the frame.
+#: "digits": the bundled digits and every digit photo are read the same way (cropped to the
+#: ink, stretched to 20 x 32, set upright: :mod:`.digit_photos`), so position and size never
+#: vary; what differs between writers is slant, width and the angle of a stroke. Measured
+#: for mini's quick digits recipe (3 epochs, seed 0) against no augmentation: phone photos
+#: of MNIST digits 88.2 -> 90.0 %, whole writers held out 97.94 -> 98.03 % (seeds 0-2),
+#: same training time. The photo style cost the same recipe on new writers (97.65 %).
+AUGMENT_RANGES: dict[str, dict[str, float]] = {
+    "photo": {"rotate": 10.0, "shear": 0.0, "scale_x": 0.1, "scale_y": 0.1, "shift": 0.125},
+    "digits": {"rotate": 6.0, "shear": 0.2, "scale_x": 0.1, "scale_y": 0.05, "shift": 0.03},
+}
+
+
+def augment(
+    x: Tensor,
+    generator: torch.Generator,
+    *,
+    hflip: bool,
+    strength: float = 1.0,
+    style: str = "photo",
+) -> Tensor:
+    """Random shifts, small rotations, shears and scalings (:data:`AUGMENT_RANGES`), and an
+    optional mirror (the "photo" style only: a mirrored digit is another digit or none).
 
     One ``affine_grid`` + ``grid_sample`` for the whole batch, drawn from
     ``generator`` (on the CPU, so a seed gives the same run on any device).
     ``x`` is in [0, 1]; pixels shifted in are 0 (black), like padded random crops.
     """
+    ranges = AUGMENT_RANGES[style]
     n = x.shape[0]
-    r = torch.rand(n, 4, generator=generator) * 2 - 1  # uniform in [-1, 1)
-    angle = r[:, 0] * math.radians(10) * strength
-    scale = 1 + r[:, 1] * 0.1 * strength
-    shift = r[:, 2:] * 0.25 * strength  # grid units: 2 = the whole side, so 0.25 = 1/8
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    flip = torch.ones(n)
-    if hflip:
-        flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-    theta = torch.stack(
-        [
-            torch.stack([cos * flip, -sin * flip, shift[:, 0]], dim=1),
-            torch.stack([sin * flip, cos, shift[:, 1]], dim=1),
-        ],
-        dim=1,
-    ).to(device=x.device, dtype=x.dtype)
+    if style == "digits":
+        r = torch.rand(n, 6, generator=generator) * 2 - 1  # uniform in [-1, 1)
+        angle = r[:, 0] * math.radians(ranges["rotate"]) * strength
+        shear = r[:, 1] * ranges["shear"] * strength
+        scale_x = 1 + r[:, 2] * ranges["scale_x"] * strength
+        scale_y = 1 + r[:, 3] * ranges["scale_y"] * strength
+        shift = r[:, 4:] * 2 * ranges["shift"] * strength  # grid units: 2 = the whole side
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        # output -> input: rotate, shear along x, then scale each axis (never mirrored)
+        theta = torch.stack(
+            [
+                torch.stack([cos / scale_x, (shear * cos - sin) / scale_x, shift[:, 0]], dim=1),
+                torch.stack([sin / scale_y, (cos + shear * sin) / scale_y, shift[:, 1]], dim=1),
+            ],
+            dim=1,
+        ).to(device=x.device, dtype=x.dtype)
+    else:
+        r = torch.rand(n, 4, generator=generator) * 2 - 1
+        angle = r[:, 0] * math.radians(ranges["rotate"]) * strength
+        scale = 1 + r[:, 1] * ranges["scale_x"] * strength
+        shift = r[:, 2:] * 2 * ranges["shift"] * strength
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        flip = torch.ones(n)
+        if hflip:
+            flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+        theta = torch.stack(
+            [
+                torch.stack([cos * flip, -sin * flip, shift[:, 0]], dim=1),
+                torch.stack([sin * flip, cos, shift[:, 1]], dim=1),
+            ],
+            dim=1,
+        ).to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

@@ -317,6 +317,7 @@ class Trainer:
                     self.preprocessing,
                     generator=self.augment_gen if train_config.augment else None,
                     hflip=data.hflip,
+                    style=data.augment_style,
                     channels_last=self.channels_last,
                 )
             with self._autocast():
