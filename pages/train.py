@@ -220,7 +220,13 @@ def choices_ui(config: GoogLeNetConfig, proposal: TrainPlan) -> Choices:
             key=recipe_key("train_schedule"),
         )
         augment = st.toggle(
-            _("Augmentation (small shifts, rotations, scalings)"), key=recipe_key("train_augment")
+            _("Augmentation (small shifts, rotations, scalings)"),
+            key=recipe_key("train_augment"),
+            help=_(
+                "On the bundled digits: slants, widths and rotations only, no shifts. Every "
+                "digit, in training and in a photo, is cropped to its ink and stretched the "
+                "same way, so where it sits never varies; how people write does."
+            ),
         )
         frozen = st.session_state.get(freeze_key(proposed.init), proposed.freeze)
         if proposed.init and frozen != "none" and augment == proposed.augment:

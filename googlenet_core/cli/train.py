@@ -90,7 +90,8 @@ def register(subparsers: Any) -> None:
         "--augment",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="random shifts, rotations and scalings (default: the plan's choice)",
+        help="random shifts, rotations and scalings; on the digits slants, widths and rotations "
+        "(default: the plan's choice)",
     )
     p.add_argument(
         "--init",
