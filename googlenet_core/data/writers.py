@@ -28,7 +28,7 @@ So the runs are found, then grouped by style:
 3. **Folds.** Groups are dealt, largest first, to the fold with the fewest digits.
 
 The check, without the publishers' writer-independent test set (it stays out of
-tuning): a 1-nearest-neighbour classifier errs on 2.48 % of held-out writer groups,
+tuning): a 1-nearest-neighbour classifier errs on 2.51 % of held-out writer groups,
 against 1.67 % on random folds; on the publishers' own test set, by 13 other people,
 it erred on 2.00 % (``optdigits.names``). The groups carry writer information, and
 the proxy is a little harsher than the real thing. ``benchmarks/bench_new_writers.py``
