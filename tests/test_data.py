@@ -121,6 +121,30 @@ def test_augmentation_is_seeded_and_keeps_shapes(digits32) -> None:
     assert float((a * x).sum()) > 0.5 * float((x * x).sum())
 
 
+def test_the_digits_style_slants_and_widens_but_does_not_move_or_mirror(digits32) -> None:
+    """The digits' augmentation (every digit is cropped and stretched alike, so position never
+    varies): seeded, the ink's centre stays within the 3 % shift, never mirrored; the photo
+    style draws what it drew before the styles existed."""
+    assert digits32.augment_style == "digits"
+    x = digits32.train.images[:64]
+    a = transforms.augment(x, torch.Generator().manual_seed(1), hflip=True, style="digits")
+    b = transforms.augment(x, torch.Generator().manual_seed(1), hflip=False, style="digits")
+    assert torch.equal(a, b) and not torch.equal(a, x)  # hflip ignored: no mirror
+
+    def centre_x(images: torch.Tensor) -> torch.Tensor:
+        columns = torch.arange(images.shape[-1], dtype=images.dtype)
+        mass = images.sum(dim=(1, 2))
+        return (images.sum(dim=(1, 2)) * columns).sum(-1) / mass.sum(-1)
+
+    moved = (centre_x(a) - centre_x(x)).abs()
+    assert float(moved.max()) <= 0.03 * 32 + 1.0  # the shift, plus a shear's rounding
+    photo = transforms.augment(x, torch.Generator().manual_seed(1), hflip=False)
+    assert float((centre_x(photo) - centre_x(x)).abs().max()) > float(moved.max())
+    zero = transforms.augment(x, torch.Generator().manual_seed(1), hflip=False, strength=0.0,
+                              style="digits")  # fmt: skip
+    assert torch.allclose(zero, x, atol=1e-5)
+
+
 def test_model_batch_normalises_and_uses_channels_last(digits32) -> None:
     index = torch.arange(32)
     x, y = model_batch(digits32.train, index, digits32.preprocessing, channels_last=True)
