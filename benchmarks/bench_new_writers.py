@@ -30,12 +30,10 @@ augmentation) on the proxy, as a table.
 
 Part 4, optional: writers from another corpus altogether. MNIST's digits (written by
 US Census Bureau staff and high-school students, not the digits' 43 people) turned
-into this set's format: the ink's bounding box scaled to 32 px high (at most 24 px
-wide, centred, as the digits' normalised bitmaps are), thresholded at a quarter of
-full ink, and counted in 4x4 blocks (0..16), as the digits' publishers made their
-8x8 images. The threshold and width were chosen to match the two sets' pixel
-statistics (ink per class, row and column occupancy), never the accuracy. Trained on
-the file's first 80 % and on all 3,823 digits (the final model's usual lever).
+into this set's format by the app's own reading of a digit on paper
+(:func:`googlenet_core.data.digit_photos.read_digit`, NIST's normalisation), each drawn
+dark on a white page. Trained on the file's first 80 % and on all 3,823 digits (the
+final model's usual lever).
 
     --mnist          MNIST's official test split via torchvision (downloaded once into
                      the data cache; needs yann.lecun.com's mirrors)
@@ -59,11 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from googlenet_core import get_preset  # noqa: E402
 from googlenet_core.data.batches import ImageSet  # noqa: E402
 from googlenet_core.data.datasets import DIGIT_CLASSES, SPLIT_SEED, TrainingData  # noqa: E402
+from googlenet_core.data.digit_photos import read_digit  # noqa: E402
 from googlenet_core.data.digits import load_digits  # noqa: E402
 from googlenet_core.data.downloads import default_data_dir, read_downloadable  # noqa: E402
 from googlenet_core.data.transforms import channel_stats, make_resident  # noqa: E402
@@ -283,27 +282,13 @@ def variant_row(
 
 
 def as_digits_format(images: np.ndarray) -> np.ndarray:
-    """Grayscale digits (N x H x W, ink high, 0..1) as the bundled digits' 8x8 block counts.
-
-    Returned as load_digits() gives them: uint8, ``round(count * 255 / 16)``.
-    """
+    """Grayscale digits (N x H x W, ink high, 0..1) as the bundled digits' 8x8 block counts,
+    read by the app's own digit reading (:func:`read_digit`: dark ink on a white page with a
+    margin), returned as load_digits() gives them: uint8, ``round(count * 255 / 16)``."""
     out = np.zeros((len(images), 8, 8), np.uint8)
     for i, image in enumerate(images):
-        ink = image > 0.5
-        rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
-        if len(rows) == 0:
-            continue
-        crop = torch.from_numpy(image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy())
-        height, width = crop.shape
-        new_width = max(1, min(24, round(width * 32 / height)))
-        scaled = F.interpolate(
-            crop[None, None], size=(32, new_width), mode="bilinear", antialias=True
-        )[0, 0]
-        bitmap = torch.zeros(32, 32, dtype=torch.bool)
-        left = (32 - new_width) // 2
-        bitmap[:, left : left + new_width] = scaled > 0.25
-        counts = bitmap.reshape(8, 4, 8, 4).sum((1, 3)).numpy()
-        out[i] = np.rint(counts * 255.0 / 16.0).astype(np.uint8)
+        page = np.pad(255 - np.rint(np.clip(image, 0, 1) * 255), 8, constant_values=255)
+        out[i] = np.asarray(read_digit(Image.fromarray(page.astype(np.uint8), mode="L")).image)
     return out
 
 

@@ -79,11 +79,14 @@ def writer_runs(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     )
 
 
-def writer_groups(counts: np.ndarray, labels: np.ndarray, groups: int = WRITERS) -> np.ndarray:
-    """A group number (0..groups-1) for every row: runs of one writer's style together."""
+def writer_groups(
+    counts: np.ndarray, labels: np.ndarray, starts: np.ndarray, groups: int = WRITERS
+) -> np.ndarray:
+    """A group number (0..groups-1) for every row: the runs that begin at ``starts``
+    (:func:`writer_runs`), those of one writer's style together."""
     n = len(labels)
     features = counts.reshape(n, -1).astype(np.float32)
-    edges = np.concatenate([[0], writer_runs(counts, labels), [n]])
+    edges = np.concatenate([[0], starts, [n]])
     run_of = np.repeat(np.arange(len(edges) - 1), np.diff(edges))
     runs = len(edges) - 1
     # nearest[a, j]: distance from digit a to the nearest digit of its class in run j
@@ -161,7 +164,7 @@ def derive_bundled() -> dict[str, list[int]]:
     images, labels = load_digits()
     counts = np.rint(images.astype(np.float64) * 16 / 255)
     starts = writer_runs(counts, labels)
-    groups = writer_groups(counts, labels)
+    groups = writer_groups(counts, labels, starts)
     firsts = np.concatenate([[0], starts])
     return {
         "run_starts": [int(s) for s in firsts],
