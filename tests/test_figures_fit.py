@@ -21,9 +21,11 @@ from googlenet_core import analyze, get_preset, naive_vs_reduced
 from googlenet_core.figures.lessons import deploy_figure
 from googlenet_core.figures.network import inception_block_figure, network_figure
 from googlenet_core.figures.prediction import heads_figure
+from googlenet_core.figures.projector import PROJECTOR_FONT, for_projector
 from googlenet_core.figures.style import (
     FONT_SIZE,
     TEXT_CHARS,
+    TICK_STANDOFF,
     format_count,
     title_height,
     wrap,
@@ -208,6 +210,12 @@ def test_training_legends_sit_under_the_plot_in_entries_that_fit_a_phone(runs: A
     # that overlaps them on a phone.
     for fig in (figures[3], figures[6]):
         assert fig.layout.xaxis.tickangle is None and list(fig.layout.xaxis.autotickangles)
+    # The x tick labels stand off their axis, so the corner's two labels never meet
+    # (Chromium's check: tests/test_browser.py), and more so in presentation mode.
+    for fig in figures:
+        assert fig.layout.xaxis.ticklabelstandoff == TICK_STANDOFF >= 4
+        big = for_projector(fig).layout.xaxis.ticklabelstandoff
+        assert big == round(TICK_STANDOFF * PROJECTOR_FONT / FONT_SIZE) > TICK_STANDOFF
 
 
 def _smallest_text(fig: go.Figure) -> float:

@@ -31,6 +31,9 @@ def for_projector(
     spec = fig.to_dict()
     _scale_fonts(spec, scale, minimum, in_font=False)
     layout = spec.setdefault("layout", {})
+    for key, axis in layout.items():  # the gap under the tick labels grows with their type
+        if key.startswith("xaxis") and isinstance(axis.get("ticklabelstandoff"), int | float):
+            axis["ticklabelstandoff"] = round(axis["ticklabelstandoff"] * scale)
     font = layout.setdefault("font", {})  # scaled in the walk when the figure set it
     font.setdefault("size", max(minimum, round(FONT_SIZE * scale)))
     margin = layout.get("margin", {})
