@@ -18,12 +18,20 @@ import pytest
 from tiny import tiny_config, tiny_data, tiny_train_config
 
 from googlenet_core import analyze, get_preset, naive_vs_reduced
+from googlenet_core.figures.confusion import (
+    COUNT_SIZE,
+    PHONE,
+    SMALLEST_COUNT,
+    WIDE,
+    confusion_figure,
+)
 from googlenet_core.figures.lessons import deploy_figure
 from googlenet_core.figures.network import inception_block_figure, network_figure
 from googlenet_core.figures.prediction import heads_figure
 from googlenet_core.figures.projector import PROJECTOR_FONT, for_projector
 from googlenet_core.figures.style import (
     FONT_SIZE,
+    LEGEND_CHAR,
     TEXT_CHARS,
     TICK_STANDOFF,
     format_count,
@@ -40,6 +48,7 @@ from googlenet_core.figures.training import (
 )
 from googlenet_core.inference.predictor import HeadPrediction, ImageResult
 from googlenet_core.training.compare import gradient_ratios
+from googlenet_core.training.confusion import Confusion
 from googlenet_core.training.events import Event
 from googlenet_core.training.train import train
 
@@ -175,6 +184,58 @@ def test_heads_are_stacked_with_their_titles_and_names_inside_the_figure() -> No
     for trace in names:
         assert set(trace.x) == {0.0} and trace.textposition == "top right"
         assert all(_width(text, FONT_SIZE) <= PHONE_PLOT for text in trace.text), trace.text
+
+
+def test_classes_whose_names_agree_up_to_the_cut_keep_a_row_each() -> None:
+    """Rows are ranks: two names cut to the same text once shared one row, bars and text
+    drawn on top of each other (found by drawing random predictions in Chromium)."""
+    names = ("handwritten digit photos - seven", "handwritten digit photos - zero", "seven")
+    fig = heads_figure(_result(2, names), get_preset("mini"))
+    for trace in fig.data:
+        assert list(trace.y) == ["0", "1", "2"]  # one row per class, most probable first
+    text = [t for t in fig.data if t.type == "scatter"][0].text
+    assert text[0].split("  ")[0] == text[1].split("  ")[0]  # the same text, two rows
+
+
+def _confusion(n: int, per_class: int, name: str = "{}") -> Confusion:
+    """``n`` classes of ``per_class`` images, 70 % right, the rest on the next class."""
+    right = per_class * 7 // 10
+    rows = [[0] * n for _ in range(n)]
+    for t in range(n):
+        rows[t][t], rows[t][(t + 1) % n] = right, per_class - right
+    return Confusion(tuple(name.format(i) for i in range(n)), tuple(map(tuple, rows)), 3, ())
+
+
+@pytest.mark.parametrize(
+    ("n", "per_class", "name"),
+    [(10, 80, "{}"), (10, 1000, "{}"), (3, 80, "crampfish, numbfish {}"), (20, 20, "class {}")],
+)
+def test_confusion_counts_fit_their_cells_or_are_left_to_the_table(
+    n: int, per_class: int, name: str
+) -> None:
+    """A count is drawn only at a size where its digits fit the cell at the narrowest width
+    the figure is drawn at; x names turn when they need to, never at a fixed angle."""
+    confusion = _confusion(n, per_class, name)
+    digits = len(str(max(max(row) for row in confusion.matrix)))
+    for width in (WIDE, PHONE):
+        fig = confusion_figure(confusion, width=width)
+        row_names = max(len(c) for c in fig.layout.yaxis.ticktext) * LEGEND_CHAR  # as cut
+        (heatmap,) = fig.data
+        size = heatmap.textfont.size
+        drawn = any(t for row in heatmap.text for t in row)
+        cell = (width - row_names - 2 * FONT_SIZE - 60) / n
+        if drawn:
+            assert SMALLEST_COUNT <= size <= COUNT_SIZE and 0.6 * size * digits <= cell - 4
+        else:  # too small to read: the cells keep their colour, the table has the counts
+            assert 0.6 * SMALLEST_COUNT * digits > cell - 4
+        assert fig.layout.xaxis.tickangle is None and list(fig.layout.xaxis.autotickangles)
+    # The digits' 10 classes (80 images each): the body size on a projector, 14 px on a phone.
+    if (n, per_class) == (10, 80):
+        assert confusion_figure(confusion).data[0].textfont.size == COUNT_SIZE
+        assert confusion_figure(confusion, width=PHONE).data[0].textfont.size == 14
+    if n == 20:  # 20 classes on a phone: no count fits a 10 px column
+        text = confusion_figure(confusion, width=PHONE).data[0].text
+        assert not any(t for row in text for t in row)
 
 
 @pytest.fixture(scope="module")

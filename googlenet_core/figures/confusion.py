@@ -18,17 +18,27 @@ import plotly.graph_objects as go
 
 from ..i18n import _
 from ..training.confusion import Confusion
-from .style import MAIN_COLOR, figure, title_height, wrap
+from .style import FONT_SIZE, LEGEND_CHAR, MAIN_COLOR, figure, text_width, title_height, wrap
 
 #: Thumbnails drawn per cell, side by side under its count (the page lists the rest).
 SHOWN_PER_CELL = 2
+#: The figure's width, in pixels, in a 1280 px window (the Train page's expander) and on a
+#: 390 px phone: the narrowest it is drawn at on each, which a cell's count must fit.
+WIDE, PHONE = 700, 320
+#: A count's type: the body size where it fits its cell; never under the smallest size
+#: (below it, the cells keep their colour and the counts are in the table and the hover).
+COUNT_SIZE, SMALLEST_COUNT = 15, 9
 
 
-def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = None) -> go.Figure:
-    """The matrix; ``images`` (a mistake's file name -> PNG bytes) draws the thumbnails."""
+def confusion_figure(
+    confusion: Confusion, images: Mapping[str, bytes] | None = None, width: int = WIDE
+) -> go.Figure:
+    """The matrix; ``images`` (a mistake's file name -> PNG bytes) draws the thumbnails;
+    ``width``: the narrowest the figure will be drawn at (:data:`PHONE` on a phone)."""
     classes = [_short(c) for c in confusion.classes]
     n = len(classes)
     matrix = confusion.matrix
+    size = _count_size(classes, matrix, width)
     shares = [[v / max(sum(row), 1) for v in row] for row in matrix]
     hover = [
         [
@@ -43,7 +53,7 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
         for t in range(n)
     ]
     layout_images, counts = [], []
-    text = [[str(v) if v else "" for v in row] for row in matrix]
+    text = [[str(v) if v and size else "" for v in row] for row in matrix]
     if images:
         for t in range(n):
             for p in range(n):
@@ -62,9 +72,9 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
                         "y": t - 0.48,
                         "xanchor": "center",
                         "yanchor": "top",
-                        "text": f"<b>{matrix[t][p]}</b>",
+                        "text": f"<b>{matrix[t][p]}</b>" if size else "",
                         "showarrow": False,
-                        "font": {"size": 14},
+                        "font": {"size": size or SMALLEST_COUNT},
                     }
                 )
                 for k, mistake in enumerate(shown):
@@ -95,7 +105,7 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
         showscale=False,
         text=text,
         texttemplate="%{text}",
-        textfont={"size": 15},
+        textfont={"size": size or SMALLEST_COUNT},
         hovertext=hover,
         hoverinfo="text",
         xgap=1,
@@ -125,7 +135,10 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
                 "side": "bottom",
                 "showgrid": False,
                 "range": [-0.5, n - 0.5],
-                "tickangle": -45 if max(map(len, classes)) > 4 and n > 4 else 0,
+                # Upright where the names fit their columns, else turned: a fixed rule by
+                # name length let "10" and "11" of 20 classes, or three long names on a
+                # phone, run into each other.
+                "autotickangles": [0, -45, -90],
             },
             "yaxis": {
                 **ticks,
@@ -141,6 +154,19 @@ def confusion_figure(confusion: Confusion, images: Mapping[str, bytes] | None = 
         subtitle=subtitle,
         top_margin=title_height(title, subtitle) + 16,
     )
+
+
+def _count_size(classes: list[str], matrix: tuple[tuple[int, ...], ...], width: int) -> int:
+    """The type size at which every count fits its cell at ``width``; 0 when none does.
+
+    The plot is what the row names, the axis titles and the margins leave; a digit is
+    0.6 of the type size wide in the figures' sans-serif, and a cell keeps 4 px clear.
+    """
+    names = max((text_width(html.unescape(c)) for c in classes), default=1) * LEGEND_CHAR
+    cell = (width - names - 2 * FONT_SIZE - 60) / max(len(classes), 1)
+    digits = len(str(max((v for row in matrix for v in row), default=0)))
+    size = min(COUNT_SIZE, int((cell - 4) / (0.6 * digits)))
+    return size if size >= SMALLEST_COUNT else 0
 
 
 def _short(label: str, limit: int = 14) -> str:

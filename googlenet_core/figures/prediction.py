@@ -80,11 +80,14 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
         if not head.trained:
             color = UNTRAINED_COLOR
         names = [_short(label) for label in head.labels]
+        # One row per rank, not per name: two classes whose names agree up to the cut
+        # ("… photos - seven", "… photos - zero") shared one row, bars and text on top.
+        ranks = [str(i) for i in range(len(names))]
         # The bar in the lower half of its class's row, the name over it in the upper.
         fig.add_trace(
             go.Bar(
                 x=list(head.probs),
-                y=names,
+                y=ranks,
                 orientation="h",
                 width=0.4,
                 offset=0.05,
@@ -100,7 +103,7 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=[0.0] * len(names),
-                y=names,
+                y=ranks,
                 mode="text",
                 text=[f"{name}  <b>{p:.1%}</b>" for name, p in zip(names, head.probs, strict=True)],
                 textposition="top right",
@@ -111,8 +114,7 @@ def heads_figure(result: ImageResult, config: GoogLeNetConfig) -> go.Figure:
             row=row,
             col=1,
         )
-        # "category": class names such as "0".."9" would make a numeric axis (every other
-        # label shown, bars placed by value).
+        # The ranks as categories: one evenly spaced row each, the most probable on top.
         fig.update_yaxes(
             type="category",
             autorange="reversed",

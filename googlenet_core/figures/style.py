@@ -145,6 +145,9 @@ def legend_below(names: Iterable[str] = ()) -> dict[str, Any]:
     # The body size, stated: a legend must never read smaller than the text around it.
     legend["font"] = {"size": FONT_SIZE}
     legend |= {"yanchor": "bottom", "xref": "container", "yref": "container"}
+    # Its whole height: plotly.js caps a horizontal legend at half the figure's and scrolls
+    # the rest out of sight (three runs' nine accuracy entries, the last one cut).
+    legend["maxheight"] = 1.0
     lines = [line for name in names for line in name.split("<br>")]
     if lines:
         widest = max(text_width(line) for line in lines)

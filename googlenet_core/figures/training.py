@@ -43,6 +43,8 @@ HEAD_COLORS = {"total": TEXT, "main": MAIN_COLOR, "aux1": AUX_COLOR, "aux2": AUX
 LEGEND_CHARS = 26
 #: Height of one line of legend text, in pixels.
 LEGEND_LINE = 24
+#: Most epoch labels an axis shows (a phone's plot is about 310 px wide).
+EPOCH_TICKS = 10
 
 
 def _axes(x_title: str, y_title: str, **extra: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +126,14 @@ def _head_lines(
     return traces
 
 
+def _epoch_ticks(traces: Sequence[go.Scatter]) -> dict[str, Any]:
+    """Whole epochs only, at most :data:`EPOCH_TICKS` of them: every epoch of 30 took 30
+    labels, turned on their side at 700 px and crowded on a phone."""
+    last = max((x for trace in traces for x in trace.x), default=1)
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10**9) if last / s <= EPOCH_TICKS)
+    return {"dtick": step, "tick0": 0}
+
+
 def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
     """Training loss per step: total, main, aux1, aux2 (one run), or total and main per run."""
 
@@ -153,7 +163,7 @@ def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
         _("epoch"),
         _("accuracy"),
         yaxis={"tickformat": ".0%", "rangemode": "tozero"},
-        xaxis={"dtick": 1},
+        xaxis=_epoch_ticks(traces),
     )
     return _figure(traces, layout, _("Validation accuracy per head"), height)
 
@@ -232,7 +242,7 @@ def early_gradient_figure(runs: Runs, stage: str, height: int = 290) -> go.Figur
                     line={"color": _color(i), "width": 3},
                 )
             )
-    layout = _axes(_("epoch"), "‖∇‖", xaxis={"dtick": 1})
+    layout = _axes(_("epoch"), "‖∇‖", xaxis=_epoch_ticks(traces))
     title = _("Gradient norm at {stage}").format(stage=stage)
     return _figure(traces, layout, title, height, _("per epoch"))
 

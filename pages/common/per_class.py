@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from googlenet_core.figures.confusion import confusion_figure
+from googlenet_core.figures.confusion import PHONE, WIDE, confusion_figure
 from googlenet_core.i18n import _
 from googlenet_core.training.confusion import PER_CELL, Confusion, Mistake, read_confusion
 from pages.common.text import plain
-from pages.common.view import chart
+from pages.common.view import chart, on_phone
 
 #: Thumbnails read for one figure at most (each is a small PNG, a few hundred bytes).
 MAX_THUMBNAILS = 200
@@ -49,7 +49,8 @@ def per_class_ui(run_path: Path, run_id: str) -> None:
                     images[mistake.file.name] = mistake.file.read_bytes()
                 except OSError:
                     continue  # pruned meanwhile: the count stays, without its picture
-        chart(confusion_figure(confusion, images), key=f"train_confusion_{run_id}")
+        width = PHONE if on_phone() else WIDE
+        chart(confusion_figure(confusion, images, width), key=f"train_confusion_{run_id}")
         mistakes_ui(confusion, images)
 
 
