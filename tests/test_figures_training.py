@@ -36,13 +36,36 @@ def test_one_run_shows_every_term_of_the_loss(runs) -> None:
     assert [t.name for t in without.data] == ["total", "main"]  # aux terms were not computed
 
 
+def _lines(figure) -> list:
+    return [t for t in figure.data if t.showlegend is False]
+
+
+def _legend(figure) -> list[str]:
+    return [t.name for t in figure.data if t.showlegend is not False]
+
+
 def test_overlays_name_each_run(runs) -> None:
-    names = [t.name for t in loss_figure(runs).data]
+    """The legend lists the runs (a click hides all of a run's lines); each line keeps its
+    run and head for the hover, and the subtitle says which dash is which head."""
+    loss = loss_figure(runs)
+    names = [t.name for t in _lines(loss)]
     assert names == ["w 0.3/0.3 · total", "w 0.3/0.3 · main", "w 0/0 · total", "w 0/0 · main"]
+    assert _legend(loss) == ["w 0.3/0.3", "w 0/0"]
+    for entry in (t for t in loss.data if t.showlegend is not False):
+        assert {t.legendgroup for t in _lines(loss) if t.name.startswith(entry.name)} == {
+            entry.legendgroup
+        }
+    assert "each run: total thick, main thin" in loss.layout.title.subtitle.text
     accuracy = accuracy_figure(runs)
-    assert len(accuracy.data) == 6  # three heads each: untrained heads are still measured
-    assert list(accuracy.data[0].x) == [1, 2]
+    assert len(_lines(accuracy)) == 6  # three heads each: untrained heads are still measured
+    assert _legend(accuracy) == ["w 0.3/0.3", "w 0/0"]
+    assert list(_lines(accuracy)[0].x) == [1, 2]
     assert accuracy.layout.yaxis.tickformat == ".0%"
+    key = accuracy.layout.title.subtitle.text.replace("<br>", " ")
+    assert key == "each run: main solid, aux1 dotted, aux2 dashed"
+    # One run: the legend is its heads, in their own colours, and no key is needed.
+    one = accuracy_figure({"a": runs["w 0.3/0.3"]})
+    assert _legend(one) == ["main", "aux1", "aux2"] and not one.layout.title.subtitle.text
 
 
 def test_gradient_norms_in_forward_order_on_a_log_scale(runs) -> None:

@@ -66,9 +66,10 @@ def _figure(
     to :data:`LEGEND_CHARS`; the figure grows by what that strip takes on a phone
     (one entry a row), so the plot keeps its height there too.
     """
-    subtitle = wrap(subtitle, TEXT_CHARS) if subtitle else ""
-    names = [wrap(t.name, LEGEND_CHARS) for t in traces if t.name]
-    for trace, name in zip([t for t in traces if t.name], names, strict=True):
+    subtitle = "<br>".join(wrap(part, TEXT_CHARS) for part in subtitle.split("\n") if part)
+    listed = [t for t in traces if t.name and t.showlegend is not False]
+    names = [wrap(t.name, LEGEND_CHARS) for t in listed]
+    for trace, name in zip(listed, names, strict=True):
         trace.name = name
     shown = len(names) > 1 or layout.get("showlegend", False)
     legend_lines = sum(name.count("<br>") + 1 for name in names) if shown else 0
@@ -99,10 +100,28 @@ def _head_lines(
     markers: bool = False,
 ) -> list[go.Scatter]:
     """One line per run and head: a head's colour and dash for one run, the run's colour
-    and the head's dash for several; ``main`` drawn thicker."""
+    and the head's dash for several; ``main`` drawn thicker.
+
+    The legend of several runs lists the runs, not every run's heads (a click shows or
+    hides all of a run's lines): three runs' nine accuracy entries took more room than
+    the plot. Each line keeps its run and head as its name, for the hover, and the
+    caller's subtitle says which dash is which head (:func:`_head_key`).
+    """
     traces: list[go.Scatter] = []
     single = len(runs) == 1
     for i, (label, events) in enumerate(runs.items()):
+        if not single:  # the run's legend entry: its colour, no data
+            traces.append(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="lines",
+                    name=label,
+                    line={"color": _color(i), "width": 3},
+                    legendgroup=label,
+                    hoverinfo="skip",
+                )
+            )
         for head in heads(single):
             found = points(events, head)
             if not found:
@@ -121,15 +140,35 @@ def _head_lines(
                     line=line,
                     marker={"size": 9 if head == main else 6} if markers else None,
                     opacity=1.0 if head == main or single or markers else 0.6,
+                    legendgroup=None if single else label,
+                    showlegend=single,
                 )
             )
     return traces
 
 
+def _head_key(heads: Sequence[str], main: str) -> str:
+    """Which line is which head, for a legend that lists runs: "main solid, aux1 dotted"."""
+    looks = {
+        "solid": pgettext("line style", "solid"),
+        "dot": pgettext("line style", "dotted"),
+        "dash": pgettext("line style", "dashed"),
+    }
+    parts = []
+    for head in heads:
+        look = looks[HEAD_DASH[head]]
+        if head != main and HEAD_DASH[head] == HEAD_DASH[main]:
+            look = pgettext("line style", "thin")  # the loss's main term, under its total
+        elif head == main and any(HEAD_DASH[h] == HEAD_DASH[main] for h in heads if h != main):
+            look = pgettext("line style", "thick")
+        parts.append(_("{head} {look}").format(head=_head_name(head), look=look))
+    return _("each run: {key}").format(key=pgettext("list separator", ", ").join(parts))
+
+
 def _epoch_ticks(traces: Sequence[go.Scatter]) -> dict[str, Any]:
     """Whole epochs only, at most :data:`EPOCH_TICKS` of them: every epoch of 30 took 30
     labels, turned on their side at 700 px and crowded on a phone."""
-    last = max((x for trace in traces for x in trace.x), default=1)
+    last = max((x for trace in traces for x in trace.x if x is not None), default=1)
     step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10**9) if last / s <= EPOCH_TICKS)
     return {"dtick": step, "tick0": 0}
 
@@ -146,6 +185,8 @@ def loss_figure(runs: Runs, height: int = 330) -> go.Figure:
 
     traces = _head_lines(runs, heads, points, main="total")
     subtitle = _("loss = main + w1·aux1 + w2·aux2")
+    if len(runs) > 1:
+        subtitle += "\n" + _head_key(heads(False), "total")
     layout = _axes(_("step"), _("cross-entropy"))
     return _figure(traces, layout, _("Training loss"), height, subtitle)
 
@@ -165,7 +206,8 @@ def accuracy_figure(runs: Runs, height: int = 330) -> go.Figure:
         yaxis={"tickformat": ".0%", "rangemode": "tozero"},
         xaxis=_epoch_ticks(traces),
     )
-    return _figure(traces, layout, _("Validation accuracy per head"), height)
+    key = _head_key(("main", "aux1", "aux2"), "main") if len(runs) > 1 else ""
+    return _figure(traces, layout, _("Validation accuracy per head"), height, key)
 
 
 def grad_norm_figure(runs: Runs, height: int = 380) -> go.Figure:
