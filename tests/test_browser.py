@@ -10,18 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import plotly.io as pio
 import pytest
-from conftest import assert_no_exception, download, screenshot, text_problems, wait_for_app_idle
+from conftest import assert_no_exception, download, screenshot, wait_for_app_idle
 from playwright.sync_api import expect
 
 from googlenet_core import analyze, build_model, get_preset
-from googlenet_core.figures.projector import for_projector
 from googlenet_core.figures.style import format_count
-from googlenet_core.figures.training import loss_figure
 from googlenet_core.network.codegen import pytorch_source
 from googlenet_core.network.editing import apply_edits, blocks_frame
-from googlenet_core.training.events import StepEvent
 from pages.common import PAGES
 
 pytestmark = pytest.mark.browser
@@ -200,33 +196,3 @@ def test_every_page_renders_and_an_edit_changes_the_totals(
     totals = page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]')
     expect(totals.first).to_have_text(f"{analyze(edited).total_params:,}")
     assert "net=v1." in page.url
-
-
-def test_the_first_x_label_never_meets_the_lowest_y_label(browser_page: Any) -> None:
-    """A loss curve whose autorange ends just under a tick put that tick's label half under
-    the axis, into the first step's label (CI, stop 29: '"1" overlaps "0.8"'). The curve is
-    drawn by plotly.js in Chromium across that band, at a projector's and a phone's width
-    and in presentation mode."""
-
-    def run(last: float) -> dict[str, list[StepEvent]]:
-        losses = (1.84, 1.5, last)  # autorange ends under 0.8 for a last loss of 0.842-0.854
-        return {
-            "run": [StepEvent(i + 1, 1, v, v, None, None, 0.01, 1.0) for i, v in enumerate(losses)]
-        }
-
-    checked = 0
-    for width in (1280, 390):
-        browser_page.set_viewport_size({"width": width, "height": 900})
-        for projector in (False, True):
-            fig = loss_figure(run(0.85))
-            fig = for_projector(fig) if projector else fig
-            browser_page.set_content(pio.to_html(fig, include_plotlyjs=True, div_id="f"))
-            browser_page.wait_for_function("() => document.querySelector('#f .xtick')")
-            for last in [0.80 + 0.004 * i for i in range(18)]:  # 0.80 .. 0.868
-                browser_page.evaluate(
-                    f"() => Plotly.restyle('f', {{y: [[1.84, 1.5, {last}]]}}, [0])"
-                )
-                bottom = browser_page.evaluate("() => f._fullLayout.yaxis.range[0]")
-                checked += 0.79 < bottom < 0.8
-                assert not text_problems(browser_page, sideways_tables=False), (width, last)
-    assert checked >= 4  # the band was crossed: the lowest tick sat at the very bottom

@@ -214,7 +214,7 @@ def test_confusion_counts_fit_their_cells_or_are_left_to_the_table(
     n: int, per_class: int, name: str
 ) -> None:
     """A count is drawn only at a size where its digits fit the cell at the narrowest width
-    the figure is drawn at; x names turn when they need to, never at a fixed angle."""
+    the figure is drawn at; the column names stand upright only where they fit."""
     confusion = _confusion(n, per_class, name)
     digits = len(str(max(max(row) for row in confusion.matrix)))
     for width in (WIDE, PHONE):
@@ -228,7 +228,8 @@ def test_confusion_counts_fit_their_cells_or_are_left_to_the_table(
             assert SMALLEST_COUNT <= size <= COUNT_SIZE and 0.6 * size * digits <= cell - 4
         else:  # too small to read: the cells keep their colour, the table has the counts
             assert 0.6 * SMALLEST_COUNT * digits > cell - 4
-        assert fig.layout.xaxis.tickangle is None and list(fig.layout.xaxis.autotickangles)
+        upright = max(len(c) for c in fig.layout.xaxis.ticktext) * LEGEND_CHAR + 8 <= cell
+        assert fig.layout.xaxis.tickangle == (0 if upright else -45 if cell >= 30.6 else -90)
     # The digits' 10 classes (80 images each): the body size on a projector, 14 px on a phone.
     if (n, per_class) == (10, 80):
         assert confusion_figure(confusion).data[0].textfont.size == COUNT_SIZE
