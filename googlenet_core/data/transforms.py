@@ -255,6 +255,7 @@ def augment(
     """
     ranges = AUGMENT_RANGES[style]
     n = x.shape[0]
+    flip = torch.ones(n)
     if style == "digits":
         r = torch.rand(n, 6, generator=generator) * 2 - 1  # uniform in [-1, 1)
         angle = r[:, 0] * math.radians(ranges["rotate"]) * strength
@@ -262,31 +263,25 @@ def augment(
         scale_x = 1 + r[:, 2] * ranges["scale_x"] * strength
         scale_y = 1 + r[:, 3] * ranges["scale_y"] * strength
         shift = r[:, 4:] * 2 * ranges["shift"] * strength  # grid units: 2 = the whole side
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        # output -> input: rotate, shear along x, then scale each axis (never mirrored)
-        theta = torch.stack(
-            [
-                torch.stack([cos / scale_x, (shear * cos - sin) / scale_x, shift[:, 0]], dim=1),
-                torch.stack([sin / scale_y, (cos + shear * sin) / scale_y, shift[:, 1]], dim=1),
-            ],
-            dim=1,
-        ).to(device=x.device, dtype=x.dtype)
-    else:
+    else:  # the same draws, in the same order, as before the styles: old runs reproduce
         r = torch.rand(n, 4, generator=generator) * 2 - 1
         angle = r[:, 0] * math.radians(ranges["rotate"]) * strength
-        scale = 1 + r[:, 1] * ranges["scale"] * strength
+        shear = torch.zeros(n)
+        scale_x = scale_y = 1 + r[:, 1] * ranges["scale"] * strength
         shift = r[:, 2:] * 2 * ranges["shift"] * strength
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        flip = torch.ones(n)
         if hflip:
             flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-        theta = torch.stack(
-            [
-                torch.stack([cos * flip, -sin * flip, shift[:, 0]], dim=1),
-                torch.stack([sin * flip, cos, shift[:, 1]], dim=1),
-            ],
-            dim=1,
-        ).to(device=x.device, dtype=x.dtype)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # output -> input: rotate, shear along x, scale each axis, mirror (a factor of +-1)
+    theta = torch.stack(
+        [
+            torch.stack(
+                [cos * flip / scale_x, (shear * cos - sin) * flip / scale_x, shift[:, 0]], dim=1
+            ),
+            torch.stack([sin * flip / scale_y, (cos + shear * sin) / scale_y, shift[:, 1]], dim=1),
+        ],
+        dim=1,
+    ).to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
